@@ -65,8 +65,11 @@ class Preprocess:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "crop", tuple(int(v) for v in self.crop))
+        if len(self.crop) != 4:
+            raise ValueError(f"crop must be four numbers (left, top, right, bottom) with "
+                             f"left < right and top < bottom, got {self.crop}")
         left, top, right, bottom = self.crop
-        if len(self.crop) != 4 or not (0 <= left < right and 0 <= top < bottom):
+        if not (0 <= left < right and 0 <= top < bottom):
             raise ValueError(f"crop must be (left, top, right, bottom) with left < right and "
                              f"top < bottom, got {self.crop}")
         if int(self.size) < 8:
@@ -444,7 +447,9 @@ def _build_cache(data: CelebA, rows: np.ndarray, policy: Preprocess, arr_path: P
 
 def to_tensor(batch: np.ndarray) -> torch.Tensor:
     """``(B, H, W, 3)`` uint8 -> ``(B, 3, H, W)`` float in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float().div_(255)
+    if not (batch.flags.writeable and batch.flags.c_contiguous):  # e.g. a slice of the memory map
+        batch = np.array(batch)
+    return torch.from_numpy(batch).permute(0, 3, 1, 2).float().div_(255)
 
 
 def iterate_batches(n: int, batch_size: int, shuffle: bool, generator: torch.Generator | None = None,

@@ -1,0 +1,353 @@
+"""The convolutional VAE: config, encoder, decoder, and strict save/load.
+
+The default architecture is the one in the seed notes (the book "Generative Deep Learning", ch. 3):
+Conv(32, 64, 64, 64; kernel 3; stride 2; 'same') each followed by BatchNorm, LeakyReLU and
+Dropout(0.25); two dense heads for ``mu`` and ``log_var`` (z_dim 200); a mirrored decoder of
+transposed convolutions ending in a sigmoid. ``arch="resnet"`` swaps each stage for a residual
+block, which the seeds wanted but found too slow in their form.
+
+A saved model is a folder: ``config.json`` (every constructor argument and the preprocessing
+policy) and ``model.safetensors``. ``VAE.from_pretrained`` rebuilds it from that folder or a
+Hugging Face Hub repo id, and refuses any missing, unexpected or mis-shaped tensor by name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .data import Preprocess
+
+CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
+MODEL_TYPE = "disguise-vae"
+
+
+@dataclass
+class VAEConfig:
+    """Everything needed to rebuild a VAE.
+
+    Attributes:
+        image_size: side of the square input in pixels; divisible by the product of the strides.
+        in_channels: 3 for RGB.
+        z_dim: latent dimensions (200 in the seed).
+        arch: ``"conv"`` (the seed's plain stack) or ``"resnet"`` (residual stages).
+        encoder_filters / encoder_kernels / encoder_strides: one entry per encoder stage.
+        decoder_filters / decoder_kernels / decoder_strides: one entry per decoder stage; the last
+            filter count is the number of output channels.
+        batch_norm: BatchNorm after each hidden convolution.
+        dropout: dropout rate after each hidden convolution (0 disables it).
+        leaky_slope: LeakyReLU's negative slope (0.3 is Keras' default, which the seed used).
+        preprocess: the data policy (crop, size, interpolation) the model was trained with.
+    """
+
+    image_size: int = 128
+    in_channels: int = 3
+    z_dim: int = 200
+    arch: str = "conv"
+    encoder_filters: tuple[int, ...] = (32, 64, 64, 64)
+    encoder_kernels: tuple[int, ...] = (3, 3, 3, 3)
+    encoder_strides: tuple[int, ...] = (2, 2, 2, 2)
+    decoder_filters: tuple[int, ...] = (64, 64, 32, 3)
+    decoder_kernels: tuple[int, ...] = (3, 3, 3, 3)
+    decoder_strides: tuple[int, ...] = (2, 2, 2, 2)
+    batch_norm: bool = True
+    dropout: float = 0.25
+    leaky_slope: float = 0.3
+    preprocess: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if f.name.startswith(("encoder_", "decoder_")):
+                setattr(self, f.name, tuple(int(v) for v in getattr(self, f.name)))
+        if not self.preprocess:
+            self.preprocess = Preprocess(size=self.image_size).to_dict()
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` for an impossible configuration, saying what to change."""
+        if self.z_dim <= 0:
+            raise ValueError(f"z_dim must be positive, got {self.z_dim}")
+        if self.arch not in ("conv", "resnet"):
+            raise ValueError(f"arch must be 'conv' or 'resnet', got {self.arch!r}")
+        enc = (self.encoder_filters, self.encoder_kernels, self.encoder_strides)
+        dec = (self.decoder_filters, self.decoder_kernels, self.decoder_strides)
+        if len({len(v) for v in enc}) != 1 or len({len(v) for v in dec}) != 1:
+            raise ValueError("encoder (and decoder) filters, kernels and strides need one entry "
+                             "per stage each")
+        down = math.prod(self.encoder_strides)
+        if self.image_size <= 0 or self.image_size % down:
+            raise ValueError(f"image_size {self.image_size} is not divisible by the encoder's "
+                             f"total stride {down}; use a multiple of {down} (e.g. 64 or 128)")
+        if math.prod(self.decoder_strides) != down:
+            raise ValueError(f"the decoder upsamples by {math.prod(self.decoder_strides)} but the "
+                             f"encoder downsamples by {down}")
+        if self.decoder_filters[-1] != self.in_channels:
+            raise ValueError(f"the last decoder filter count ({self.decoder_filters[-1]}) must equal "
+                             f"in_channels ({self.in_channels})")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        policy = Preprocess.from_dict(self.preprocess)
+        if policy.size != self.image_size:
+            raise ValueError(f"preprocess size {policy.size} differs from image_size {self.image_size}")
+
+    @property
+    def policy(self) -> Preprocess:
+        return Preprocess.from_dict(self.preprocess)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return {"model_type": MODEL_TYPE, **{k: list(v) if isinstance(v, tuple) else v
+                                             for k, v in d.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "VAEConfig":
+        d = dict(d)
+        kind = d.pop("model_type", MODEL_TYPE)
+        if kind != MODEL_TYPE:
+            raise ValueError(f"config is for model_type {kind!r}, not {MODEL_TYPE!r}")
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown config keys {sorted(unknown)}")
+        return cls(**d)
+
+    def differences(self, other: "VAEConfig") -> list[str]:
+        """``name: mine != theirs`` for each field that differs."""
+        a, b = self.to_dict(), other.to_dict()
+        return [f"{k}: {a[k]} != {b[k]}" for k in a if a[k] != b[k]]
+
+
+# ----------------------------------------------------------------------------------------------
+# Building blocks
+
+
+def _act(cfg: VAEConfig) -> nn.Module:
+    return nn.LeakyReLU(cfg.leaky_slope)
+
+
+def _post(cfg: VAEConfig, channels: int) -> list[nn.Module]:
+    """What follows a hidden convolution: BatchNorm, LeakyReLU, Dropout (each as configured)."""
+    layers: list[nn.Module] = [nn.BatchNorm2d(channels)] if cfg.batch_norm else []
+    layers.append(_act(cfg))
+    if cfg.dropout > 0:
+        layers.append(nn.Dropout(cfg.dropout))
+    return layers
+
+
+def _up(cin: int, cout: int, k: int, s: int) -> nn.Module:
+    # Keras' Conv2DTranspose(padding='same') multiplies the size by the stride exactly.
+    return nn.ConvTranspose2d(cin, cout, k, stride=s, padding=(k - 1) // 2, output_padding=s - 1)
+
+
+class ResBlock(nn.Module):
+    """Two 3x3 convolutions with a shortcut, resampling by ``stride`` (down, or up when ``up``).
+
+    Down: the first convolution has the stride. Up: nearest-neighbour upsampling first (no
+    checkerboard artefacts of transposed convolutions). The shortcut is a 1x1 convolution when the
+    shape changes, else the identity.
+    """
+
+    def __init__(self, cin: int, cout: int, stride: int, cfg: VAEConfig, up: bool) -> None:
+        super().__init__()
+        norm = nn.BatchNorm2d if cfg.batch_norm else (lambda c: nn.Identity())
+        self.resample = nn.Upsample(scale_factor=stride, mode="nearest") if up and stride > 1 \
+            else nn.Identity()
+        conv_stride = 1 if up else stride
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride=conv_stride, padding=1)
+        self.norm1, self.norm2 = norm(cout), norm(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
+        self.skip = nn.Conv2d(cin, cout, 1, stride=conv_stride) if cin != cout or conv_stride > 1 \
+            else nn.Identity()
+        self.act = _act(cfg)
+        self.drop = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.resample(x)
+        h = self.act(self.norm1(self.conv1(x)))
+        h = self.norm2(self.conv2(h))
+        return self.drop(self.act(h + self.skip(x)))
+
+
+class VAE(nn.Module):
+    """Convolutional VAE on images in [0, 1]: ``forward(x) -> (recon, mu, log_var)``."""
+
+    def __init__(self, config: VAEConfig | None = None, **overrides) -> None:
+        super().__init__()
+        cfg = config if config is not None else VAEConfig(**overrides)
+        self.config = cfg
+        down = math.prod(cfg.encoder_strides)
+        self.latent_hw = cfg.image_size // down
+        self.latent_c = cfg.encoder_filters[-1]
+        flat = self.latent_c * self.latent_hw ** 2
+
+        enc: list[nn.Module] = []
+        cin = cfg.in_channels
+        for cout, k, s in zip(cfg.encoder_filters, cfg.encoder_kernels, cfg.encoder_strides):
+            if cfg.arch == "conv":
+                enc += [nn.Conv2d(cin, cout, k, stride=s, padding=(k - 1) // 2), *_post(cfg, cout)]
+            else:
+                enc.append(ResBlock(cin, cout, s, cfg, up=False))
+            cin = cout
+        self.encoder = nn.Sequential(*enc)                          # (B, C, H, W) -> (B, c, h, w)
+        self.mu = nn.Linear(flat, cfg.z_dim)
+        self.log_var = nn.Linear(flat, cfg.z_dim)
+
+        self.decoder_input = nn.Linear(cfg.z_dim, flat)
+        dec: list[nn.Module] = []
+        cin = self.latent_c
+        stages = list(zip(cfg.decoder_filters, cfg.decoder_kernels, cfg.decoder_strides))
+        for i, (cout, k, s) in enumerate(stages):
+            last = i == len(stages) - 1
+            if cfg.arch == "conv" or last:
+                if cfg.arch == "resnet":  # last stage: upsample, then a plain output convolution
+                    dec += [nn.Upsample(scale_factor=s, mode="nearest"), nn.Conv2d(cin, cout, 3, padding=1)]
+                else:
+                    dec.append(_up(cin, cout, k, s))
+                if not last:
+                    dec += _post(cfg, cout)
+            else:
+                dec.append(ResBlock(cin, cout, s, cfg, up=True))
+            cin = cout
+        dec.append(nn.Sigmoid())
+        self.decoder = nn.Sequential(*dec)                          # (B, c, h, w) -> (B, C, H, W)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, C, H, W)`` in [0, 1] -> ``mu, log_var``, each ``(B, z_dim)``."""
+        h = self.encoder(x).flatten(1)
+        return self.mu(h), self.log_var(h)
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, log_var: torch.Tensor,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+        """z = mu + exp(log_var / 2) * eps, eps ~ N(0, I) (Kingma & Welling 2014, sec. 2.4)."""
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return mu + torch.exp(0.5 * log_var) * eps
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """``(B, z_dim)`` -> ``(B, C, H, W)`` in [0, 1]."""
+        h = self.decoder_input(z).view(-1, self.latent_c, self.latent_hw, self.latent_hw)
+        return self.decoder(h)
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mu, log_var = self.encode(x)
+        return self.decode(self.reparameterize(mu, log_var, generator)), mu, log_var
+
+    # ------------------------------------------------------------------------------------------
+    # Saving and loading
+
+    def save_pretrained(self, folder: str | os.PathLike) -> None:
+        """Write ``config.json`` and ``model.safetensors`` into ``folder`` (each atomically)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        _atomic(folder / WEIGHTS_NAME, lambda p: save_file(state, str(p), metadata={"format": "pt"}))
+        _atomic(folder / CONFIG_NAME,
+                lambda p: p.write_text(json.dumps(self.config.to_dict(), indent=2) + "\n"))
+
+    @classmethod
+    def from_pretrained(cls, source: str | os.PathLike, revision: str | None = None,
+                        device: str | torch.device = "cpu") -> "VAE":
+        """Load from a local folder or a Hub repo id (``user/name``), strictly; model in eval mode."""
+        folder = resolve_folder(source, (CONFIG_NAME, WEIGHTS_NAME), revision)
+        config = read_config(folder / CONFIG_NAME)
+        model = cls(config)
+        load_strict(model, folder / WEIGHTS_NAME)
+        return model.to(device).eval()
+
+    def push_to_hub(self, repo_id: str, **kwargs) -> str:
+        """Upload config and weights to a Hub model repo (needs a token); returns the commit URL."""
+        import tempfile
+
+        from huggingface_hub import HfApi
+
+        api = HfApi()
+        api.create_repo(repo_id, exist_ok=True, **{k: v for k, v in kwargs.items() if k == "private"})
+        with tempfile.TemporaryDirectory() as d:
+            self.save_pretrained(d)
+            return str(api.upload_folder(repo_id=repo_id, folder_path=d))
+
+
+def _atomic(path: Path, write) -> None:
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def resolve_folder(source: str | os.PathLike, needed: tuple[str, ...], revision: str | None = None
+                   ) -> Path:
+    """A local folder holding ``needed``, downloading a Hub repo id if ``source`` is not a folder."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        folder = path
+    elif path.exists():
+        raise FileNotFoundError(f"{path} is a file; expected a folder with {', '.join(needed)}")
+    elif str(source).count("/") == 1 and not str(source).startswith((".", "/", "~")):
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+        try:
+            folder = Path(snapshot_download(str(source), revision=revision,
+                                            allow_patterns=["*.json", "*.safetensors", "*.md"]))
+        except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as e:
+            raise FileNotFoundError(f"{source}: not a local folder, and the Hub repo could not be "
+                                    f"fetched ({type(e).__name__}: {e})") from None
+    else:
+        raise FileNotFoundError(f"{source}: no such folder (nor a Hub repo id like 'user/name')")
+    for name in needed:
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"{folder / name}: file not found")
+    return folder
+
+
+def read_config(path: Path) -> VAEConfig:
+    try:
+        raw = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    try:
+        return VAEConfig.from_dict(raw)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path}: {e}") from None
+
+
+def load_strict(model: nn.Module, path: Path, prefix: str = "") -> None:
+    """Load a safetensors file into ``model``; any missing, extra or mis-shaped key is an error."""
+    try:
+        tensors = load_file(str(path))
+    except Exception as e:  # safetensors raises its own error types for a corrupt header
+        raise ValueError(f"{path}: not a readable safetensors file ({e})") from None
+    if prefix:
+        tensors = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    check_state(model.state_dict(), tensors, str(path))
+    model.load_state_dict(tensors, strict=True)
+
+
+def check_state(expected: dict[str, torch.Tensor], got: dict[str, torch.Tensor], where: str) -> None:
+    missing = sorted(set(expected) - set(got))
+    extra = sorted(set(got) - set(expected))
+    if missing or extra:
+        parts = ([f"missing {missing[:5]}"] if missing else []) + \
+                ([f"unexpected {extra[:5]}"] if extra else [])
+        raise ValueError(f"{where}: weights do not fit the model: {'; '.join(parts)}")
+    for k, v in expected.items():
+        if tuple(got[k].shape) != tuple(v.shape):
+            raise ValueError(f"{where}: {k} has shape {tuple(got[k].shape)}, the model expects "
+                             f"{tuple(v.shape)}")
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+

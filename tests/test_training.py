@@ -1,0 +1,149 @@
+"""Training: a tiny run learns, resume is exact, DDP runs on two CPU processes, bad input is refused."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from disguise.data import Preprocess
+from disguise.model import VAE, VAEConfig
+from disguise.training import RunFolderError, TrainConfig, train
+
+TINY = dict(image_size=32, z_dim=16, encoder_filters=(16, 32, 32), encoder_kernels=(3, 3, 3),
+            encoder_strides=(2, 2, 2), decoder_filters=(32, 16, 3), decoder_kernels=(3, 3, 3),
+            decoder_strides=(2, 2, 2))
+
+
+def tiny_config(**kw) -> VAEConfig:
+    return VAEConfig(**{**TINY, **kw}, preprocess=Preprocess(size=32).to_dict())
+
+
+def quiet(_msg: str) -> None:
+    pass
+
+
+def test_tiny_run_learns_and_writes_everything(synthetic_root, tmp_path):
+    run = tmp_path / "run"
+    res = train(run, synthetic_root, tiny_config(), TrainConfig(epochs=3, batch_size=32, lr=2e-3),
+                progress=False, log=quiet)
+    assert res.status == "finished"
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    val = [float(r["val_total"]) for r in rows]
+    assert val[-1] < val[0] * 0.9, val
+    for r in rows:  # the terms are logged separately and add up
+        assert float(r["train_total"]) == pytest.approx(float(r["train_recon"]) + float(r["train_kl"]),
+                                                        rel=1e-6)
+    for name in ("config.json", "model.safetensors", "checkpoint.safetensors", "training.json",
+                 "loss_curve.png", "samples/epoch_003_recon.png", "samples/epoch_003_prior.png"):
+        assert (run / name).is_file(), name
+    model = VAE.from_pretrained(run)  # what the app loads
+    assert model.config.policy == Preprocess(size=32)
+    from PIL import Image
+
+    grid = Image.open(run / "samples/epoch_003_recon.png")
+    assert grid.size == (8 * 34 + 2, 2 * 34 + 2)  # 8 faces above their 8 reconstructions
+
+
+def _weights(run):
+    return load_file(run / "model.safetensors")
+
+
+def test_resume_matches_an_uninterrupted_run(synthetic_root, tmp_path):
+    cfg = TrainConfig(epochs=2, batch_size=32, seed=5)
+    train(tmp_path / "a", synthetic_root, tiny_config(), cfg, progress=False, log=quiet)
+
+    # Stopped at an epoch boundary, then resumed.
+    train(tmp_path / "b", synthetic_root, tiny_config(), TrainConfig(epochs=1, batch_size=32, seed=5),
+          progress=False, log=quiet)
+    train(tmp_path / "b", synthetic_root, tiny_config(), cfg, resume=True, progress=False, log=quiet)
+
+    # Ctrl-C in the middle of the first epoch, then resumed.
+    def interrupt(epoch, batch):
+        if (epoch, batch) == (0, 4):
+            raise KeyboardInterrupt
+
+    res = train(tmp_path / "c", synthetic_root, tiny_config(), cfg, progress=False, log=quiet,
+                on_batch=interrupt)
+    assert res.status == "interrupted"
+    train(tmp_path / "c", synthetic_root, tiny_config(), cfg, resume=True, progress=False, log=quiet)
+
+    a = _weights(tmp_path / "a")
+    for other in ("b", "c"):
+        b = _weights(tmp_path / other)
+        assert a.keys() == b.keys()
+        for k in a:
+            assert torch.equal(a[k], b[k]), (other, k)
+    ma = list(csv.DictReader(open(tmp_path / "a" / "metrics.csv")))
+    mc = list(csv.DictReader(open(tmp_path / "c" / "metrics.csv")))
+    assert [r["val_total"] for r in ma] == [r["val_total"] for r in mc]
+
+
+def test_run_folder_is_never_overwritten(synthetic_root, tmp_path):
+    run = tmp_path / "run"
+    train(run, synthetic_root, tiny_config(), TrainConfig(epochs=1), progress=False, log=quiet)
+    before = {p.name: p.stat().st_mtime_ns for p in run.iterdir() if p.is_file()}
+    with pytest.raises(RunFolderError, match="already holds a run"):
+        train(run, synthetic_root, tiny_config(), TrainConfig(epochs=1), progress=False, log=quiet)
+    with pytest.raises(RunFolderError, match="holds another architecture: z_dim: 16 != 24"):
+        train(run, synthetic_root, tiny_config(z_dim=24), TrainConfig(epochs=2), resume=True,
+              progress=False, log=quiet)
+    with pytest.raises(RunFolderError, match="nothing to resume"):
+        train(tmp_path / "empty", synthetic_root, tiny_config(), TrainConfig(epochs=1), resume=True,
+              progress=False, log=quiet)
+    assert before == {p.name: p.stat().st_mtime_ns for p in run.iterdir() if p.is_file()}
+
+
+def _cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "train.vae", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--data", "{tmp}/nope"], "no such folder"),
+    (["--image-size", "100"], "not divisible by the encoder's total stride 16"),
+    (["--z-dim", "0"], "z_dim must be positive"),
+    (["--epochs", "0"], "epochs must be at least 1"),
+    (["--crop", "1,2,3"], "left < right"),
+    (["--resume"], "nothing to resume"),
+])
+def test_cli_bad_input_exits_non_zero_before_work(synthetic_root, tmp_path, args, message):
+    argv = ["--data", str(synthetic_root), "--out", str(tmp_path / "run"), "--quiet"]
+    argv += [a.replace("{tmp}", str(tmp_path)) for a in args]
+    r = _cli(*argv)
+    assert r.returncode == 2, r.stderr
+    assert message in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_cli_resume_refuses_another_architecture(synthetic_root, tmp_path):
+    run = tmp_path / "run"
+    base = ["--data", str(synthetic_root), "--out", str(run), "--quiet", "--image-size", "32",
+            "--z-dim", "8", "--epochs", "1"]
+    assert _cli(*base).returncode == 0
+    r = _cli(*base, "--resume", "--arch", "resnet")
+    assert r.returncode == 2 and "holds another architecture: arch: conv != resnet" in r.stderr
+    r = _cli("--data", str(synthetic_root), "--out", str(run), "--quiet", "--resume", "--epochs", "2")
+    assert r.returncode == 0, r.stderr  # resume takes the model options from the checkpoint
+    assert len(list(csv.DictReader(open(run / "metrics.csv")))) == 2
+
+
+def test_ddp_on_two_cpu_processes(synthetic_root, tmp_path):
+    run = tmp_path / "ddp"
+    r = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+         "29533", "-m", "train.vae", "--data", str(synthetic_root), "--out", str(run),
+         "--image-size", "32", "--z-dim", "8", "--epochs", "2", "--device", "cpu", "--quiet"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads((run / "training.json").read_text())["world_size"] == 2
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    assert len(rows) == 2 and float(rows[1]["val_total"]) < float(rows[0]["val_total"])
+    VAE.from_pretrained(run)

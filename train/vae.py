@@ -1,0 +1,105 @@
+"""Train the VAE: ``python -m train.vae --data ROOT --out RUN [options]``.
+
+Defaults follow the seed (Adam, lr 0.0005, batch 32, r_loss_factor 10000, z 200, 128 x 128).
+Several GPUs (or CPU processes): ``torchrun --nproc_per_node N -m train.vae ...``.
+Ctrl-C writes a checkpoint; ``--resume`` continues exactly where the run stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from disguise.data import CelebAError, Preprocess
+from disguise.model import VAEConfig
+from disguise.training import Distributed, RunFolderError, TrainConfig, saved_model_config, train
+from train._cli import fail, run
+
+# Model options: None means "not given", so --resume can tell them from the saved config's.
+MODEL_OPTIONS = {"image_size": "image_size", "z_dim": "z_dim", "arch": "arch",
+                 "dropout": "dropout", "crop": "crop"}
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m train.vae", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help="CelebA-format folder (real or synthetic)")
+    p.add_argument("--out", required=True, help="run folder (new, or an existing one with --resume)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    m = p.add_argument_group("model (fixed by the checkpoint when resuming)")
+    m.add_argument("--image-size", type=int, default=None, help="64 or 128 (default 128)")
+    m.add_argument("--z-dim", type=int, default=None, help="latent dimensions (default 200)")
+    m.add_argument("--arch", choices=["conv", "resnet"], default=None, help="default conv")
+    m.add_argument("--dropout", type=float, default=None, help="default 0.25")
+    m.add_argument("--crop", type=str, default=None,
+                   help="left,top,right,bottom box in the 178x218 image (default 15,35,163,183)")
+    t = p.add_argument_group("training")
+    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--lr", type=float, default=5e-4)
+    t.add_argument("--loss", choices=["mse", "bce-sum", "bce-mean"], default="mse")
+    t.add_argument("--r-loss-factor", type=float, default=10000.0)
+    t.add_argument("--kl-weight", type=float, default=1.0)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    t.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
+    t.add_argument("--val-limit", type=int, default=2000, help="validation faces per epoch (0: all)")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p.parse_args(argv)
+
+
+def model_config(args: argparse.Namespace) -> VAEConfig:
+    given = {k: getattr(args, k) for k in MODEL_OPTIONS if getattr(args, k) is not None}
+    if "crop" in given:
+        try:
+            given["crop"] = tuple(int(v) for v in given["crop"].split(","))
+        except ValueError:
+            fail(f"--crop must be four integers like 15,35,163,183, got {args.crop!r}")
+    if args.resume:
+        base = saved_model_config(Path(args.out))
+        size = given.get("image_size", base.image_size)
+        policy = base.policy.to_dict()
+        if "crop" in given:
+            policy["crop"] = list(given.pop("crop"))
+        policy["size"] = size
+        fields = {**base.to_dict(), **given, "preprocess": policy}
+        return VAEConfig.from_dict(fields)
+    size = given.pop("image_size", 128)
+    crop = given.pop("crop", Preprocess().crop)
+    return VAEConfig(image_size=size, preprocess=Preprocess(crop=crop, size=size).to_dict(), **given)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    dist = Distributed.from_env()
+    try:
+        cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, loss=args.loss,
+                          r_loss_factor=args.r_loss_factor, kl_weight=args.kl_weight, seed=args.seed,
+                          device=args.device, amp=not args.no_amp, val_limit=args.val_limit)
+        mcfg = model_config(args)
+    except (ValueError, RunFolderError) as e:
+        fail(str(e))
+    if dist.world > 1:
+        import torch
+        import torch.distributed as td
+
+        td.init_process_group("nccl" if args.device.startswith("cuda") or
+                              (args.device == "auto" and torch.cuda.is_available()) else "gloo")
+    try:
+        result = train(args.out, args.data, mcfg, cfg, resume=args.resume,
+                       progress=not args.quiet, dist=dist)
+    finally:
+        if dist.world > 1:
+            import torch.distributed as td
+
+            td.destroy_process_group()
+    if dist.main and result.status == "finished":
+        print(f"done: {args.out} holds config.json and model.safetensors "
+              f"(next: python -m train.vectors --model {args.out} --data {args.data})")
+    return 0 if result.status == "finished" else 130
+
+
+if __name__ == "__main__":
+    sys.exit(run(main, expected=(CelebAError, RunFolderError, ValueError, FileNotFoundError)))
