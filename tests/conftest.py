@@ -51,3 +51,31 @@ def pytest_runtest_makereport(item, call):
     if report.skipped and os.environ.get("DISGUISE_REQUIRE_TOOLS") == "1":
         report.outcome = "failed"
         report.longrepr = f"skipped, but CI requires every tool: {report.longrepr}"
+
+
+@pytest.fixture(scope="session")
+def tiny_run(synthetic_root, tmp_path_factory) -> Path:
+    """A 32 x 32 VAE trained for 3 epochs on the synthetic set, with its vector bank."""
+    from disguise.data import Preprocess, load_split, open_celeba
+    from disguise.model import VAE, VAEConfig
+    from disguise.training import TrainConfig, train
+    from disguise.vectors import BANK_NAME, build_bank, labelled_batches
+
+    run = tmp_path_factory.mktemp("tiny_run")
+    cfg = VAEConfig(image_size=32, z_dim=16, encoder_filters=(16, 32, 32), encoder_kernels=(3, 3, 3),
+                    encoder_strides=(2, 2, 2), decoder_filters=(32, 16, 3),
+                    decoder_kernels=(3, 3, 3), decoder_strides=(2, 2, 2),
+                    preprocess=Preprocess(size=32).to_dict())
+    train(run, synthetic_root, cfg, TrainConfig(epochs=3, lr=2e-3), progress=False, log=lambda m: None)
+    model = VAE.from_pretrained(run)
+    images, labels, _ = load_split(open_celeba(synthetic_root), "train", cfg.policy, progress=False)
+    build_bank(model, labelled_batches(images, labels, 64), progress=False).save(run / BANK_NAME)
+    return run
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> Path:
+    """scikit-image's portrait photo (a real face, 512 x 512 PNG)."""
+    import skimage
+
+    return Path(skimage.__file__).parent / "data" / "astronaut.png"

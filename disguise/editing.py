@@ -1,0 +1,189 @@
+"""The editing engine: encode a face once, move its code along attribute vectors, decode.
+
+    z_edited = z + sum_i alpha_i * v_i
+
+``alpha = 0`` everywhere gives the plain reconstruction. Locking keeps chosen attributes fixed
+while others change: each edit vector loses its components along the locked attributes' vectors
+(projection onto their orthogonal complement, then renormalised), the conditional manipulation of
+InterFaceGAN (Shen et al., CVPR 2020, sec. 2.2). That is how a beard is added without also
+changing the gender.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from .attributes import INDEX, check_names
+from .data import Preprocess
+from .model import CONFIG_NAME, VAE, WEIGHTS_NAME, resolve_folder
+from .vectors import BANK_NAME, AttributeBank
+
+ALPHA_LIMIT = 20.0  # beyond this a decoded face is noise; the app's sliders span -4..4
+
+
+def check_alpha(a: object, what: str = "alpha") -> float:
+    """A finite number within +-ALPHA_LIMIT, else ``ValueError`` saying what was wrong."""
+    try:
+        value = float(a)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a number, got {a!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{what} must be finite, got {value}")
+    if abs(value) > ALPHA_LIMIT:
+        raise ValueError(f"{what} is {value:g}; keep it within +-{ALPHA_LIMIT:g}")
+    return value
+
+
+def check_alphas(alphas: Mapping[str, float]) -> dict[str, float]:
+    """Known attribute names with valid alphas, else ``ValueError`` naming the problem."""
+    check_names(alphas)
+    return {name: check_alpha(a, f"alpha for {name}") for name, a in alphas.items()}
+
+
+def check_alpha_list(alphas: Sequence[float]) -> list[float]:
+    """A non-empty list of valid alphas (for strips and grids)."""
+    values = list(alphas)
+    if not values:
+        raise ValueError("the alpha list is empty; give at least one value, e.g. 0,1,2,3,4")
+    return [check_alpha(a) for a in values]
+
+
+class Editor:
+    """A VAE and its attribute bank, loaded once, on one device, in eval mode."""
+
+    def __init__(self, model: VAE, bank: AttributeBank, device: str | torch.device = "cpu") -> None:
+        if bank.z_dim != model.config.z_dim:
+            raise ValueError(f"the attribute bank is {bank.z_dim}-dimensional but the model's z_dim "
+                             f"is {model.config.z_dim}; they come from different runs")
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.bank = bank
+        self.vectors = bank.vectors.to(self.device)                 # (40, z)
+
+    @classmethod
+    def from_pretrained(cls, source: str | os.PathLike, device: str | torch.device = "cpu",
+                        revision: str | None = None) -> "Editor":
+        """Load ``config.json``, ``model.safetensors`` and the bank from a folder or Hub repo id."""
+        folder = resolve_folder(source, (CONFIG_NAME, WEIGHTS_NAME, BANK_NAME), revision)
+        model = VAE.from_pretrained(folder, device=device)
+        bank = AttributeBank.load(Path(folder) / BANK_NAME, z_dim=model.config.z_dim)
+        return cls(model, bank, device)
+
+    @property
+    def policy(self) -> Preprocess:
+        return self.model.config.policy
+
+    @property
+    def size(self) -> int:
+        return self.model.config.image_size
+
+    # ------------------------------------------------------------------------------------------
+
+    def to_input(self, faces: np.ndarray) -> torch.Tensor:
+        """``(S, S, 3)`` or ``(B, S, S, 3)`` uint8 model-sized faces -> ``(B, 3, S, S)`` floats."""
+        arr = np.asarray(faces)
+        if arr.ndim == 3:
+            arr = arr[None]
+        if arr.shape[1:] != (self.size, self.size, 3) or arr.dtype != np.uint8:
+            raise ValueError(f"faces must be uint8 of shape (..., {self.size}, {self.size}, 3), "
+                             f"got {arr.dtype} {arr.shape}")
+        x = torch.from_numpy(np.ascontiguousarray(arr)).permute(0, 3, 1, 2)
+        return x.to(self.device, torch.float32).div_(255)
+
+    @torch.inference_mode()
+    def encode(self, faces: np.ndarray) -> torch.Tensor:
+        """Model-sized uint8 faces -> their codes ``mu``, ``(B, z_dim)`` (deterministic)."""
+        return self.model.encode(self.to_input(faces))[0]
+
+    @torch.inference_mode()
+    def decode(self, z: torch.Tensor) -> np.ndarray:
+        """``(B, z_dim)`` codes -> ``(B, S, S, 3)`` uint8 images, in one forward pass."""
+        z = torch.as_tensor(z, dtype=torch.float32, device=self.device).reshape(-1, self.model.config.z_dim)
+        img = self.model.decode(z)
+        return img.mul(255).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+    def direction(self, alphas: Mapping[str, float], locked: Iterable[str] = ()) -> torch.Tensor:
+        """``sum_i alpha_i * v_i`` with each ``v_i`` made orthogonal to the locked attributes' vectors."""
+        alphas = check_alphas(alphas)
+        locked = list(dict.fromkeys(locked))
+        check_names(locked)
+        delta = torch.zeros(self.model.config.z_dim, device=self.device)
+        for name, a in alphas.items():
+            if a == 0.0:
+                continue
+            v = self.vectors[INDEX[name]]
+            others = [INDEX[n] for n in locked if n != name]
+            if others:
+                v = condition(v, self.vectors[others])
+            delta = delta + a * v
+        return delta
+
+    def edit(self, z: torch.Tensor, alphas: Mapping[str, float], locked: Iterable[str] = ()
+             ) -> torch.Tensor:
+        return torch.as_tensor(z, device=self.device) + self.direction(alphas, locked)
+
+    def render(self, z: torch.Tensor, alphas: Mapping[str, float], locked: Iterable[str] = ()
+               ) -> np.ndarray:
+        """One edited face, ``(S, S, 3)`` uint8."""
+        return self.decode(self.edit(z, alphas, locked))[0]
+
+    def strip(self, z: torch.Tensor, attribute: str, alphas: Sequence[float] = (0, 1, 2, 3, 4),
+              base: Mapping[str, float] | None = None, locked: Iterable[str] = ()) -> np.ndarray:
+        """One face at each alpha of one attribute (on top of ``base`` edits): ``(A, S, S, 3)``."""
+        check_names([attribute])
+        values = check_alpha_list(alphas)
+        base = dict(base or {})
+        z = torch.as_tensor(z, device=self.device).reshape(-1)
+        codes = torch.stack([self.edit(z, {**base, attribute: base.get(attribute, 0.0) + a}, locked)
+                             for a in values])
+        return self.decode(codes)
+
+    def grid(self, zs: torch.Tensor, attribute: str, alphas: Sequence[float] = (0, 1, 2, 3, 4),
+             locked: Iterable[str] = ()) -> np.ndarray:
+        """Several faces x alphas in one pass: ``(N, A, S, S, 3)``."""
+        check_names([attribute])
+        values = check_alpha_list(alphas)
+        zs = torch.as_tensor(zs, device=self.device).reshape(-1, self.model.config.z_dim)
+        steps = torch.stack([self.direction({attribute: a}, locked) for a in values])  # (A, z)
+        codes = (zs[:, None, :] + steps[None]).reshape(-1, zs.shape[1])
+        return self.decode(codes).reshape(len(zs), len(values), self.size, self.size, 3)
+
+    def combinations(self, z: torch.Tensor, combos: Sequence[Mapping[str, float]],
+                     locked: Iterable[str] = ()) -> np.ndarray:
+        """One face under several sets of edits (a disguise sheet), in one pass: ``(K, S, S, 3)``."""
+        if not combos:
+            raise ValueError("no combinations to render")
+        z = torch.as_tensor(z, device=self.device).reshape(-1)
+        return self.decode(torch.stack([self.edit(z, c, locked) for c in combos]))
+
+    def random_codes(self, n: int, seed: int | None = None) -> torch.Tensor:
+        """``n`` codes from the prior N(0, I)."""
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        return torch.randn(n, self.model.config.z_dim, generator=gen).to(self.device)
+
+    def morph(self, z0: torch.Tensor, z1: torch.Tensor, steps: int = 7) -> np.ndarray:
+        """Faces along the straight line from ``z0`` to ``z1`` (the book's morph): ``(steps, S, S, 3)``."""
+        if steps < 2:
+            raise ValueError(f"a morph needs at least 2 steps, got {steps}")
+        t = torch.linspace(0, 1, steps, device=self.device)[:, None]
+        z0 = torch.as_tensor(z0, device=self.device).reshape(1, -1)
+        z1 = torch.as_tensor(z1, device=self.device).reshape(1, -1)
+        return self.decode((1 - t) * z0 + t * z1)
+
+
+def condition(v: torch.Tensor, locked: torch.Tensor) -> torch.Tensor:
+    """``v`` without its components in the span of ``locked`` rows, renormalised to ``|v|``.
+
+    The locked vectors are not orthogonal to each other, so the span is taken through a QR
+    decomposition rather than by subtracting one projection after another.
+    """
+    q, _ = torch.linalg.qr(locked.T)                                # (z, k), orthonormal columns
+    w = v - q @ (q.T @ v)
+    n = w.norm()
+    return w * (v.norm() / n) if n > 1e-8 else torch.zeros_like(v)

@@ -1,0 +1,151 @@
+"""Face preparation: every kind of upload, detection and alignment to CelebA's framing."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from disguise.data import Preprocess
+from disguise.faces import (TARGET_LEFT_EYE, TARGET_MOUTH, TARGET_RIGHT_EYE, ImageError,
+                            detect_faces, load_image, prepare_face, similarity)
+
+POLICY = Preprocess(size=64)
+
+
+def _bytes(im: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def photo(astronaut) -> Image.Image:
+    return Image.open(astronaut).convert("RGB")
+
+
+def test_similarity_recovers_a_known_transform():
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(0, 100, (3, 2))
+    a, s = 0.3, 1.7
+    r = s * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    m = similarity(pts, pts @ r.T + [5, -3])
+    np.testing.assert_allclose(m, np.hstack([r, [[5], [-3]]]), atol=1e-9)
+
+
+def test_astronaut_is_found_and_aligned_like_celeba(photo):
+    faces = detect_faces(photo)
+    assert len(faces) == 1 and faces[0].eyes_found
+    prep = prepare_face(photo, POLICY)
+    assert prep.method in ("eyes and mouth", "eyes") and prep.notice == ""
+    assert prep.aligned.size == (178, 218) and prep.crop.shape == (64, 64, 3)
+    # Detected again in the aligned picture, the eyes sit on CelebA's targets.
+    again = detect_faces(prep.aligned)
+    assert again and again[0].eyes_found
+    for got, want in ((again[0].left_eye, TARGET_LEFT_EYE), (again[0].right_eye, TARGET_RIGHT_EYE)):
+        assert abs(got[0] - want[0]) < 6 and abs(got[1] - want[1]) < 6, (got, want)
+    if again[0].mouth is not None:
+        assert abs(again[0].mouth[1] - TARGET_MOUTH[1]) < 12
+
+
+def test_no_face_gives_a_centred_crop_and_a_notice():
+    import skimage
+
+    prep = prepare_face(skimage.data.coffee(), POLICY)
+    assert prep.method == "centred crop" and prep.faces == 0 and "No face found" in prep.notice
+    assert prep.aligned.size == (178, 218)
+
+
+def test_several_faces_use_the_largest(photo):
+    small = photo.resize((420, 420))
+    canvas = Image.new("RGB", (960, 560), (200, 200, 200))
+    canvas.paste(photo, (440, 20))
+    canvas.paste(small, (10, 120))
+    prep = prepare_face(canvas, POLICY)
+    assert prep.faces == 2 and "2 faces found; using the largest" in prep.notice
+    alone = prepare_face(photo, POLICY)
+    assert np.abs(prep.crop.astype(int) - alone.crop.astype(int)).mean() < 12
+
+
+def test_already_aligned_skips_detection(photo):
+    prep = prepare_face(photo.resize((178, 218)), POLICY, already_aligned=True)
+    assert prep.method == "as given"
+    np.testing.assert_array_equal(prep.crop, POLICY.apply(photo.resize((178, 218))))
+
+
+@pytest.mark.parametrize("kind", ["L", "RGBA", "CMYK", "P", "I;16", "LA", "1"])
+def test_modes_become_rgb(photo, kind):
+    if kind == "I;16":
+        arr = (np.asarray(photo.convert("L"), dtype=np.uint16) * 257)
+        im = Image.fromarray(arr)
+        assert im.mode.startswith("I;16")
+        data = _bytes(im, "PNG")
+    elif kind == "CMYK":
+        data = _bytes(photo.convert("CMYK"), "JPEG")
+    else:
+        data = _bytes(photo.convert(kind), "PNG")
+    out = load_image(data)
+    assert out.mode == "RGB" and out.size == photo.size
+    if kind == "I;16":  # 16-bit scaled to 8 bits, not clipped to white
+        assert 60 < np.asarray(out).mean() < 200
+
+
+def test_rgba_transparency_goes_on_white():
+    im = Image.new("RGBA", (40, 40), (255, 0, 0, 0))
+    assert np.asarray(load_image(_bytes(im, "PNG"))).min() == 255
+
+
+def test_exif_rotation_is_applied(photo):
+    tall = photo.resize((300, 400))
+    rotated = tall.rotate(90, expand=True)  # stored sideways, EXIF says "rotate back"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    out = load_image(_bytes(rotated, "JPEG", exif=exif))
+    assert out.size == (300, 400)
+    assert np.abs(np.asarray(out, float) - np.asarray(tall, float)).mean() < 12
+
+
+def test_animated_gif_uses_the_first_frame():
+    frames = [Image.new("RGB", (64, 64), c) for c in ((255, 0, 0), (0, 0, 255))]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    out = np.asarray(load_image(buf.getvalue()))
+    assert out[..., 0].mean() > 200 and out[..., 2].mean() < 50
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"this is not an image at all", "not an image we can read"),
+    (b"", "not an image we can read"),
+])
+def test_not_an_image(data, message):
+    with pytest.raises(ImageError, match=message):
+        load_image(data)
+
+
+def test_truncated_image(photo):
+    data = _bytes(photo, "JPEG", quality=90)
+    with pytest.raises(ImageError, match="truncated or corrupt"):
+        load_image(data[: len(data) // 3])
+
+
+def test_tiny_image():
+    with pytest.raises(ImageError, match="only 8 x 8 pixels"):
+        load_image(_bytes(Image.new("RGB", (8, 8)), "PNG"))
+
+
+def test_decompression_bomb_is_refused_before_decoding():
+    data = _bytes(Image.new("1", (20000, 20000)), "PNG")  # 400 megapixels, a few kB on disk
+    with pytest.raises(ImageError, match=r"too large to open safely \(400 megapixels\); the limit is 50"):
+        load_image(data)
+    # Below PIL's own guard but above ours: refused by size, before the pixels are decoded.
+    data = _bytes(Image.new("1", (9000, 9000)), "PNG")
+    with pytest.raises(ImageError, match=r"9000 x 9000 \(81 megapixels\); the limit is 50"):
+        load_image(data)
+
+
+def test_big_photo_is_reduced_while_decoding(photo):
+    big = photo.resize((4000, 3000))
+    out = load_image(_bytes(big, "JPEG", quality=85))
+    assert max(out.size) == 1024 and out.size == (1024, 768)

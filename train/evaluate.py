@@ -1,0 +1,87 @@
+"""Evaluate a model and its vectors: ``python -m train.evaluate --model RUN --data ROOT``.
+
+Reconstruction quality on the test split, the independent attribute classifier's accuracy, and
+edit success per attribute. Writes RUN/evaluation.json and RUN/evaluation.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from disguise.attributes import DRAWN, check_names
+from disguise.data import CelebAError, load_split, open_celeba
+from disguise.editing import Editor
+from disguise.evaluate import (CLASSIFIER_NAME, Report, classifier_accuracy, edit_success,
+                               load_classifier, markdown, reconstruction_metrics, save_classifier,
+                               train_classifier)
+from disguise.model import _atomic
+from train._cli import fail, run
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", required=True, help="folder with config, weights and vector bank")
+    p.add_argument("--data", required=True, help="CelebA-format folder")
+    p.add_argument("--alphas", default="1,2,3,4", help="edit strengths to test")
+    p.add_argument("--faces", type=int, default=200, help="test faces per attribute and direction")
+    p.add_argument("--attributes", default=None, help="comma-separated (default: all drawn ones)")
+    p.add_argument("--classifier-epochs", type=int, default=4)
+    p.add_argument("--retrain-classifier", action="store_true",
+                   help=f"ignore a saved MODEL/{CLASSIFIER_NAME}")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", default=None, help="folder for evaluation.json/.md (default: MODEL)")
+    p.add_argument("--quiet", action="store_true")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    try:
+        alphas = [float(a) for a in args.alphas.split(",") if a.strip()]
+    except ValueError:
+        fail(f"--alphas must be numbers separated by commas, got {args.alphas!r}")
+    if not alphas or any(a <= 0 for a in alphas):
+        fail("--alphas must be positive numbers (removal uses their negatives)")
+    attributes = args.attributes.split(",") if args.attributes else list(DRAWN)
+    check_names(attributes)
+    device = torch.device(args.device)
+    editor = Editor.from_pretrained(args.model, device=device)
+    data = open_celeba(args.data)
+    policy = editor.policy
+    test_x, test_y, rep = load_split(data, "test", policy, progress=not args.quiet)
+    out = Path(args.out or args.model)
+    out.mkdir(parents=True, exist_ok=True)
+    clf_path = Path(args.model) / CLASSIFIER_NAME
+    if clf_path.is_file() and not args.retrain_classifier:
+        clf = load_classifier(clf_path, device)
+        print(f"attribute classifier: {clf_path}")
+    else:
+        train_x, train_y, _ = load_split(data, "train", policy, progress=not args.quiet)
+        clf = train_classifier(train_x, train_y, epochs=args.classifier_epochs, device=device,
+                               progress=not args.quiet)
+        save_classifier(clf, out / CLASSIFIER_NAME)
+    recon = reconstruction_metrics(editor, test_x, progress=not args.quiet)
+    acc = classifier_accuracy(clf, test_x, test_y, device)
+    edits = edit_success(editor, clf, test_x, test_y, attributes, alphas, max_faces=args.faces,
+                         progress=not args.quiet)
+    added = [e for e in edits if e.direction == "add"]
+    passing = sum(e.passes for e in added)
+    report = Report(recon, acc, edits, bar={"success": 0.8, "preserve": 0.85, "alpha": 3.0,
+                                            "passing": passing, "attributes": len(added),
+                                            "target": 15, "met": passing >= 15})
+    _atomic(out / "evaluation.json", lambda p: p.write_text(report.to_json()))
+    _atomic(out / "evaluation.md", lambda p: p.write_text(markdown(report)))
+    print(f"reconstruction: MSE {recon['mse']:.5f}, PSNR {recon['psnr']:.2f} dB, SSIM {recon['ssim']:.3f}")
+    print(f"edits passing the bar: {passing} of {len(added)} added attributes "
+          f"({', '.join(e.attribute for e in added if e.passes)})")
+    print(f"wrote {out / 'evaluation.md'} and {out / 'evaluation.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(main, expected=(CelebAError, ValueError, FileNotFoundError)))
