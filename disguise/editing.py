@@ -93,7 +93,9 @@ class Editor:
         if arr.shape[1:] != (self.size, self.size, 3) or arr.dtype != np.uint8:
             raise ValueError(f"faces must be uint8 of shape (..., {self.size}, {self.size}, 3), "
                              f"got {arr.dtype} {arr.shape}")
-        x = torch.from_numpy(np.ascontiguousarray(arr)).permute(0, 3, 1, 2)
+        if not (arr.flags.writeable and arr.flags.c_contiguous):
+            arr = np.array(arr)
+        x = torch.from_numpy(arr).permute(0, 3, 1, 2)
         return x.to(self.device, torch.float32).div_(255)
 
     @torch.inference_mode()

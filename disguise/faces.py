@@ -149,7 +149,7 @@ class Face:
 
 
 def detect_faces(img: Image.Image) -> list[Face]:
-    """Faces in ``img``, largest first, each with eye (and, if found, mouth) positions."""
+    """Faces in ``img``, best first, each with eye (and, if found, mouth) positions."""
     import cv2
 
     gray_full = np.asarray(img.convert("L"))
@@ -158,12 +158,12 @@ def detect_faces(img: Image.Image) -> list[Face]:
         if scale < 1 else gray_full
     gray = cv2.equalizeHist(gray)
     found = _cascade("haarcascade_frontalface_default.xml").detectMultiScale(
-        gray, scaleFactor=1.1, minNeighbors=5, minSize=(24, 24))
-    faces = []
-    for (x, y, w, h) in sorted((tuple(map(float, f)) for f in found), key=lambda b: -b[2] * b[3]):
-        box = (x / scale, y / scale, w / scale, h / scale)
-        faces.append(_landmarks(gray_full, box))
-    return faces
+        gray, scaleFactor=1.1, minNeighbors=6, minSize=(24, 24))
+    faces = [_landmarks(gray_full, (x / scale, y / scale, w / scale, h / scale))
+             for (x, y, w, h) in (tuple(map(float, f)) for f in found)]
+    # Faces whose eyes were found first (a box without eyes is often a false detection), then
+    # the largest.
+    return sorted(faces, key=lambda f: (not f.eyes_found, -f.box[2] * f.box[3]))
 
 
 def _landmarks(gray: np.ndarray, box) -> Face:
@@ -298,9 +298,17 @@ class PreparedFace:
     notice: str
 
 
-def prepare_face(source, policy: Preprocess, already_aligned: bool = False) -> PreparedFace:
-    """Load, detect, align and crop one face for the model (see the module docstring)."""
+def prepare_face(source, policy: Preprocess, already_aligned: bool | None = None) -> PreparedFace:
+    """Load, detect, align and crop one face for the model (see the module docstring).
+
+    ``already_aligned``: True skips detection; None (the default) does so only for images of
+    CelebA's exact 178 x 218 size, which are aligned faces; False always detects.
+    """
     img = load_image(source)
+    if already_aligned is None and img.size == (CELEBA_W, CELEBA_H):
+        aligned = img
+        return PreparedFace(aligned, policy.apply(aligned), "as given", 0,
+                            "178 x 218 image: taken as an aligned CelebA face.")
     if already_aligned:
         aligned = img if img.size == (CELEBA_W, CELEBA_H) else centre_crop(img)
         return PreparedFace(aligned, policy.apply(aligned), "as given", 0, "")

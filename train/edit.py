@@ -51,7 +51,8 @@ def main(argv=None) -> int:
     if args.what != "grid" and len(args.image) > 1:
         fail(f"{args.what} takes one --image; use grid for several")
     editor = Editor.from_pretrained(args.model)
-    faces = [prepare_face(p, editor.policy, already_aligned=args.aligned) for p in args.image]
+    faces = [prepare_face(p, editor.policy, already_aligned=True if args.aligned else None)
+             for p in args.image]
     for path, f in zip(args.image, faces):
         if f.notice:
             print(f"{path}: {f.notice}", file=sys.stderr)

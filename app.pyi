@@ -1,0 +1,253 @@
+"""disguise: upload a face, move one slider per CelebA attribute, export strips and disguise sheets.
+
+    python app.py [--weights weights/] [--port 7860]
+
+Weights come from --weights or DISGUISE_WEIGHTS: a local folder or a Hugging Face Hub repo id with
+config.json, model.safetensors and attribute_vectors.safetensors. This file only loads, lays out
+and wires; the work is in disguise/ (see disguise/session.py for the handlers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from functools import partial
+from pathlib import Path
+
+import gradio as gr
+
+from disguise.attributes import ATTRIBUTES, GROUPS, pretty
+from disguise.faces import ImageError
+from disguise.session import SLIDER_LIMIT, Face, Studio, sanitize_sliders
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_WEIGHTS = os.environ.get("DISGUISE_WEIGHTS", str(HERE / "weights"))
+EXAMPLES = HERE / "examples"
+OPEN_GROUPS = ("Hair", "Facial hair", "Accessories")
+
+try:  # On a ZeroGPU Space the `spaces` package lends a GPU per call; elsewhere nothing changes.
+    import spaces
+
+    gpu = spaces.GPU
+except ImportError:
+    def gpu(fn):
+        return fn
+
+INTRO = """# disguise
+Upload a face and move the sliders to see it with an attribute added (right) or removed (left):
+glasses, a hat, a beard, another hair colour, make-up, age. Built to predict how a wanted person
+may look in disguise. Your photo and the pictures made from it stay in this session only and are
+deleted when it ends."""
+
+from gradio.events import Dependency
+
+class FaceImage(gr.Image):
+    """An image input that hands undecodable uploads to our loader, which says what is wrong."""
+
+    is_template = True  # rendered by the frontend as a plain Image
+
+    def preprocess(self, payload):
+        try:
+            return super().preprocess(payload)
+        except Exception:  # not an image, truncated, a decompression bomb: explained by load_image
+            return getattr(payload, "path", None)
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+def _drop_exports(face: Face | None) -> None:
+    """Called by Gradio when a session's state expires: its exported files go too."""
+    for path in getattr(face, "exports", []) or []:
+        shutil.rmtree(Path(path).parent, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# Handlers: thin wrappers that turn library errors into messages in the page.
+
+
+def on_upload(studio: Studio, image, already_aligned: bool, face: Face | None, locked, *sliders):
+    if image is None:  # the input was cleared: keep the face being edited
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    try:
+        new = gpu(studio.prepare)(image, already_aligned=bool(already_aligned))
+    except ImageError as e:
+        gr.Warning(str(e))
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), f"**Could not use that image:** {e}"
+    alphas, _ = sanitize_sliders(sliders)
+    return (new, new.aligned, studio.reconstruction(new), gpu(studio.render)(new, alphas, locked or []),
+            new.notice)
+
+
+def on_edit(studio: Studio, face: Face | None, locked, *sliders):
+    if face is None:
+        return None
+    alphas, notes = sanitize_sliders(sliders)
+    for note in notes:
+        gr.Warning(note)
+    return gpu(studio.render)(face, alphas, locked or [])
+
+
+def on_edit_by_name(studio: Studio, face: Face | None, alphas: dict, locked):
+    """API: {"Eyeglasses": 2, "No_Beard": -3} -> the edited face (unknown names are errors)."""
+    if face is None:
+        raise gr.Error("Upload a face (or press Random face) first.")
+    if not isinstance(alphas, dict):
+        raise gr.Error('alphas must be a JSON object like {"Eyeglasses": 2.0}')
+    try:
+        return gpu(studio.render)(face, alphas, locked or [])
+    except ValueError as e:
+        raise gr.Error(str(e)) from None
+
+
+def on_random(studio: Studio, locked):
+    face = studio.random_face()
+    recon = studio.reconstruction(face)
+    return (face, face.aligned, recon, recon, face.notice) + (0.0,) * len(ATTRIBUTES)
+
+
+def on_reset(studio: Studio, face: Face | None):
+    recon = studio.reconstruction(face) if face is not None else None
+    return (recon,) + (0.0,) * len(ATTRIBUTES)
+
+
+def on_strip(studio: Studio, face: Face | None, attribute: str, alphas_text: str, locked):
+    if face is None:
+        raise gr.Error("Upload a face (or press Random face) first.")
+    try:
+        path, _ = studio.export_strip(face, attribute, alphas_text, locked=locked or [])
+    except ValueError as e:
+        raise gr.Error(str(e)) from None
+    face.exports.append(path)
+    return str(path), str(path)
+
+
+def on_sheet(studio: Studio, face: Face | None, locked):
+    if face is None:
+        raise gr.Error("Upload a face (or press Random face) first.")
+    path, _ = studio.export_sheet(face, locked=locked or [])
+    face.exports.append(path)
+    return str(path), str(path)
+
+
+# ----------------------------------------------------------------------------------------------
+# Layout
+
+
+def examples() -> list[list]:
+    rows = [[str(p), True] for p in sorted(EXAMPLES.glob("face_*.jpg"))]
+    photo = EXAMPLES / "astronaut.jpg"
+    return ([[str(photo), False]] if photo.is_file() else []) + rows
+
+
+def build_demo(studio: Studio) -> gr.Blocks:
+    """The page, wired to ``studio``. Importable: tests launch it on a local port."""
+    choices = [(pretty(a), a) for a in ATTRIBUTES]
+    with gr.Blocks(title="disguise", delete_cache=(600, 3600)) as demo:
+        face = gr.State(None, time_to_live=3600, delete_callback=_drop_exports)
+        gr.Markdown(INTRO)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=4, min_width=300):
+                image = FaceImage(label="Face photo", sources=["upload", "webcam", "clipboard"],
+                                  type="filepath", image_mode=None, height=300, elem_id="face-input")
+                aligned = gr.Checkbox(label="Already aligned (a CelebA or synthetic-set image)",
+                                      value=False)
+                notice = gr.Markdown(elem_id="notice")
+                gr.Examples(examples(), inputs=[image, aligned], label="Faces the demo model knows",
+                            examples_per_page=8)
+                preview = gr.Image(label="Aligned face", interactive=False, height=220,
+                                   elem_id="aligned")
+            with gr.Column(scale=5, min_width=320):
+                with gr.Row():
+                    recon = gr.Image(label="Reconstruction (all sliders at 0)", interactive=False,
+                                     height=256, format="png", elem_id="recon")
+                    edited = gr.Image(label="Edited", interactive=False, height=256, format="png",
+                                      elem_id="edited")
+                with gr.Row():
+                    reset = gr.Button("Reset all", elem_id="reset")
+                    random = gr.Button("Random face", elem_id="random")
+                locks = gr.Dropdown(choices, multiselect=True, value=[], label="Lock attributes",
+                                    info="Keep these fixed while moving others (e.g. lock Male, "
+                                         "then add a beard)", elem_id="locks")
+                with gr.Accordion("Export", open=True):
+                    with gr.Row():
+                        strip_attr = gr.Dropdown(choices, value="Eyeglasses", label="Strip attribute",
+                                                 elem_id="strip-attr")
+                        strip_alphas = gr.Textbox("0, 1, 2, 3, 4", label="Alphas",
+                                                  info="e.g. -4, -3, -2, -1, 0 to remove",
+                                                  elem_id="strip-alphas")
+                    with gr.Row():
+                        strip_btn = gr.Button("Alpha strip (PNG)", variant="primary", elem_id="strip")
+                        sheet_btn = gr.Button("Disguise sheet (PNG)", variant="primary", elem_id="sheet")
+                    export_view = gr.Image(label="Export preview", interactive=False, elem_id="export-view")
+                    export_file = gr.File(label="Download", elem_id="export-file")
+            with gr.Column(scale=4, min_width=300):
+                sliders = {}
+                for group, names in GROUPS.items():
+                    with gr.Accordion(group, open=group in OPEN_GROUPS):
+                        for name in names:
+                            sliders[name] = gr.Slider(-SLIDER_LIMIT, SLIDER_LIMIT, value=0.0, step=0.1,
+                                                      label=pretty(name), elem_id=f"slider-{name}")
+        ordered = [sliders[a] for a in ATTRIBUTES]
+        by_name = gr.JSON(visible=False)
+        by_name_btn = gr.Button(visible=False)
+
+        gr.on([image.change, aligned.change], partial(on_upload, studio),
+              inputs=[image, aligned, face, locks, *ordered],
+              outputs=[face, preview, recon, edited, notice], api_name="prepare")
+        gr.on([s.input for s in ordered] + [locks.change], partial(on_edit, studio),
+              inputs=[face, locks, *ordered], outputs=edited, trigger_mode="always_last",
+              show_progress="hidden", api_name="edit")
+        by_name_btn.click(partial(on_edit_by_name, studio), inputs=[face, by_name, locks],
+                          outputs=edited, api_name="edit_by_name")
+        random.click(partial(on_random, studio), inputs=[locks],
+                     outputs=[face, preview, recon, edited, notice, *ordered], api_name="random_face")
+        reset.click(partial(on_reset, studio), inputs=[face], outputs=[edited, *ordered],
+                    api_name="reset")
+        strip_btn.click(partial(on_strip, studio), inputs=[face, strip_attr, strip_alphas, locks],
+                        outputs=[export_view, export_file], api_name="strip")
+        sheet_btn.click(partial(on_sheet, studio), inputs=[face, locks],
+                        outputs=[export_view, export_file], api_name="sheet")
+    return demo
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Serve the disguise web app.")
+    p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="folder or Hub repo id")
+    p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    args = p.parse_args(argv)
+    try:
+        studio = Studio.load(args.weights, device=args.device)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: cannot load the weights: {e}", file=sys.stderr)
+        return 2
+    print(f"disguise: {args.weights} loaded on {studio.editor.device} "
+          f"({studio.editor.size} x {studio.editor.size}, z {studio.editor.model.config.z_dim})")
+    build_demo(studio).launch(server_name=args.host, server_port=args.port, max_file_size="25mb",
+                              theme=gr.themes.Soft(), footer_links=["api"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+class AlphaSlider(gr.Slider):
+    """A slider whose value reaches ``sanitize_sliders`` as sent (null, NaN, out of range), so
+    a bad value from an API client gets a fallback and a note rather than an error."""
+
+    is_template = True
+
+    def preprocess(self, payload):
+        return payload
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+    

@@ -1,0 +1,286 @@
+"""The web app: handlers as plain functions, then the real server driven by gradio_client."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import random
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from disguise.attributes import ATTRIBUTES
+from disguise.session import Studio, parse_alphas, sanitize_sliders
+from tests.appserver import serve
+
+ZERO = [0.0] * len(ATTRIBUTES)
+
+
+def sliders(**alphas) -> list[float]:
+    values = list(ZERO)
+    for name, a in alphas.items():
+        values[ATTRIBUTES.index(name)] = a
+    return values
+
+
+# ----------------------------------------------------------------------------------------------
+# Handlers as plain functions
+
+
+@pytest.fixture(scope="module")
+def studio(tiny_run) -> Studio:
+    return Studio.load(tiny_run, device="cpu")
+
+
+def test_prepare_render_and_exports(studio, astronaut, tmp_path):
+    face = studio.prepare(astronaut)
+    assert face.z.shape == (16,) and face.original.shape == (32, 32, 3)
+    assert face.aligned.shape == (218, 178, 3) and "eyes" in face.notice
+    recon = studio.reconstruction(face)
+    assert recon.shape == (256, 256, 3)
+    glasses = studio.render(face, {"Eyeglasses": 3.0})
+    assert np.abs(glasses.astype(int) - recon.astype(int)).mean() > 0.5
+    path, img = studio.export_strip(face, "Eyeglasses", "-4, -3, -2, -1, 0")
+    with Image.open(path) as im:
+        assert json.loads(im.text["labels"])[0] == "input" and im.size == img.size
+    path, img = studio.export_sheet(face, locked=["Male"])
+    assert path.is_file() and json.loads(Image.open(path).text["locked"]) == ["Male"]
+
+
+def test_random_faces_differ(studio):
+    a, b = studio.random_face(), studio.random_face()
+    assert a.source == "random" and not np.array_equal(a.original, b.original)
+
+
+def test_slider_values_are_sanitised():
+    values, notes = sanitize_sliders(sliders(Eyeglasses=2.5, Male=float("nan"), Bald=9.0, Young="x"))
+    assert values == {"Eyeglasses": 2.5, "Bald": 4.0}
+    assert any("NaN" in n for n in notes) and any("outside -4..4, used 4" in n for n in notes)
+    assert any("'x' is not a number" in n for n in notes)
+    with pytest.raises(ValueError, match="expected 40 slider values"):
+        sanitize_sliders([0.0] * 3)
+
+
+@pytest.mark.parametrize("text, message", [("", "the alpha list is empty"),
+                                           ("1, two", "'two' in the alpha list is not a number"),
+                                           ("1, inf", "alpha must be finite")])
+def test_alpha_lists(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_alphas(text)
+    assert parse_alphas("-4 -3, -2;-1 0") == [-4, -3, -2, -1, 0]
+
+
+def test_app_handlers_turn_errors_into_messages(studio, tmp_path):
+    import app
+
+    (tmp_path / "notes.txt").write_text("hello")
+    out = app.on_upload(studio, str(tmp_path / "notes.txt"), False, None, [], *ZERO)
+    assert "Could not use that image" in out[-1] and "not an image" in out[-1]
+    assert app.on_edit(studio, None, [], *ZERO) is None
+    import gradio as gr
+
+    with pytest.raises(gr.Error, match="unknown attribute 'Sunglasses'"):
+        app.on_edit_by_name(studio, studio.random_face(), {"Sunglasses": 1}, [])
+    with pytest.raises(gr.Error, match="Upload a face"):
+        app.on_strip(studio, None, "Eyeglasses", "0,1", [])
+
+
+def test_missing_or_corrupt_weights_fail_at_start_without_a_server(tiny_run, tmp_path, capsys):
+    import shutil
+
+    import app
+
+    assert app.main(["--weights", str(tmp_path)]) == 2
+    assert "config.json: file not found" in capsys.readouterr().err
+    for name in ("config.json", "model.safetensors", "attribute_vectors.safetensors"):
+        shutil.copyfile(tiny_run / name, tmp_path / name)
+    (tmp_path / "attribute_vectors.safetensors").write_bytes(b"\x00" * 64)
+    assert app.main(["--weights", str(tmp_path)]) == 2
+    assert "attribute_vectors.safetensors: not a readable safetensors file" in capsys.readouterr().err
+    (tmp_path / "config.json").write_text("{broken")
+    assert app.main(["--weights", str(tmp_path)]) == 2
+    assert "config.json: not valid JSON" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------
+# The real server
+
+
+@pytest.fixture(scope="module")
+def server(tiny_run):
+    with serve(tiny_run) as (url, studio):
+        yield url, studio
+
+
+def client(url):
+    from gradio_client import Client
+
+    return Client(url, verbose=False)
+
+
+def _png(path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _upload(c, path, aligned=False):
+    from gradio_client import handle_file
+
+    return c.predict(handle_file(str(path)), aligned, [], *ZERO, api_name="/prepare")
+
+
+def test_upload_move_sliders_export(server, astronaut):
+    url, studio = server
+    c = client(url)
+    preview, recon, edited, notice = _upload(c, astronaut)
+    assert "eyes" in notice
+    assert _png(preview).shape == (218, 178, 3)
+    np.testing.assert_array_equal(_png(recon), _png(edited))  # all sliders at 0
+    face = studio.prepare(astronaut)
+    np.testing.assert_array_equal(_png(recon), studio.reconstruction(face))
+    out = c.predict([], *sliders(Eyeglasses=3.0, Wearing_Hat=1.5), api_name="/edit")
+    np.testing.assert_array_equal(_png(out), studio.render(face, {"Eyeglasses": 3.0, "Wearing_Hat": 1.5}))
+    out = c.predict({"No_Beard": -2.0}, ["Male"], api_name="/edit_by_name")
+    np.testing.assert_array_equal(_png(out), studio.render(face, {"No_Beard": -2.0}, ["Male"]))
+    view, download = c.predict("Eyeglasses", "-4, -2, 0", [], api_name="/strip")
+    with Image.open(download) as im:
+        assert json.loads(im.text["labels"]) == ["input", "alpha = -4", "alpha = -2", "alpha = 0"]
+    view, download = c.predict([], api_name="/sheet")
+    with Image.open(download) as im:
+        assert "Glasses + hat" in json.loads(im.text["labels"])
+    reset = c.predict(api_name="/reset")
+    np.testing.assert_array_equal(_png(reset[0]), _png(recon))
+    assert list(reset[1:]) == ZERO
+
+
+def _bytes(im, fmt, **kw):
+    buf = io.BytesIO()
+    im.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def test_every_kind_of_upload(server, astronaut, tmp_path):
+    url, _ = server
+    c = client(url)
+    photo = Image.open(astronaut).convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    frames = [photo.resize((200, 200)), Image.new("RGB", (200, 200), "blue")]
+    gif = io.BytesIO()
+    frames[0].save(gif, format="GIF", save_all=True, append_images=frames[1:], loop=0)
+    good = {
+        "gray.png": _bytes(photo.convert("L"), "PNG"),
+        "rgba.png": _bytes(photo.convert("RGBA"), "PNG"),
+        "cmyk.jpg": _bytes(photo.convert("CMYK"), "JPEG"),
+        "sixteen.png": _bytes(Image.fromarray(np.asarray(photo.convert("L"), np.uint16) * 257), "PNG"),
+        "palette.png": _bytes(photo.convert("P"), "PNG"),
+        "rotated.jpg": _bytes(photo.rotate(90, expand=True), "JPEG", exif=exif),
+        "animated.gif": gif.getvalue(),
+    }
+    for name, data in good.items():
+        (tmp_path / name).write_bytes(data)
+        preview, recon, edited, notice = _upload(c, tmp_path / name)
+        assert _png(preview).shape == (218, 178, 3), name
+        assert "Could not use" not in notice, (name, notice)
+    # The rotated phone photo is shown upright: it frames like the original.
+    upright = _png(_upload(c, astronaut)[0]).astype(int)
+    rotated = _png(_upload(c, tmp_path / "rotated.jpg")[0]).astype(int)
+    assert np.abs(upright - rotated).mean() < 15
+    bad = {
+        "notes.png": (b"plain text, not pixels", "not an image we can read"),
+        "cut.jpg": (_bytes(photo, "JPEG")[:5000], "truncated or corrupt"),
+        "bomb.png": (_bytes(Image.new("1", (20000, 20000)), "PNG"), "too large to open safely"),
+        "tiny.png": (_bytes(Image.new("RGB", (6, 6)), "PNG"), "only 6 x 6 pixels"),
+    }
+    face_before = c.predict([], *sliders(Eyeglasses=2.0), api_name="/edit")
+    for name, (data, message) in bad.items():
+        (tmp_path / name).write_bytes(data)
+        out = _upload(c, tmp_path / name)
+        assert "Could not use that image" in out[-1] and message in out[-1], (name, out[-1])
+    # Nothing was lost: the session still edits the face it had.
+    after = c.predict([], *sliders(Eyeglasses=2.0), api_name="/edit")
+    np.testing.assert_array_equal(_png(face_before), _png(after))
+
+
+def test_bad_values_through_the_api(server, astronaut):
+    from gradio_client.exceptions import AppError
+
+    url, studio = server
+    c = client(url)
+    _upload(c, astronaut)
+    face = studio.prepare(astronaut)
+    # Out of range: clamped to the slider's end. NaN, null and text: taken as 0 (with a note).
+    out = c.predict([], *sliders(Male=50.0), api_name="/edit")
+    np.testing.assert_array_equal(_png(out), studio.render(face, {"Male": 4.0}))
+    for bad in ("NaN", "null", "Infinity", '"lots"'):
+        out = _raw_edit(url, c.session_hash, [bad, "1.0"] + ["0"] * 38)  # Attribute 2 is Arched_Eyebrows
+        want = studio.render(face, {"Arched_Eyebrows": 1.0} if bad != "Infinity"
+                             else {"5_o_Clock_Shadow": 4.0, "Arched_Eyebrows": 1.0})
+        np.testing.assert_array_equal(_png(out), want, err_msg=bad)
+    with pytest.raises(AppError, match="unknown attribute 'Beard'"):
+        c.predict({"Beard": 1.0}, [], api_name="/edit_by_name")
+    with pytest.raises(AppError, match="alpha for Male must be finite"):
+        c.predict({"Male": "inf"}, [], api_name="/edit_by_name")
+    with pytest.raises(AppError, match="'Sunglasses' .* is not in the list of choices"):
+        c.predict({"Male": 1.0}, ["Sunglasses"], api_name="/edit_by_name")  # the lock dropdown
+    with pytest.raises(AppError, match="the alpha list is empty"):
+        c.predict("Eyeglasses", " , ", [], api_name="/strip")
+    # The server is alive and this session still works.
+    out = c.predict([], *sliders(Male=1.0), api_name="/edit")
+    np.testing.assert_array_equal(_png(out), studio.render(face, {"Male": 1.0}))
+
+
+def _raw_edit(url: str, session_hash: str, values: list[str]) -> str:
+    """POST the edit event with raw JSON (gradio_client cannot send NaN); returns the image path."""
+    import httpx
+
+    body = '{"data": [[], ' + ", ".join(values) + '], "session_hash": "' + session_hash + '"}'
+    r = httpx.post(url + "gradio_api/call/edit", content=body,
+                   headers={"content-type": "application/json"}, timeout=30)
+    r.raise_for_status()
+    events = httpx.get(url + f"gradio_api/call/edit/{r.json()['event_id']}", timeout=60).text
+    assert "event: complete" in events, events
+    data = json.loads(events.split("event: complete", 1)[1].split("data:", 1)[1].strip().splitlines()[0])
+    return data[0]["path"]
+
+
+def test_a_fresh_session_has_no_face(server):
+    url, _ = server
+    c = client(url)
+    assert c.predict([], *ZERO, api_name="/edit") is None
+
+
+def test_twenty_sessions_never_see_each_others_faces(server, synthetic_root):
+    """20 clients at once, 50 slider events each; every answer is that client's own face."""
+    url, studio = server
+    paths = sorted((synthetic_root / "img_align_celeba").glob("*.jpg"))[:20]
+    faces = [studio.prepare(p) for p in paths]
+    errors, checked = [], [0] * len(paths)
+
+    def session(k: int) -> None:
+        try:
+            c = client(url)
+            _upload(c, paths[k])
+            rng = random.Random(k)
+            for _ in range(50):
+                name = rng.choice(ATTRIBUTES)
+                a = round(rng.uniform(-4, 4), 1)
+                out = c.predict([], *sliders(**{name: a}), api_name="/edit")
+                want = studio.render(faces[k], {name: a})
+                if not np.array_equal(_png(out), want):
+                    errors.append(f"session {k} got a picture that is not its face ({name}={a})")
+                    return
+                checked[k] += 1
+        except Exception as e:  # noqa: BLE001 - collected and reported below
+            errors.append(f"session {k}: {type(e).__name__}: {e}")
+
+    threads = [threading.Thread(target=session, args=(k,)) for k in range(len(paths))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    assert not errors, errors[:5]
+    assert checked == [50] * 20
