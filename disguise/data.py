@@ -189,8 +189,7 @@ def _read_attributes_csv(path: Path) -> tuple[list[str], np.ndarray]:
     return names, labels
 
 
-def _read_table(path: Path, columns: int, skip: int, csv_header: str | None = None
-                ) -> tuple[list[str], list[list[str]]]:
+def _read_table(path: Path, columns: int, skip: int) -> tuple[list[str], list[list[str]]]:
     """Rows of ``name v1 .. v_columns`` (txt, after ``skip`` header lines) or the CSV equivalent."""
     if path.suffix == ".csv":
         with open(path, newline="", encoding="utf-8") as f:

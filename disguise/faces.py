@@ -172,7 +172,6 @@ def _landmarks(gray: np.ndarray, box) -> Face:
     x, y, w, h = box
     # Where eyes and mouth sit inside a Haar face box (the fallback when the eyes are not found).
     guess_l, guess_r = (x + 0.31 * w, y + 0.39 * h), (x + 0.69 * w, y + 0.39 * h)
-    guess_m = (x + 0.5 * w, y + 0.78 * h)
     x0, y0 = int(max(0, x)), int(max(0, y))
     roi = gray[y0:int(y + 0.58 * h), x0:int(x + w)]
     if roi.size == 0:

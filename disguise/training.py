@@ -82,7 +82,7 @@ class TrainConfig:
             raise ValueError(f"batch size must be at least 1, got {self.batch_size}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"learning rate must be positive, got {self.lr}")
-        self.loss_config  # validates the loss options
+        LossConfig(self.loss, self.r_loss_factor, self.kl_weight)  # raises on bad loss options
 
     @property
     def loss_config(self) -> LossConfig:
@@ -289,17 +289,10 @@ def train(run_dir: str | os.PathLike, data_root: str | os.PathLike, model_cfg: V
             for i, idx in enumerate(batches):
                 if i < b:  # resumed mid-epoch: these batches were already trained on
                     continue
-                x = batch_of(idx)
-                with autocast:
-                    recon, mu, log_var = net(x)
-                terms = vae_loss(recon, x, mu, log_var, loss_cfg)
-                if not torch.isfinite(terms.total):
-                    raise FloatingPointError(f"the loss became {float(terms.total)} at epoch "
+                vals = train_step(net, opt, batch_of(idx), loss_cfg, autocast)
+                if not math.isfinite(vals["total"]):
+                    raise FloatingPointError(f"the loss became {vals['total']} at epoch "
                                              f"{epoch + 1}, batch {i}; try a lower --lr")
-                opt.zero_grad(set_to_none=True)
-                terms.total.backward()
-                opt.step()
-                vals = terms.items()
                 sums = [sums[0] + vals["total"], sums[1] + vals["recon"], sums[2] + vals["kl"],
                         sums[3] + 1]
                 b = i + 1
@@ -335,6 +328,19 @@ def train(run_dir: str | os.PathLike, data_root: str | os.PathLike, model_cfg: V
                 f"{run / CHECKPOINT}; run again with --resume to continue")
         return RunResult("interrupted", epoch, history)
     return RunResult("finished", cfg.epochs, history)
+
+
+def train_step(net: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, loss_cfg: LossConfig,
+               autocast=contextlib.nullcontext()) -> dict[str, float]:
+    """One optimisation step on batch ``x``; returns the loss terms as floats."""
+    with autocast:
+        recon, mu, log_var = net(x)
+    terms = vae_loss(recon, x, mu, log_var, loss_cfg)
+    opt.zero_grad(set_to_none=True)
+    if torch.isfinite(terms.total):
+        terms.total.backward()
+        opt.step()
+    return terms.items()
 
 
 def _meta(epoch: int, batch: int, sums, history, model_cfg: VAEConfig, cfg: TrainConfig) -> dict:

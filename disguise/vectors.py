@@ -209,19 +209,8 @@ def seed_vector(model: VAE, batches: Batches, attribute: str, threshold: float =
         codes = _encode(model, images, device).numpy()
         col = np.asarray(labels)[:, k]
         batches_used += 1
-        zp, zn = codes[col == 1], codes[col == -1]
-        if len(zp):
-            sum_p += zp.sum(axis=0)
-            n_p += len(zp)
-            new_p = sum_p / n_p
-            move_p = float(np.linalg.norm(new_p - mean_p))
-            mean_p = new_p
-        if len(zn):
-            sum_n += zn.sum(axis=0)
-            n_n += len(zn)
-            new_n = sum_n / n_n
-            move_n = float(np.linalg.norm(new_n - mean_n))
-            mean_n = new_n
+        sum_p, n_p, mean_p, move_p = _running_mean(sum_p, n_p, mean_p, move_p, codes[col == 1])
+        sum_n, n_n, mean_n, move_n = _running_mean(sum_n, n_n, mean_n, move_n, codes[col == -1])
         if move_p + move_n < threshold:
             converged = True
             break
@@ -229,3 +218,12 @@ def seed_vector(model: VAE, batches: Batches, attribute: str, threshold: float =
     norm = float(diff.norm())
     vec = diff / norm if norm > 0 else diff
     return vec.float(), AttributeRecord(attribute, n_p, n_n, converged, norm, batches_used)
+
+
+def _running_mean(total: np.ndarray, n: int, mean: np.ndarray, move: float, codes: np.ndarray):
+    """Add ``codes`` to a running mean; a side with no new codes keeps its last movement."""
+    if not len(codes):
+        return total, n, mean, move
+    total, n = total + codes.sum(axis=0), n + len(codes)
+    new = total / n
+    return total, n, new, float(np.linalg.norm(new - mean))

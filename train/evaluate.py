@@ -31,6 +31,8 @@ def parse(argv):
     p.add_argument("--faces", type=int, default=200, help="test faces per attribute and direction")
     p.add_argument("--attributes", default=None, help="comma-separated (default: all drawn ones)")
     p.add_argument("--classifier-epochs", type=int, default=4)
+    p.add_argument("--classifier-blur", type=float, default=1.5,
+                   help="max Gaussian blur (pixels) of the classifier's training augmentation")
     p.add_argument("--retrain-classifier", action="store_true",
                    help=f"ignore a saved MODEL/{CLASSIFIER_NAME}")
     p.add_argument("--device", default="cpu")
@@ -63,7 +65,7 @@ def main(argv=None) -> int:
     else:
         train_x, train_y, _ = load_split(data, "train", policy, progress=not args.quiet)
         clf = train_classifier(train_x, train_y, epochs=args.classifier_epochs, device=device,
-                               progress=not args.quiet)
+                               progress=not args.quiet, blur=args.classifier_blur)
         save_classifier(clf, out / CLASSIFIER_NAME)
     recon = reconstruction_metrics(editor, test_x, progress=not args.quiet)
     acc = classifier_accuracy(clf, test_x, test_y, device)

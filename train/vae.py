@@ -8,7 +8,6 @@ Ctrl-C writes a checkpoint; ``--resume`` continues exactly where the run stopped
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 

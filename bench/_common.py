@@ -1,0 +1,45 @@
+"""Helpers the benchmarks share: import path, timing, a synthetic data set on demand."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def timed(fn: Callable[[], object], repeats: int, warmup: int = 2) -> list[float]:
+    """Wall-clock seconds of ``repeats`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def median_ms(xs: list[float]) -> float:
+    return statistics.median(xs) * 1000
+
+
+def pct_ms(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))] * 1000
+
+
+def synthetic_data(count: int, folder: str | None = None) -> Path:
+    """A synthetic CelebA of ``count`` faces (made once, reused from the temp folder)."""
+    from disguise.synthetic import write_dataset
+
+    path = Path(folder or os.path.join(os.environ.get("TMPDIR", "/tmp"), f"disguise-bench-{count}"))
+    if not (path / "list_attr_celeba.txt").is_file():
+        write_dataset(str(path), count, seed=0, workers=os.cpu_count() or 1)
+    return path

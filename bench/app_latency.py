@@ -1,0 +1,175 @@
+"""The app's speed and size, on this machine.
+
+    python bench/app_latency.py [--weights weights] [--events 100] [--threads 2]
+
+1. Model time per edit (encode once, then z + sum alpha v and a decode) at 64 and 128 pixels.
+   Target: <= 3 ms.
+2. Slider event latency through the real Gradio server (gradio_client, p50 and p95), against a
+   no-op event on the same server that returns a ready image of the same size. Target: <= 1.25x.
+3. Upload to first edited image for a 12-megapixel photo, server side (load, detect, align, crop,
+   encode, decode). Target: <= 300 ms.
+4. Cold start of `python app.py` until it answers HTTP, and its resident memory after edits.
+   Targets: <= 8 s and <= 1.5 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import _common
+import numpy as np
+import torch
+from PIL import Image
+
+from disguise.editing import Editor
+from disguise.model import VAE, VAEConfig
+from disguise.session import Studio
+from disguise.vectors import AttributeBank
+
+ASTRONAUT = _common.ROOT / "examples" / "astronaut.jpg"
+
+
+def model_time(size: int, repeats: int = 300) -> float:
+    torch.manual_seed(0)
+    cfg = VAEConfig(image_size=size)
+    model = VAE(cfg).eval()
+    bank = AttributeBank(names=tuple(__import__("disguise").attributes.ATTRIBUTES),
+                         vectors=torch.nn.functional.normalize(torch.randn(40, cfg.z_dim), dim=1),
+                         records=[])
+    editor = Editor(model, bank)
+    z = editor.encode(np.zeros((size, size, 3), np.uint8))[0]
+    alphas = {"Eyeglasses": 2.0, "No_Beard": -1.5, "Wearing_Hat": 1.0}
+    return _common.median_ms(_common.timed(lambda: editor.render(z, alphas), repeats, warmup=20))
+
+
+def twelve_megapixel_photo(folder: str) -> str:
+    photo = Image.open(ASTRONAUT).convert("RGB")
+    canvas = photo.resize((4000, 4000), Image.Resampling.BICUBIC).crop((0, 500, 4000, 3500))
+    path = os.path.join(folder, "photo-12mp.jpg")
+    canvas.save(path, quality=92)
+    return path
+
+
+def server_latency(weights: str, events: int) -> tuple[list[float], list[float]]:
+    import gradio as gr
+    from gradio_client import Client, handle_file
+
+    import app
+    from disguise.attributes import ATTRIBUTES
+
+    studio = Studio.load(weights, device="cpu")
+    demo = app.build_demo(studio)
+    ready = studio.reconstruction(studio.random_face(seed=0))
+    with demo:  # the baseline: same server, same output component, no work
+        noop_out = gr.Image(format="png", visible=False)
+        noop_btn = gr.Button(visible=False)
+        noop_btn.click(lambda: ready, None, noop_out, api_name="noop", show_progress="hidden")
+    demo.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        c = Client(demo.local_url, verbose=False)
+        zero = [0.0] * len(ATTRIBUTES)
+        c.predict(handle_file(str(ASTRONAUT)), False, [], *zero, api_name="/prepare")
+        rng = np.random.default_rng(0)
+        edit, noop = [], []
+        for k in range(events + 5):  # interleaved, first 5 of each dropped as warm-up
+            values = list(zero)
+            values[int(rng.integers(40))] = round(float(rng.uniform(-4, 4)), 1)
+            t = time.perf_counter()
+            c.predict([], *values, api_name="/edit")
+            e = time.perf_counter() - t
+            t = time.perf_counter()
+            c.predict(api_name="/noop")
+            n = time.perf_counter() - t
+            if k >= 5:
+                edit.append(e)
+                noop.append(n)
+        return edit, noop
+    finally:
+        demo.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cold_start(weights: str) -> tuple[float, float]:
+    port = _free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    t = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, str(_common.ROOT / "app.py"), "--weights", weights,
+                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=env)
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except OSError:
+                if proc.poll() is not None or time.perf_counter() - t > 120:
+                    raise RuntimeError("the app did not start") from None
+                time.sleep(0.05)
+        took = time.perf_counter() - t
+        from gradio_client import Client, handle_file
+
+        from disguise.attributes import ATTRIBUTES
+
+        c = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        c.predict(handle_file(str(ASTRONAUT)), False, [], *([0.0] * len(ATTRIBUTES)), api_name="/prepare")
+        for k in range(20):
+            c.predict([], *([0.1 * k] * len(ATTRIBUTES)), api_name="/edit")
+        with open(f"/proc/{proc.pid}/status") as f:
+            rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+        return took, rss
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--weights", default=str(_common.ROOT / "weights"))
+    p.add_argument("--events", type=int, default=100)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--starts", type=int, default=3)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"disguise app benchmark, {args.threads} CPU threads, weights {args.weights}")
+
+    print("1. model time per edit (median of 300):")
+    for size in (64, 128):
+        print(f"   {size:3d} x {size:<3d}: {model_time(size):6.2f} ms   (target <= 3 ms)")
+
+    edit, noop = server_latency(args.weights, args.events)
+    print(f"2. slider event through the server ({args.events} events each, interleaved):")
+    print(f"   edit : p50 {_common.pct_ms(edit, .5):6.1f} ms, p95 {_common.pct_ms(edit, .95):6.1f} ms")
+    print(f"   no-op: p50 {_common.pct_ms(noop, .5):6.1f} ms, p95 {_common.pct_ms(noop, .95):6.1f} ms")
+    print(f"   ratio: p50 {statistics.median(edit) / statistics.median(noop):.2f}x, "
+          f"p95 {_common.pct_ms(edit, .95) / _common.pct_ms(noop, .95):.2f}x   (target <= 1.25x)")
+
+    studio = Studio.load(args.weights, device="cpu")
+    with tempfile.TemporaryDirectory() as d:
+        photo = twelve_megapixel_photo(d)
+        times = _common.timed(lambda: studio.render(studio.prepare(photo), {"Eyeglasses": 2.0}), 7, warmup=1)
+    print(f"3. upload to first edited image, 12 MP JPEG (4000 x 3000), median of 7: "
+          f"{_common.median_ms(times):6.0f} ms   (target <= 300 ms)")
+
+    starts = [cold_start(args.weights) for _ in range(args.starts)]
+    print(f"4. cold start to ready, median of {args.starts}: "
+          f"{statistics.median(s for s, _ in starts):5.2f} s   (target <= 8 s)")
+    print(f"   resident memory after an upload and 20 edits: "
+          f"{max(r for _, r in starts):6.0f} MB   (target <= 1536 MB)")
+
+
+if __name__ == "__main__":
+    main()
