@@ -220,6 +220,16 @@ def build_demo(studio: Studio) -> gr.Blocks:
     return demo
 
 
+def settle() -> None:
+    """After loading: move every object alive now out of the garbage collector's sweeps, so
+    a full collection does not stall a slider event (they cost tens of ms with torch and gradio
+    loaded; measured in bench/app_latency.py)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Serve the disguise web app.")
     p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="folder or Hub repo id")
@@ -234,7 +244,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"disguise: {args.weights} loaded on {studio.editor.device} "
           f"({studio.editor.size} x {studio.editor.size}, z {studio.editor.model.config.z_dim})")
-    build_demo(studio).launch(server_name=args.host, server_port=args.port, max_file_size="25mb",
+    demo = build_demo(studio)
+    settle()
+    demo.launch(server_name=args.host, server_port=args.port, max_file_size="25mb",
                               theme=gr.themes.Soft(), footer_links=["api"])
     return 0
 

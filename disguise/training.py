@@ -153,6 +153,13 @@ def _checkpoint_meta(path: Path) -> dict[str, str]:
         raise RunFolderError(f"{path}: unreadable checkpoint ({e})") from None
 
 
+def saved_train_config(run: Path) -> dict:
+    """The training options stored in a run's checkpoint (``--resume`` keeps them by default)."""
+    if not (run / CHECKPOINT).is_file():
+        raise RunFolderError(f"{run / CHECKPOINT}: nothing to resume (no checkpoint)")
+    return json.loads(_checkpoint_meta(run / CHECKPOINT)["train_config"])
+
+
 def saved_model_config(run: Path) -> VAEConfig:
     """The model config stored in a run's checkpoint (for ``--resume`` without repeating options)."""
     if not (run / CHECKPOINT).is_file():

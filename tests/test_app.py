@@ -76,7 +76,8 @@ def test_app_handlers_turn_errors_into_messages(studio, tmp_path):
     import app
 
     (tmp_path / "notes.txt").write_text("hello")
-    out = app.on_upload(studio, str(tmp_path / "notes.txt"), False, None, [], *ZERO)
+    with pytest.warns(UserWarning, match="not an image we can read"):  # gr.Warning outside a request
+        out = app.on_upload(studio, str(tmp_path / "notes.txt"), False, None, [], *ZERO)
     assert "Could not use that image" in out[-1] and "not an image" in out[-1]
     assert app.on_edit(studio, None, [], *ZERO) is None
     import gradio as gr

@@ -126,13 +126,20 @@ def test_cli_bad_input_exits_non_zero_before_work(synthetic_root, tmp_path, args
 def test_cli_resume_refuses_another_architecture(synthetic_root, tmp_path):
     run = tmp_path / "run"
     base = ["--data", str(synthetic_root), "--out", str(run), "--quiet", "--image-size", "32",
-            "--z-dim", "8", "--epochs", "1"]
+            "--z-dim", "8", "--epochs", "1", "--r-loss-factor", "20000", "--lr", "0.001"]
     assert _cli(*base).returncode == 0
     r = _cli(*base, "--resume", "--arch", "resnet")
     assert r.returncode == 2 and "holds another architecture: arch: conv != resnet" in r.stderr
+    # Resume takes the model and training options from the checkpoint, unless given.
     r = _cli("--data", str(synthetic_root), "--out", str(run), "--quiet", "--resume", "--epochs", "2")
-    assert r.returncode == 0, r.stderr  # resume takes the model options from the checkpoint
+    assert r.returncode == 0, r.stderr
     assert len(list(csv.DictReader(open(run / "metrics.csv")))) == 2
+    train_cfg = json.loads((run / "training.json").read_text())["train"]
+    assert train_cfg["r_loss_factor"] == 20000 and train_cfg["lr"] == 0.001
+    r = _cli("--data", str(synthetic_root), "--out", str(run), "--quiet", "--resume", "--epochs", "3",
+             "--lr", "0.0002")
+    assert r.returncode == 0 and "note: lr changes from 0.001 to 0.0002" in r.stderr
+    assert json.loads((run / "training.json").read_text())["train"]["lr"] == 0.0002
 
 
 def test_ddp_on_two_cpu_processes(synthetic_root, tmp_path):

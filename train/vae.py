@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from disguise.data import CelebAError, Preprocess
 from disguise.model import VAEConfig
-from disguise.training import Distributed, RunFolderError, TrainConfig, saved_model_config, train
+from disguise.training import (Distributed, RunFolderError, TrainConfig, saved_model_config,
+                               saved_train_config, train)
 from train._cli import fail, run
 
 # Model options: None means "not given", so --resume can tell them from the saved config's.
@@ -34,17 +36,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     m.add_argument("--dropout", type=float, default=None, help="default 0.25")
     m.add_argument("--crop", type=str, default=None,
                    help="left,top,right,bottom box in the 178x218 image (default 15,35,163,183)")
-    t = p.add_argument_group("training")
-    t.add_argument("--epochs", type=int, default=10)
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--lr", type=float, default=5e-4)
-    t.add_argument("--loss", choices=["mse", "bce-sum", "bce-mean"], default="mse")
-    t.add_argument("--r-loss-factor", type=float, default=10000.0)
-    t.add_argument("--kl-weight", type=float, default=1.0)
-    t.add_argument("--seed", type=int, default=0)
+    t = p.add_argument_group("training (when resuming, options not given keep the run's values)")
+    t.add_argument("--epochs", type=int, default=None, help="total epochs (default 10)")
+    t.add_argument("--batch-size", type=int, default=None, help="default 32")
+    t.add_argument("--lr", type=float, default=None, help="default 0.0005")
+    t.add_argument("--loss", choices=["mse", "bce-sum", "bce-mean"], default=None, help="default mse")
+    t.add_argument("--r-loss-factor", type=float, default=None, help="default 10000")
+    t.add_argument("--kl-weight", type=float, default=None, help="default 1")
+    t.add_argument("--seed", type=int, default=None, help="default 0")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     t.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
-    t.add_argument("--val-limit", type=int, default=2000, help="validation faces per epoch (0: all)")
+    t.add_argument("--val-limit", type=int, default=None, help="validation faces per epoch (0: all; "
+                                                               "default 2000)")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     return p.parse_args(argv)
 
@@ -70,14 +73,29 @@ def model_config(args: argparse.Namespace) -> VAEConfig:
     return VAEConfig(image_size=size, preprocess=Preprocess(crop=crop, size=size).to_dict(), **given)
 
 
+TRAIN_OPTIONS = ("epochs", "batch_size", "lr", "loss", "r_loss_factor", "kl_weight", "seed", "val_limit")
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The options given; when resuming, the rest from the run, with a note for each change."""
+    given = {k: getattr(args, k) for k in TRAIN_OPTIONS if getattr(args, k) is not None}
+    base = asdict(TrainConfig())
+    if args.resume:
+        saved = saved_train_config(Path(args.out))
+        for k, v in given.items():
+            if k != "epochs" and saved.get(k) != v:
+                print(f"note: {k} changes from {saved.get(k)} to {v} for the rest of the run",
+                      file=sys.stderr)
+        base.update({k: v for k, v in saved.items() if k in TRAIN_OPTIONS})
+    return TrainConfig(**{**base, **given, "device": args.device, "amp": not args.no_amp})
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     dist = Distributed.from_env()
     try:
-        cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, loss=args.loss,
-                          r_loss_factor=args.r_loss_factor, kl_weight=args.kl_weight, seed=args.seed,
-                          device=args.device, amp=not args.no_amp, val_limit=args.val_limit)
         mcfg = model_config(args)
+        cfg = train_config(args)
     except (ValueError, RunFolderError) as e:
         fail(str(e))
     if dist.world > 1:
