@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from disguise.attributes import ATTRIBUTES
 from disguise.editing import Editor
 from disguise.model import VAE, VAEConfig
 from disguise.session import Studio
@@ -42,7 +43,7 @@ def model_time(size: int, repeats: int = 300) -> float:
     torch.manual_seed(0)
     cfg = VAEConfig(image_size=size)
     model = VAE(cfg).eval()
-    bank = AttributeBank(names=tuple(__import__("disguise").attributes.ATTRIBUTES),
+    bank = AttributeBank(names=ATTRIBUTES,
                          vectors=torch.nn.functional.normalize(torch.randn(40, cfg.z_dim), dim=1),
                          records=[])
     editor = Editor(model, bank)

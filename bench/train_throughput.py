@@ -11,6 +11,7 @@ On CUDA the batches come from the GPU-resident uint8 copy, as the trainer does.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import time
 
@@ -40,8 +41,8 @@ def main() -> None:
     model = VAE(VAEConfig(image_size=args.size, preprocess=policy.to_dict())).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=5e-4)
     loss = LossConfig()
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else None
-    ctx = autocast if autocast is not None else __import__("contextlib").nullcontext()
+    ctx = (torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda"
+           else contextlib.nullcontext())
     resident = torch.from_numpy(images[:]).to(dev) if dev.type == "cuda" else None
 
     def real() -> float:

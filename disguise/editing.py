@@ -54,6 +54,18 @@ def check_alpha_list(alphas: Sequence[float]) -> list[float]:
     return [check_alpha(a) for a in values]
 
 
+def parse_alphas(text: str) -> list[float]:
+    """``"0, 1, 2"`` or ``"-4 -3 -2"`` -> floats, with a message naming the bad piece."""
+    pieces = [p for p in str(text).replace(",", " ").replace(";", " ").split() if p]
+    values = []
+    for p in pieces:
+        try:
+            values.append(float(p))
+        except ValueError:
+            raise ValueError(f"{p!r} in the alpha list is not a number; write e.g. 0, 1, 2, 3, 4") from None
+    return check_alpha_list(values)
+
+
 class Editor:
     """A VAE and its attribute bank, loaded once, on one device, in eval mode."""
 

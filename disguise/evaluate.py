@@ -27,7 +27,8 @@ from tqdm.auto import tqdm
 from .attributes import ATTRIBUTES, DRAWN
 from .data import iterate_batches, to_tensor
 from .editing import Editor
-from .model import _atomic, load_strict
+from .files import atomic_write
+from .model import load_strict
 
 CLASSIFIER_NAME = "attribute_classifier.safetensors"
 
@@ -179,7 +180,7 @@ def save_classifier(clf: AttributeClassifier, path: Path) -> None:
     from safetensors.torch import save_file
 
     state = {k: v.detach().cpu().contiguous() for k, v in clf.state_dict().items()}
-    _atomic(path, lambda p: save_file(state, str(p)))
+    atomic_write(path, lambda p: save_file(state, str(p)))
 
 
 def load_classifier(path: Path, device: torch.device) -> AttributeClassifier:

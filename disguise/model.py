@@ -24,6 +24,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .data import Preprocess
+from .files import atomic_write
 
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
 MODEL_TYPE = "disguise-vae"
@@ -247,8 +248,8 @@ class VAE(nn.Module):
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        _atomic(folder / WEIGHTS_NAME, lambda p: save_file(state, str(p), metadata={"format": "pt"}))
-        _atomic(folder / CONFIG_NAME,
+        atomic_write(folder / WEIGHTS_NAME, lambda p: save_file(state, str(p), metadata={"format": "pt"}))
+        atomic_write(folder / CONFIG_NAME,
                 lambda p: p.write_text(json.dumps(self.config.to_dict(), indent=2) + "\n"))
 
     @classmethod
@@ -272,15 +273,6 @@ class VAE(nn.Module):
         with tempfile.TemporaryDirectory() as d:
             self.save_pretrained(d)
             return str(api.upload_folder(repo_id=repo_id, folder_path=d))
-
-
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def resolve_folder(source: str | os.PathLike, needed: tuple[str, ...], revision: str | None = None

@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from .attributes import ATTRIBUTES, check_names, pretty
-from .editing import Editor, check_alpha_list
+from .editing import Editor, parse_alphas
 from .exports import alpha_strip, disguise_sheet, save_png
 from .faces import prepare_face
 
@@ -40,18 +40,6 @@ class Face:
     notice: str = ""
     face_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     exports: list[Path] = field(default_factory=list)  # deleted with the session
-
-
-def parse_alphas(text: str) -> list[float]:
-    """``"0, 1, 2"`` or ``"-4 -3 -2"`` -> floats, with a message naming the bad piece."""
-    pieces = [p for p in str(text).replace(",", " ").replace(";", " ").split() if p]
-    values = []
-    for p in pieces:
-        try:
-            values.append(float(p))
-        except ValueError:
-            raise ValueError(f"{p!r} in the alpha list is not a number; write e.g. 0, 1, 2, 3, 4") from None
-    return check_alpha_list(values)
 
 
 def sanitize_sliders(values: Sequence[object], limit: float = SLIDER_LIMIT) -> tuple[dict[str, float], list[str]]:

@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from .attributes import ATTRIBUTES, NOT_DRAWN, pretty
+from .files import atomic_write
 
 WIDTH, HEIGHT = 178, 218
 LEFT_EYE = (70.745, 112.0)
@@ -510,11 +511,7 @@ def _render_chunk(args: tuple[int, list[Person], list[int], str]) -> list[tuple[
     out = []
     for person, index in zip(persons, indices):
         data, labels, lm = render_item(seed, person, index)
-        path = os.path.join(img_dir, image_name(index))
-        tmp = path + ".part"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
+        atomic_write(os.path.join(img_dir, image_name(index)), lambda p, b=data: p.write_bytes(b))
         out.append((index, labels, [int(round(v)) for v in lm.reshape(-1)]))
     return out
 
@@ -557,10 +554,7 @@ def write_dataset(out: str, count: int, seed: int, workers: int = 1,
     names = [image_name(i) for i in range(count)]
 
     def write(name: str, lines: list[str]) -> None:
-        path = os.path.join(out, name)
-        with open(path + ".part", "w", newline="\n") as f:
-            f.write("\n".join(lines) + "\n")
-        os.replace(path + ".part", path)
+        atomic_write(os.path.join(out, name), lambda p: p.write_text("\n".join(lines) + "\n", newline="\n"))
 
     write("list_attr_celeba.txt", [str(count), " ".join(ATTRIBUTES)] +
           [n + " " + " ".join(f"{v:2d}" for v in row) for n, row in zip(names, labels)])

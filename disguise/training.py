@@ -32,7 +32,8 @@ from tqdm.auto import tqdm
 
 from .data import iterate_batches, load_split, open_celeba, to_tensor
 from .losses import LossConfig, vae_loss
-from .model import VAE, VAEConfig, _atomic, check_state
+from .files import atomic_write
+from .model import VAE, VAEConfig, check_state
 from .plots import line_chart
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -183,7 +184,7 @@ def save_checkpoint(path: Path, model: VAE, opt: torch.optim.Optimizer, meta: di
     groups = [{k: v for k, v in g.items()} for g in state["param_groups"]]
     metadata = {k: json.dumps(v) if not isinstance(v, str) else v for k, v in meta.items()}
     metadata["optim_groups"] = json.dumps(groups)
-    _atomic(path, lambda p: save_file(tensors, str(p), metadata=metadata))
+    atomic_write(path, lambda p: save_file(tensors, str(p), metadata=metadata))
 
 
 def load_checkpoint(path: Path, model: VAE, opt: torch.optim.Optimizer) -> dict[str, str]:
@@ -260,7 +261,7 @@ def train(run_dir: str | os.PathLike, data_root: str | os.PathLike, model_cfg: V
     if dist.main:
         run.mkdir(parents=True, exist_ok=True)
         (run / "samples").mkdir(exist_ok=True)
-        _atomic(run / "training.json", lambda p: p.write_text(json.dumps(
+        atomic_write(run / "training.json", lambda p: p.write_text(json.dumps(
             {"data": str(Path(data_root).resolve()), "train": asdict(cfg),
              "model": model_cfg.to_dict(), "world_size": dist.world}, indent=2) + "\n"))
 
@@ -390,11 +391,11 @@ def write_epoch_outputs(run: Path, model: VAE, history: list[dict], faces: torch
             w = csv.DictWriter(f, fieldnames=METRIC_COLUMNS)
             w.writeheader()
             w.writerows(history)
-    _atomic(run / METRICS, write_csv)
+    atomic_write(run / METRICS, write_csv)
     chart = line_chart({k: [h[k] for h in history] for k in
                         ("train_total", "val_total", "train_recon", "val_recon", "train_kl", "val_kl")},
                        title="loss per image (log scale)", log_y=True)
-    _atomic(run / "loss_curve.png", lambda p: chart.save(p, format="PNG"))
+    atomic_write(run / "loss_curve.png", lambda p: chart.save(p, format="PNG"))
     model.eval()
     with torch.no_grad():
         recon = model.decode(model.encode(faces)[0])

@@ -26,7 +26,8 @@ from tqdm.auto import tqdm
 
 from .attributes import ATTRIBUTES
 from .data import to_tensor
-from .model import VAE, _atomic
+from .files import atomic_write
+from .model import VAE
 
 BANK_NAME = "attribute_vectors.safetensors"
 THRESHOLD = 0.08
@@ -75,7 +76,7 @@ class AttributeBank:
                 "records": json.dumps([asdict(r) for r in self.records]),
                 "z_dim": str(self.z_dim), "format": "disguise-attribute-bank-1"}
         vectors = self.vectors.detach().cpu().float().contiguous()
-        _atomic(Path(path), lambda p: save_file({"vectors": vectors}, str(p), metadata=meta))
+        atomic_write(Path(path), lambda p: save_file({"vectors": vectors}, str(p), metadata=meta))
 
     @classmethod
     def load(cls, path: str | os.PathLike, z_dim: int | None = None) -> "AttributeBank":

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from disguise.attributes import check_names
-from disguise.editing import Editor
+from disguise.editing import Editor, parse_alphas
 from disguise.exports import alpha_grid, alpha_strip, disguise_sheet, save_png
 from disguise.faces import ImageError, prepare_face
 from train._cli import fail, run
@@ -42,10 +42,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     if out.exists() and not args.force:
         fail(f"{out} exists; pass --force to replace it")
-    try:
-        alphas = [float(a) for a in args.alphas.split(",") if a.strip()]
-    except ValueError:
-        fail(f"--alphas must be numbers separated by commas, got {args.alphas!r}")
+    alphas = parse_alphas(args.alphas)
     locked = [n for n in args.lock.split(",") if n]
     check_names(locked + [args.attribute])
     if args.what != "grid" and len(args.image) > 1:

@@ -14,11 +14,11 @@ import torch
 
 from disguise.attributes import DRAWN, check_names
 from disguise.data import CelebAError, load_split, open_celeba
-from disguise.editing import Editor
+from disguise.editing import Editor, parse_alphas
 from disguise.evaluate import (CLASSIFIER_NAME, Report, classifier_accuracy, edit_success,
                                load_classifier, markdown, reconstruction_metrics, save_classifier,
                                train_classifier)
-from disguise.model import _atomic
+from disguise.files import atomic_write
 from train._cli import fail, run
 
 
@@ -44,11 +44,11 @@ def parse(argv):
 def main(argv=None) -> int:
     args = parse(argv)
     try:
-        alphas = [float(a) for a in args.alphas.split(",") if a.strip()]
+        alphas = parse_alphas(args.alphas)
     except ValueError:
-        fail(f"--alphas must be numbers separated by commas, got {args.alphas!r}")
+        alphas = []
     if not alphas or any(a <= 0 for a in alphas):
-        fail("--alphas must be positive numbers (removal uses their negatives)")
+        fail(f"--alphas must be positive numbers (removal uses their negatives), got {args.alphas!r}")
     attributes = args.attributes.split(",") if args.attributes else list(DRAWN)
     check_names(attributes)
     device = torch.device(args.device)
@@ -76,8 +76,8 @@ def main(argv=None) -> int:
     report = Report(recon, acc, edits, bar={"success": 0.8, "preserve": 0.85, "alpha": 3.0,
                                             "passing": passing, "attributes": len(added),
                                             "target": 15, "met": passing >= 15})
-    _atomic(out / "evaluation.json", lambda p: p.write_text(report.to_json()))
-    _atomic(out / "evaluation.md", lambda p: p.write_text(markdown(report)))
+    atomic_write(out / "evaluation.json", lambda p: p.write_text(report.to_json()))
+    atomic_write(out / "evaluation.md", lambda p: p.write_text(markdown(report)))
     print(f"reconstruction: MSE {recon['mse']:.5f}, PSNR {recon['psnr']:.2f} dB, SSIM {recon['ssim']:.3f}")
     print(f"edits passing the bar: {passing} of {len(added)} added attributes "
           f"({', '.join(e.attribute for e in added if e.passes)})")

@@ -19,8 +19,7 @@ from disguise.training import (Distributed, RunFolderError, TrainConfig, saved_m
 from train._cli import fail, run
 
 # Model options: None means "not given", so --resume can tell them from the saved config's.
-MODEL_OPTIONS = {"image_size": "image_size", "z_dim": "z_dim", "arch": "arch",
-                 "dropout": "dropout", "crop": "crop"}
+MODEL_OPTIONS = ("image_size", "z_dim", "arch", "dropout", "crop")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
