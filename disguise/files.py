@@ -18,13 +18,18 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> No
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def _umask() -> int:
+def _read_umask() -> int:
+    """The process umask. Reading it means setting it, so it is done once, at import, rather than
+    on every write, where another thread creating a file could catch the temporary value."""
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()

@@ -5,6 +5,7 @@ import stat
 
 import pytest
 
+from disguise import files
 from disguise.files import atomic_write
 
 
@@ -30,7 +31,7 @@ def test_a_failing_writer_leaves_the_old_file_and_no_temporary(tmp_path):
     assert os.listdir(tmp_path) == ["out.txt"]
 
 
-def test_permissions_follow_the_umask_not_the_writer(tmp_path):
+def test_permissions_follow_the_umask_not_the_writer(tmp_path, monkeypatch):
     """Some writers (safetensors among them) create private 0600 files; weights and exports are
     meant to be shared like any other file."""
     path = tmp_path / "out.bin"
@@ -40,9 +41,6 @@ def test_permissions_follow_the_umask_not_the_writer(tmp_path):
         os.write(fd, b"x")
         os.close(fd)
 
-    old = os.umask(0o022)
-    try:
-        atomic_write(path, private)
-    finally:
-        os.umask(old)
+    monkeypatch.setattr(files, "_UMASK", 0o022)  # the umask the process started with
+    atomic_write(path, private)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644

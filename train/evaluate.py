@@ -15,9 +15,9 @@ import torch
 from disguise.attributes import DRAWN, check_names
 from disguise.data import CelebAError, load_split, open_celeba
 from disguise.editing import Editor, parse_alphas
-from disguise.evaluate import (CLASSIFIER_NAME, Report, classifier_accuracy, edit_success,
-                               load_classifier, markdown, reconstruction_metrics, save_classifier,
-                               train_classifier)
+from disguise.evaluate import (CLASSIFIER_NAME, QualityBar, Report, classifier_accuracy,
+                               edit_success, load_classifier, markdown, reconstruction_metrics,
+                               save_classifier, train_classifier)
 from disguise.files import atomic_write
 from train._cli import fail, run
 
@@ -69,18 +69,15 @@ def main(argv=None) -> int:
         save_classifier(clf, out / CLASSIFIER_NAME)
     recon = reconstruction_metrics(editor, test_x, progress=not args.quiet)
     acc = classifier_accuracy(clf, test_x, test_y, device)
+    bar = QualityBar()
     edits = edit_success(editor, clf, test_x, test_y, attributes, alphas, max_faces=args.faces,
-                         progress=not args.quiet)
-    added = [e for e in edits if e.direction == "add"]
-    passing = sum(e.passes for e in added)
-    report = Report(recon, acc, edits, bar={"success": 0.8, "preserve": 0.85, "alpha": 3.0,
-                                            "passing": passing, "attributes": len(added),
-                                            "target": 15, "met": passing >= 15})
+                         bar=bar, progress=not args.quiet)
+    report = Report(recon, acc, edits, bar=bar.summary(edits))
     atomic_write(out / "evaluation.json", lambda p: p.write_text(report.to_json()))
     atomic_write(out / "evaluation.md", lambda p: p.write_text(markdown(report)))
     print(f"reconstruction: MSE {recon['mse']:.5f}, PSNR {recon['psnr']:.2f} dB, SSIM {recon['ssim']:.3f}")
-    print(f"edits passing the bar: {passing} of {len(added)} added attributes "
-          f"({', '.join(e.attribute for e in added if e.passes)})")
+    print(f"edits passing the bar: {report.bar['passing']} of {report.bar['attributes']} added "
+          f"attributes ({', '.join(e.attribute for e in edits if e.passes and e.direction == 'add')})")
     print(f"wrote {out / 'evaluation.md'} and {out / 'evaluation.json'}")
     return 0
 
