@@ -82,6 +82,9 @@ class VAEConfig:
         if len({len(v) for v in enc}) != 1 or len({len(v) for v in dec}) != 1:
             raise ValueError("encoder (and decoder) filters, kernels and strides need one entry "
                              "per stage each")
+        if min(self.encoder_filters + self.decoder_filters + self.encoder_kernels
+               + self.decoder_kernels + self.encoder_strides + self.decoder_strides) < 1:
+            raise ValueError("filters, kernels and strides must all be at least 1")
         down = math.prod(self.encoder_strides)
         if self.image_size <= 0 or self.image_size % down:
             raise ValueError(f"image_size {self.image_size} is not divisible by the encoder's "

@@ -24,6 +24,15 @@ def test_shapes(arch, size):
     assert model.decode(torch.zeros(5, 32)).shape == (5, 3, size, size)
 
 
+@torch.no_grad()
+def test_wider_stages_keep_the_shapes():
+    cfg = VAEConfig(image_size=64, z_dim=16, encoder_filters=(64, 128, 128, 128),
+                    decoder_filters=(128, 128, 64, 3))
+    model = VAE(cfg).eval()
+    assert model.mu.in_features == 128 * 4 * 4
+    assert model(torch.rand(2, 3, 64, 64))[0].shape == (2, 3, 64, 64)
+
+
 def test_seed_architecture_by_default():
     cfg = VAEConfig()
     assert (cfg.image_size, cfg.z_dim, cfg.encoder_filters, cfg.decoder_filters) == \
@@ -42,6 +51,7 @@ def test_seed_architecture_by_default():
     (dict(arch="transformer"), "arch must be"),
     (dict(dropout=1.5), "dropout must be"),
     (dict(encoder_strides=(2, 2, 2)), "one entry per stage"),
+    (dict(encoder_filters=(32, 0, 64, 64)), "at least 1"),
 ])
 def test_impossible_configs(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -112,6 +112,9 @@ def _cli(*args, env=None):
     (["--z-dim", "0"], "z_dim must be positive"),
     (["--epochs", "0"], "epochs must be at least 1"),
     (["--crop", "1,2,3"], "left < right"),
+    (["--encoder-filters", "64,wide"], "--encoder-filters must be integers like 32,64,64,64"),
+    (["--decoder-filters", "128,128,64"], "one entry per stage"),
+    (["--decoder-filters", "128,128,64,4"], "must equal in_channels (3)"),
     (["--resume"], "nothing to resume"),
 ])
 def test_cli_bad_input_exits_non_zero_before_work(synthetic_root, tmp_path, args, message):

@@ -19,7 +19,7 @@ from disguise.training import (Distributed, RunFolderError, TrainConfig, saved_m
 from train._cli import fail, run
 
 # Model options: None means "not given", so --resume can tell them from the saved config's.
-MODEL_OPTIONS = ("image_size", "z_dim", "arch", "dropout", "crop")
+MODEL_OPTIONS = ("image_size", "z_dim", "arch", "dropout", "crop", "encoder_filters", "decoder_filters")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -33,6 +33,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     m.add_argument("--z-dim", type=int, default=None, help="latent dimensions (default 200)")
     m.add_argument("--arch", choices=["conv", "resnet"], default=None, help="default conv")
     m.add_argument("--dropout", type=float, default=None, help="default 0.25")
+    m.add_argument("--encoder-filters", default=None,
+                   help="channels per encoder stage, e.g. 64,128,128,128 (default 32,64,64,64)")
+    m.add_argument("--decoder-filters", default=None,
+                   help="channels per decoder stage, the last is 3, e.g. 128,128,64,3 "
+                        "(default 64,64,32,3)")
     m.add_argument("--crop", type=str, default=None,
                    help="left,top,right,bottom box in the 178x218 image (default 15,35,163,183)")
     t = p.add_argument_group("training (when resuming, options not given keep the run's values)")
@@ -53,11 +58,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def model_config(args: argparse.Namespace) -> VAEConfig:
     given = {k: getattr(args, k) for k in MODEL_OPTIONS if getattr(args, k) is not None}
-    if "crop" in given:
-        try:
-            given["crop"] = tuple(int(v) for v in given["crop"].split(","))
-        except ValueError:
-            fail(f"--crop must be four integers like 15,35,163,183, got {args.crop!r}")
+    for key, example in (("crop", "15,35,163,183"), ("encoder_filters", "32,64,64,64"),
+                         ("decoder_filters", "64,64,32,3")):
+        if key in given:
+            try:
+                given[key] = tuple(int(v) for v in given[key].split(","))
+            except ValueError:
+                fail(f"--{key.replace('_', '-')} must be integers like {example}, got {given[key]!r}")
     if args.resume:
         base = saved_model_config(Path(args.out))
         size = given.get("image_size", base.image_size)
