@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -157,3 +158,20 @@ def test_strip_grid_and_sheet_pictures(editor, faces, tmp_path):
     assert sheet.size == (6 + 4 * (TILE + 6), 54 + rows * (TILE + 40 + 6) + 6)
     with pytest.raises(ValueError, match="at least one combination"):
         disguise_sheet(editor, z[0], combos=[])
+
+
+def test_the_bundled_weights_load_strictly_and_edit_a_face():
+    """What a fresh clone's app starts on: weights/ loads (strict, pickle-free), fits the limit,
+    and its plain reconstruction of a drawn face is close to the face."""
+    folder = Path(__file__).resolve().parents[1] / "weights"
+    assert sum(p.stat().st_size for p in folder.iterdir()) < 25 * 2**20
+    editor = Editor.from_pretrained(folder)
+    assert editor.vectors.shape == (40, editor.model.config.z_dim)
+    assert torch.allclose(editor.vectors.norm(dim=1), torch.ones(40), atol=1e-5)
+    face = np.asarray(Image.open(folder.parent / "examples" / "face_3.jpg").convert("RGB"))
+    crop = editor.policy.apply(Image.fromarray(face))
+    z = editor.encode(crop[None])[0]
+    plain = editor.render(z, {}).astype(float)
+    assert np.abs(plain - crop).mean() < 10      # a reconstruction, not noise (0..255 scale)
+    glasses = editor.render(z, {"Eyeglasses": 3.0}).astype(float)
+    assert np.abs(glasses - plain).mean() > 3    # the slider moves the picture
