@@ -116,7 +116,7 @@ def random_blur(x: torch.Tensor, max_sigma: float) -> torch.Tensor:
     return y.reshape(b, c, h, w)
 
 
-def train_classifier(images: np.ndarray, labels: np.ndarray, epochs: int = 4, batch_size: int = 128,
+def train_classifier(images: np.ndarray, labels: np.ndarray, epochs: int = 12, batch_size: int = 128,
                      lr: float = 2e-3, seed: int = 0, device: str | torch.device = "cpu",
                      progress: bool = True, blur: float = 1.5) -> AttributeClassifier:
     """Fit the classifier on real training faces (uint8 ``(N, S, S, 3)``, labels +1/-1).

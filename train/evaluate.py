@@ -30,7 +30,7 @@ def parse(argv):
     p.add_argument("--alphas", default="1,2,3,4", help="edit strengths to test")
     p.add_argument("--faces", type=int, default=200, help="test faces per attribute and direction")
     p.add_argument("--attributes", default=None, help="comma-separated (default: all drawn ones)")
-    p.add_argument("--classifier-epochs", type=int, default=4)
+    p.add_argument("--classifier-epochs", type=int, default=12)
     p.add_argument("--classifier-blur", type=float, default=1.5,
                    help="max Gaussian blur (pixels) of the classifier's training augmentation")
     p.add_argument("--retrain-classifier", action="store_true",
