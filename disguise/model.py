@@ -251,9 +251,10 @@ class VAE(nn.Module):
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        atomic_write(folder / WEIGHTS_NAME, lambda p: save_file(state, str(p), metadata={"format": "pt"}))
+        atomic_write(folder / WEIGHTS_NAME,
+                     lambda p: save_file(state, str(p), metadata={"format": "pt"}))
         atomic_write(folder / CONFIG_NAME,
-                lambda p: p.write_text(json.dumps(self.config.to_dict(), indent=2) + "\n"))
+                     lambda p: p.write_text(json.dumps(self.config.to_dict(), indent=2) + "\n"))
 
     @classmethod
     def from_pretrained(cls, source: str | os.PathLike, revision: str | None = None,

@@ -168,8 +168,7 @@ def test_the_bundled_weights_load_strictly_and_edit_a_face():
     editor = Editor.from_pretrained(folder)
     assert editor.vectors.shape == (40, editor.model.config.z_dim)
     assert torch.allclose(editor.vectors.norm(dim=1), torch.ones(40), atol=1e-5)
-    face = np.asarray(Image.open(folder.parent / "examples" / "face_3.jpg").convert("RGB"))
-    crop = editor.policy.apply(Image.fromarray(face))
+    crop = editor.policy.apply(Image.open(folder.parent / "examples" / "face_3.jpg").convert("RGB"))
     z = editor.encode(crop[None])[0]
     plain = editor.render(z, {}).astype(float)
     assert np.abs(plain - crop).mean() < 10      # a reconstruction, not noise (0..255 scale)

@@ -44,11 +44,11 @@ def parse(argv):
 def main(argv=None) -> int:
     args = parse(argv)
     try:
-        alphas = parse_alphas(args.alphas)
-    except ValueError:
-        alphas = []
+        alphas, why = parse_alphas(args.alphas), ""
+    except ValueError as e:
+        alphas, why = [], f": {e}"
     if not alphas or any(a <= 0 for a in alphas):
-        fail(f"--alphas must be positive numbers (removal uses their negatives), got {args.alphas!r}")
+        fail(f"--alphas must be positive numbers (removal uses their negatives), got {args.alphas!r}{why}")
     attributes = args.attributes.split(",") if args.attributes else list(DRAWN)
     check_names(attributes)
     device = torch.device(args.device)
