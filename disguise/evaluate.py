@@ -8,10 +8,16 @@
   classifier now calls A, and the share of the other drawn attributes whose prediction did not
   change from the plain reconstruction's; removal is the same for faces with A and ``-alpha``.
 * The classifier's own test accuracy per attribute, so a reader knows what the numbers are worth.
+
+The judge works at ``JUDGE_SIZE`` pixels whatever the model's size (decodes of a 128 px model are
+downsampled for it), so runs at 64 and 128 px are held to the same judge, and training it stays
+affordable on a laptop CPU. It records the preprocessing it was trained with and is refused for a
+model whose faces are cropped differently.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -25,12 +31,14 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .attributes import ATTRIBUTES, DRAWN
-from .data import iterate_batches, to_tensor
+from .data import Preprocess, iterate_batches, to_tensor
 from .editing import Editor
 from .files import atomic_write
 from .model import load_strict
 
 CLASSIFIER_NAME = "attribute_classifier.safetensors"
+CLASSIFIER_FORMAT = "disguise-attribute-classifier-1"
+JUDGE_SIZE = 64  # pixels the classifier sees
 
 
 # ----------------------------------------------------------------------------------------------
@@ -83,10 +91,15 @@ def reconstruction_metrics(editor: Editor, images: np.ndarray, batch_size: int =
 
 
 class AttributeClassifier(nn.Module):
-    """A small CNN: four stride-2 conv blocks, global average pooling, 40 logits."""
+    """A small CNN: four stride-2 conv blocks, global average pooling, 40 logits.
 
-    def __init__(self, widths: Sequence[int] = (32, 64, 128, 128)) -> None:
+    ``policy`` is the preprocessing of the faces it is trained on; ``predict`` resizes other
+    sizes (a 128 px model's decodes) to ``policy.size``.
+    """
+
+    def __init__(self, policy: Preprocess = Preprocess(), widths: Sequence[int] = (32, 64, 128, 128)) -> None:
         super().__init__()
+        self.policy = policy
         layers: list[nn.Module] = []
         cin = 3
         for w in widths:
@@ -116,10 +129,18 @@ def random_blur(x: torch.Tensor, max_sigma: float) -> torch.Tensor:
     return y.reshape(b, c, h, w)
 
 
+def judge_policy(policy: Preprocess) -> Preprocess:
+    """The judge's preprocessing for a model trained with ``policy``: its crop, at most JUDGE_SIZE px."""
+    return dataclasses.replace(policy, size=min(int(policy.size), JUDGE_SIZE))
+
+
 def train_classifier(images: np.ndarray, labels: np.ndarray, epochs: int = 12, batch_size: int = 128,
                      lr: float = 2e-3, seed: int = 0, device: str | torch.device = "cpu",
-                     progress: bool = True, blur: float = 1.5) -> AttributeClassifier:
+                     progress: bool = True, blur: float = 1.5,
+                     policy: Preprocess | None = None) -> AttributeClassifier:
     """Fit the classifier on real training faces (uint8 ``(N, S, S, 3)``, labels +1/-1).
+
+    ``policy`` is how those faces were preprocessed (default: the default crop at size S).
 
     Half the batches are blurred (sigma up to ``blur`` pixels): VAE decodes are softer than
     photos, and a classifier that has only seen sharp faces judges sharpness, not attributes
@@ -128,7 +149,11 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, epochs: int = 12, b
     """
     torch.manual_seed(seed)
     device = torch.device(device)
-    clf = AttributeClassifier().to(device)
+    if policy is None:
+        policy = Preprocess(size=images.shape[1])
+    if images.shape[1] != policy.size:
+        raise ValueError(f"faces are {images.shape[1]} px but the policy says {policy.size}")
+    clf = AttributeClassifier(policy).to(device)
     opt = torch.optim.Adam(clf.parameters(), lr=lr)
     steps = epochs * math.ceil(len(images) / batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
@@ -155,9 +180,16 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, epochs: int = 12, b
 
 @torch.no_grad()
 def predict(clf: AttributeClassifier, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """Boolean ``(B, 40)`` predictions for float images ``(B, 3, H, W)``."""
+    """Boolean ``(B, 40)`` predictions for float images ``(B, 3, H, W)`` of any size."""
     clf.eval()
-    return torch.cat([clf(x[i:i + batch_size]) > 0 for i in range(0, len(x), batch_size)])
+    size = clf.policy.size
+    out = []
+    for i in range(0, len(x), batch_size):
+        xb = x[i:i + batch_size]
+        if xb.shape[-2:] != (size, size):
+            xb = F.interpolate(xb, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out.append(clf(xb) > 0)
+    return torch.cat(out)
 
 
 @torch.no_grad()
@@ -180,11 +212,24 @@ def save_classifier(clf: AttributeClassifier, path: Path) -> None:
     from safetensors.torch import save_file
 
     state = {k: v.detach().cpu().contiguous() for k, v in clf.state_dict().items()}
-    atomic_write(path, lambda p: save_file(state, str(p)))
+    meta = {"format": CLASSIFIER_FORMAT, "preprocess": json.dumps(clf.policy.to_dict())}
+    atomic_write(path, lambda p: save_file(state, str(p), metadata=meta))
 
 
-def load_classifier(path: Path, device: torch.device) -> AttributeClassifier:
-    clf = AttributeClassifier()
+def load_classifier(path: Path, device: torch.device, policy: Preprocess | None = None) -> AttributeClassifier:
+    """Load a saved judge; with ``policy``, refuse one trained on faces preprocessed otherwise."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata() or {}
+    if meta.get("format") != CLASSIFIER_FORMAT or "preprocess" not in meta:
+        raise ValueError(f"{path} is not a {CLASSIFIER_FORMAT} file (no preprocessing record); "
+                         f"train a new one (train.evaluate --retrain-classifier)")
+    saved = Preprocess.from_dict(json.loads(meta["preprocess"]))
+    if policy is not None and saved != policy:
+        raise ValueError(f"{path} was trained on faces preprocessed as {saved.to_dict()}, but this "
+                         f"model's judge needs {policy.to_dict()}; pass --retrain-classifier")
+    clf = AttributeClassifier(saved)
     load_strict(clf, path)
     return clf.to(device).eval()
 

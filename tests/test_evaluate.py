@@ -86,3 +86,40 @@ def test_cli_bad_input(tiny_run, synthetic_root, tmp_path, astronaut):
     r = cli("train.edit", "sheet", "--model", str(tiny_run), "--image", str(astronaut), "--lock", "Male",
             "--out", str(tmp_path / "sheet.png"))
     assert r.returncode == 0 and (tmp_path / "sheet.png").is_file()
+
+
+def test_judge_records_its_preprocessing_and_judges_other_sizes(synthetic_root, tmp_path):
+    """A saved judge keeps the crop and size it learned on, refuses a model cropped otherwise
+    (or a file without that record), and judges a bigger model's decodes at its own size."""
+    import torch.nn.functional as F
+    from safetensors.torch import save_file
+
+    from disguise.data import Preprocess, load_split, open_celeba, to_tensor
+    from disguise.evaluate import (judge_policy, load_classifier, predict, save_classifier,
+                                   train_classifier)
+
+    policy = Preprocess(size=32)
+    assert judge_policy(Preprocess(size=128)) == Preprocess(size=64)
+    assert judge_policy(policy) == policy
+    data = open_celeba(synthetic_root)
+    x, y, _ = load_split(data, "train", policy, progress=False)
+    clf = train_classifier(x, y, epochs=2, progress=False, policy=policy)
+    path = tmp_path / "judge.safetensors"
+    save_classifier(clf, path)
+    loaded = load_classifier(path, torch.device("cpu"), policy)
+    assert loaded.policy == policy
+    faces = to_tensor(np.asarray(x[:64]))
+    assert torch.equal(predict(loaded, faces), predict(clf, faces))
+    # The same faces at 64 px (as a 64 px model would decode them) are judged at 32 px: nearly
+    # the same calls as on the 32 px originals.
+    big = F.interpolate(faces, size=(64, 64), mode="bilinear", align_corners=False)
+    agree = (predict(loaded, big) == predict(loaded, faces)).float().mean().item()
+    assert agree > 0.95, agree
+    with pytest.raises(ValueError, match="was trained on faces preprocessed as"):
+        load_classifier(path, torch.device("cpu"), Preprocess(crop=(9, 40, 169, 200), size=32))
+    bare = tmp_path / "bare.safetensors"
+    save_file({k: v.contiguous() for k, v in clf.state_dict().items()}, str(bare))
+    with pytest.raises(ValueError, match="no preprocessing record"):
+        load_classifier(bare, torch.device("cpu"))
+    with pytest.raises(ValueError, match="faces are 32 px but the policy says 64"):
+        train_classifier(x[:8], y[:8], epochs=1, progress=False, policy=Preprocess(size=64))

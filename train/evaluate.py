@@ -16,8 +16,8 @@ from disguise.attributes import DRAWN, check_names
 from disguise.data import CelebAError, load_split, open_celeba
 from disguise.editing import Editor, parse_alphas
 from disguise.evaluate import (CLASSIFIER_NAME, QualityBar, Report, classifier_accuracy,
-                               edit_success, load_classifier, markdown, reconstruction_metrics,
-                               save_classifier, train_classifier)
+                               edit_success, judge_policy, load_classifier, markdown,
+                               reconstruction_metrics, save_classifier, train_classifier)
 from disguise.files import atomic_write
 from train._cli import fail, run
 
@@ -58,17 +58,19 @@ def main(argv=None) -> int:
     test_x, test_y, rep = load_split(data, "test", policy, progress=not args.quiet)
     out = Path(args.out or args.model)
     out.mkdir(parents=True, exist_ok=True)
+    judged = judge_policy(policy)  # the classifier's faces: the model's crop, at most 64 px
     clf_path = Path(args.model) / CLASSIFIER_NAME
     if clf_path.is_file() and not args.retrain_classifier:
-        clf = load_classifier(clf_path, device)
+        clf = load_classifier(clf_path, device, judged)
         print(f"attribute classifier: {clf_path}")
     else:
-        train_x, train_y, _ = load_split(data, "train", policy, progress=not args.quiet)
+        train_x, train_y, _ = load_split(data, "train", judged, progress=not args.quiet)
         clf = train_classifier(train_x, train_y, epochs=args.classifier_epochs, device=device,
-                               progress=not args.quiet, blur=args.classifier_blur)
+                               progress=not args.quiet, blur=args.classifier_blur, policy=judged)
         save_classifier(clf, out / CLASSIFIER_NAME)
     recon = reconstruction_metrics(editor, test_x, progress=not args.quiet)
-    acc = classifier_accuracy(clf, test_x, test_y, device)
+    judge_x, judge_y = (test_x, test_y) if judged == policy else load_split(data, "test", judged, progress=False)[:2]
+    acc = classifier_accuracy(clf, judge_x, judge_y, device)
     bar = QualityBar()
     edits = edit_success(editor, clf, test_x, test_y, attributes, alphas, max_faces=args.faces,
                          bar=bar, progress=not args.quiet)
