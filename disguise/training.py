@@ -39,7 +39,9 @@ from .plots import line_chart
 CHECKPOINT = "checkpoint.safetensors"
 METRICS = "metrics.csv"
 METRIC_COLUMNS = ["epoch", "train_total", "train_recon", "train_kl", "val_total", "val_recon",
-                  "val_kl", "seconds", "images_per_second"]
+                  "val_kl", "lr", "seconds", "images_per_second"]
+LR_SCHEDULES = ("constant", "cosine")
+COSINE_FLOOR = 0.01  # the cosine schedule ends at this share of the peak learning rate
 
 
 class RunFolderError(ValueError):
@@ -53,7 +55,9 @@ class TrainConfig:
     Attributes:
         epochs: total epochs; a resumed run continues up to this number.
         batch_size: images per step (per process under torchrun).
-        lr: Adam's learning rate.
+        lr: Adam's learning rate (the peak, under a schedule).
+        lr_schedule: ``constant``, or ``cosine``: from ``lr`` down to ``COSINE_FLOOR * lr`` along
+            the run's steps (a function of the step alone, so resume reproduces it).
         loss / r_loss_factor / kl_weight: see ``disguise.losses.LossConfig``.
         seed: seeds the weights, the shuffling and dropout; CPU runs repeat exactly.
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda[:N]``.
@@ -61,6 +65,8 @@ class TrainConfig:
         channels_last: NHWC memory format on CUDA (ignored on CPU).
         grid_faces: faces in the per-epoch picture grids.
         val_limit: at most this many validation faces per evaluation (0: all).
+        init: a model folder (or Hub id) whose weights a new run starts from instead of random
+            ones (fine-tuning); its architecture must be the run's. Ignored when resuming.
     """
 
     epochs: int = 10
@@ -75,6 +81,8 @@ class TrainConfig:
     channels_last: bool = True
     grid_faces: int = 8
     val_limit: int = 2000
+    lr_schedule: str = "constant"
+    init: str | None = None
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -83,11 +91,21 @@ class TrainConfig:
             raise ValueError(f"batch size must be at least 1, got {self.batch_size}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"learning rate must be positive, got {self.lr}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"learning-rate schedule must be one of {', '.join(LR_SCHEDULES)}, "
+                             f"got {self.lr_schedule!r}")
         LossConfig(self.loss, self.r_loss_factor, self.kl_weight)  # raises on bad loss options
 
     @property
     def loss_config(self) -> LossConfig:
         return LossConfig(self.loss, self.r_loss_factor, self.kl_weight)
+
+    def lr_at(self, step: int, total: int) -> float:
+        """The learning rate of optimisation step ``step`` (from 0) of ``total``."""
+        if self.lr_schedule == "constant" or total <= 1:
+            return self.lr
+        floor = COSINE_FLOOR * self.lr
+        return floor + 0.5 * (self.lr - floor) * (1 + math.cos(math.pi * min(step, total - 1) / (total - 1)))
 
 
 @dataclass
@@ -243,7 +261,12 @@ def train(run_dir: str | os.PathLike, data_root: str | os.PathLike, model_cfg: V
         val_x = val_x[:cfg.val_limit]
 
     torch.manual_seed(cfg.seed)
-    model = VAE(model_cfg).to(device)
+    model = VAE(model_cfg)
+    if cfg.init and not resume:
+        start_from(model, cfg.init)
+        if dist.main:
+            log(f"starting from the weights in {cfg.init}")
+    model = model.to(device)
     cuda = device.type == "cuda"
     if cuda and cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -297,6 +320,9 @@ def train(run_dir: str | os.PathLike, data_root: str | os.PathLike, model_cfg: V
             for i, idx in enumerate(batches):
                 if i < b:  # resumed mid-epoch: these batches were already trained on
                     continue
+                lr = cfg.lr_at(epoch * steps + i, cfg.epochs * steps)
+                for group in opt.param_groups:
+                    group["lr"] = lr
                 vals = train_step(net, opt, batch_of(idx), loss_cfg, autocast)
                 if not math.isfinite(vals["total"]):
                     raise FloatingPointError(f"the loss became {vals['total']} at epoch "
@@ -317,7 +343,7 @@ def train(run_dir: str | os.PathLike, data_root: str | os.PathLike, model_cfg: V
                 row = {"epoch": epoch + 1, "train_total": train_means[0],
                        "train_recon": train_means[1], "train_kl": train_means[2],
                        "val_total": val["total"], "val_recon": val["recon"], "val_kl": val["kl"],
-                       "seconds": round(seconds, 2),
+                       "lr": opt.param_groups[0]["lr"], "seconds": round(seconds, 2),
                        "images_per_second": round(steps * cfg.batch_size * dist.world / seconds, 1)}
                 history.append(row)
                 write_epoch_outputs(run, model, history, fixed_faces, fixed_z, epoch + 1)
@@ -336,6 +362,18 @@ def train(run_dir: str | os.PathLike, data_root: str | os.PathLike, model_cfg: V
                 f"{run / CHECKPOINT}; run again with --resume to continue")
         return RunResult("interrupted", epoch, history)
     return RunResult("finished", cfg.epochs, history)
+
+
+def start_from(model: VAE, source: str) -> None:
+    """Load the weights of the model folder (or Hub id) ``source`` into ``model``, strictly."""
+    from .model import CONFIG_NAME, WEIGHTS_NAME, load_strict, read_config, resolve_folder
+
+    folder = resolve_folder(source, (CONFIG_NAME, WEIGHTS_NAME))
+    diff = read_config(folder / CONFIG_NAME).differences(model.config)
+    if diff:
+        raise ValueError(f"--init {source} holds another architecture than this run's: "
+                         f"{'; '.join(diff)}")
+    load_strict(model, folder / WEIGHTS_NAME)
 
 
 def train_step(net: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, loss_cfg: LossConfig,

@@ -157,3 +157,63 @@ def test_ddp_on_two_cpu_processes(synthetic_root, tmp_path):
     rows = list(csv.DictReader(open(run / "metrics.csv")))
     assert len(rows) == 2 and float(rows[1]["val_total"]) < float(rows[0]["val_total"])
     VAE.from_pretrained(run)
+
+
+def test_cosine_schedule_is_a_function_of_the_step():
+    cfg = TrainConfig(lr=1e-3, lr_schedule="cosine")
+    lrs = [cfg.lr_at(s, 101) for s in range(101)]
+    assert lrs[0] == pytest.approx(1e-3) and lrs[50] == pytest.approx(0.505e-3)
+    assert lrs[-1] == pytest.approx(1e-5)  # COSINE_FLOOR of the peak at the last step
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))
+    assert TrainConfig(lr=1e-3).lr_at(77, 101) == 1e-3  # constant: the seed's
+    with pytest.raises(ValueError, match="schedule must be one of constant, cosine"):
+        TrainConfig(lr_schedule="step")
+
+
+def test_init_fine_tunes_from_a_model_and_the_schedule_resumes_exactly(synthetic_root, tmp_path):
+    """--init starts from a model's weights (not random ones); under the cosine schedule a run
+    interrupted mid-epoch and resumed ends bit-identical to an uninterrupted one, and the
+    learning rate of each epoch is logged."""
+    base = tmp_path / "base"
+    train(base, synthetic_root, tiny_config(), TrainConfig(epochs=1, lr=2e-3), progress=False, log=quiet)
+    val_base = float(list(csv.DictReader(open(base / "metrics.csv")))[0]["val_total"])
+    cfg = TrainConfig(epochs=2, lr=1e-3, lr_schedule="cosine", init=str(base), seed=3)
+    train(tmp_path / "a", synthetic_root, tiny_config(), cfg, progress=False, log=quiet)
+    rows = list(csv.DictReader(open(tmp_path / "a" / "metrics.csv")))
+    assert float(rows[0]["lr"]) < 1e-3 and float(rows[1]["lr"]) == pytest.approx(1e-5)
+    # Continues from the base model: already at its loss after one epoch, unlike a fresh start.
+    fresh = tmp_path / "fresh"
+    train(fresh, synthetic_root, tiny_config(), TrainConfig(epochs=1, lr=1e-3, seed=3), progress=False,
+          log=quiet)
+    val_fresh = float(list(csv.DictReader(open(fresh / "metrics.csv")))[0]["val_total"])
+    assert float(rows[0]["val_total"]) < min(val_base, val_fresh)
+
+    def interrupt(epoch, batch):
+        if (epoch, batch) == (0, 5):
+            raise KeyboardInterrupt
+
+    assert train(tmp_path / "b", synthetic_root, tiny_config(), cfg, progress=False, log=quiet,
+                 on_batch=interrupt).status == "interrupted"
+    train(tmp_path / "b", synthetic_root, tiny_config(), cfg, resume=True, progress=False, log=quiet)
+    a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="holds another architecture than this run's: z_dim: 16 != 24"):
+        train(tmp_path / "c", synthetic_root, tiny_config(z_dim=24), cfg, progress=False, log=quiet)
+    assert not (tmp_path / "c").exists()
+
+
+def test_cli_init_takes_the_architecture_and_refuses_a_conflict(synthetic_root, tmp_path):
+    base = tmp_path / "base"
+    common = ["--data", str(synthetic_root), "--quiet", "--epochs", "1"]
+    assert _cli(*common, "--out", str(base), "--image-size", "32", "--z-dim", "8").returncode == 0
+    r = _cli(*common, "--out", str(tmp_path / "ft"), "--init", str(base), "--lr-schedule", "cosine",
+             "--lr", "0.0002")
+    assert r.returncode == 0, r.stderr
+    saved = json.loads((tmp_path / "ft" / "training.json").read_text())
+    assert saved["model"]["z_dim"] == 8 and saved["model"]["image_size"] == 32
+    assert saved["train"]["init"] == str(base) and saved["train"]["lr_schedule"] == "cosine"
+    r = _cli(*common, "--out", str(tmp_path / "bad"), "--init", str(base), "--z-dim", "16")
+    assert r.returncode == 2 and "--init" in r.stderr and "z_dim: 8 != 16" in r.stderr
+    r = _cli(*common, "--out", str(tmp_path / "bad"), "--init", str(tmp_path / "nowhere"))
+    assert r.returncode == 2 and "no such folder" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "bad").exists()

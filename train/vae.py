@@ -3,6 +3,8 @@
 Defaults follow the seed (Adam, lr 0.0005, batch 32, r_loss_factor 10000, z 200, 128 x 128).
 Several GPUs (or CPU processes): ``torchrun --nproc_per_node N -m train.vae ...``.
 Ctrl-C writes a checkpoint; ``--resume`` continues exactly where the run stopped.
+``--init MODEL`` starts a new run from a trained model's weights (fine-tuning; the architecture
+is MODEL's), e.g. with ``--lr-schedule cosine`` to anneal the learning rate.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--data", required=True, help="CelebA-format folder (real or synthetic)")
     p.add_argument("--out", required=True, help="run folder (new, or an existing one with --resume)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--init", default=None, metavar="MODEL",
+                   help="start from this model folder's (or Hub id's) weights; the architecture "
+                        "options default to MODEL's and must agree with it")
     m = p.add_argument_group("model (fixed by the checkpoint when resuming)")
     m.add_argument("--image-size", type=int, default=None, help="64 or 128 (default 128)")
     m.add_argument("--z-dim", type=int, default=None, help="latent dimensions (default 200)")
@@ -43,7 +48,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     t = p.add_argument_group("training (when resuming, options not given keep the run's values)")
     t.add_argument("--epochs", type=int, default=None, help="total epochs (default 10)")
     t.add_argument("--batch-size", type=int, default=None, help="default 32")
-    t.add_argument("--lr", type=float, default=None, help="default 0.0005")
+    t.add_argument("--lr", type=float, default=None, help="default 0.0005 (the peak under a schedule)")
+    t.add_argument("--lr-schedule", choices=["constant", "cosine"], default=None,
+                   help="constant (default, the seed's), or cosine: down to 1%% of --lr by the last step")
     t.add_argument("--loss", choices=["mse", "bce-sum", "bce-mean"], default=None, help="default mse")
     t.add_argument("--r-loss-factor", type=float, default=None, help="default 10000")
     t.add_argument("--kl-weight", type=float, default=None, help="default 1")
@@ -65,21 +72,32 @@ def model_config(args: argparse.Namespace) -> VAEConfig:
                 given[key] = tuple(int(v) for v in given[key].split(","))
             except ValueError:
                 fail(f"--{key.replace('_', '-')} must be integers like {example}, got {given[key]!r}")
-    if args.resume:
-        base = saved_model_config(Path(args.out))
+    if args.resume or args.init:
+        if args.resume:
+            base = saved_model_config(Path(args.out))
+        else:
+            from disguise.model import CONFIG_NAME, read_config, resolve_folder
+
+            base = read_config(resolve_folder(args.init, (CONFIG_NAME,)) / CONFIG_NAME)
         size = given.get("image_size", base.image_size)
         policy = base.policy.to_dict()
         if "crop" in given:
             policy["crop"] = list(given.pop("crop"))
         policy["size"] = size
         fields = {**base.to_dict(), **given, "preprocess": policy}
-        return VAEConfig.from_dict(fields)
+        cfg = VAEConfig.from_dict(fields)
+        diff = base.differences(cfg)
+        if args.init and not args.resume and diff:
+            fail(f"--init {args.init} fixes the architecture; these options disagree with it: "
+                 f"{'; '.join(diff)}")
+        return cfg
     size = given.pop("image_size", 128)
     crop = given.pop("crop", Preprocess().crop)
     return VAEConfig(image_size=size, preprocess=Preprocess(crop=crop, size=size).to_dict(), **given)
 
 
-TRAIN_OPTIONS = ("epochs", "batch_size", "lr", "loss", "r_loss_factor", "kl_weight", "seed", "val_limit")
+TRAIN_OPTIONS = ("epochs", "batch_size", "lr", "loss", "r_loss_factor", "kl_weight", "seed", "val_limit",
+                 "lr_schedule", "init")
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
@@ -102,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         mcfg = model_config(args)
         cfg = train_config(args)
-    except (ValueError, RunFolderError) as e:
+    except (ValueError, RunFolderError, FileNotFoundError) as e:
         fail(str(e))
     if dist.world > 1:
         import torch
