@@ -1,6 +1,6 @@
 """The one-pass vector bank against the seed's per-attribute loop run 40 times.
 
-    python bench/vectors_speed.py [--model weights] [--data DIR] [--batch 128]
+    python bench/vectors_speed.py [--model weights] [--data DIR] [--batch 500]
 
 Same model, same faces in the same order. Target (issue 4): >= 20x faster, cosine >= 0.999 for
 every attribute.
@@ -18,14 +18,14 @@ import torch
 from disguise.attributes import ATTRIBUTES
 from disguise.data import load_split, open_celeba
 from disguise.model import VAE
-from disguise.vectors import build_bank, labelled_batches, seed_vector
+from disguise.vectors import BATCH_SIZE, build_bank, labelled_batches, seed_vector
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=str(_common.ROOT / "weights"))
     p.add_argument("--data", default=None, help="CelebA-format folder (default: synthetic)")
-    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--batch", type=int, default=BATCH_SIZE)
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args()
     model = VAE.from_pretrained(args.model)

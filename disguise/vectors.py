@@ -3,7 +3,9 @@
 The seed's recipe, per attribute: encode labelled faces batch by batch, keep running means of the
 codes of faces with the attribute (label 1) and without it (-1), stop once both means together move
 less than 0.08 in a batch (or at 10,000 positives), and take the difference of the two means,
-normalised to unit length.
+normalised to unit length. Batches hold 500 faces, as in the book the seed follows: the stopping
+rule looks at how far one batch moves the means, so the batch size sets how many faces each mean
+averages (about 2.4 times as many as with batches of 128, and vectors with less noise in them).
 
 ``build_bank`` runs that recipe for all 40 attributes in a single pass over the data (each batch is
 encoded once, every attribute updates from it until it stops), on ``mu`` with the model in eval
@@ -32,6 +34,7 @@ from .model import VAE
 BANK_NAME = "attribute_vectors.safetensors"
 THRESHOLD = 0.08
 MAX_POSITIVES = 10_000
+BATCH_SIZE = 500
 
 
 @dataclass
@@ -120,7 +123,7 @@ class AttributeBank:
 Batches = Iterable[tuple[np.ndarray, np.ndarray]]  # (uint8 (B, S, S, 3), labels (B, 40) of +1/-1)
 
 
-def labelled_batches(images: np.ndarray, labels: np.ndarray, batch_size: int = 128, seed: int = 0
+def labelled_batches(images: np.ndarray, labels: np.ndarray, batch_size: int = BATCH_SIZE, seed: int = 0
                      ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """The faces in a fixed shuffled order (the seed drew them from a shuffling generator)."""
     order = np.random.default_rng(seed).permutation(len(images))

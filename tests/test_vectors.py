@@ -72,3 +72,23 @@ def test_strict_loading(tiny_run, tmp_path):
     (tmp_path / "junk.safetensors").write_bytes(b"garbage!" * 10)
     with pytest.raises(ValueError, match="not a readable safetensors file"):
         AttributeBank.load(tmp_path / "junk.safetensors")
+
+
+def test_bigger_batches_average_more_faces(tiny_run, synthetic_root):
+    """The stopping rule looks at one batch's movement of the means, so the batch size sets how
+    many faces each mean averages: why the bank is built in the book's batches of 500. (The test
+    set is small, so a looser threshold stands in for 0.08 to let the means settle before the
+    faces run out.)"""
+    from disguise.vectors import BATCH_SIZE
+
+    assert BATCH_SIZE == 500
+    model = VAE.from_pretrained(tiny_run)
+    images, labels, _ = load_split(open_celeba(synthetic_root), "train", model.config.policy,
+                                   progress=False)
+    used = {}
+    for batch in (16, 128):
+        bank = build_bank(model, labelled_batches(images, labels, batch, seed=1), threshold=0.5,
+                          progress=False)
+        assert sum(r.converged for r in bank.records) >= 30
+        used[batch] = sum(r.positives + r.negatives for r in bank.records)
+    assert used[128] > 1.5 * used[16], used

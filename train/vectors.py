@@ -14,7 +14,7 @@ from pathlib import Path
 from disguise.attributes import ATTRIBUTES, NOT_DRAWN
 from disguise.data import CelebAError, load_split, open_celeba
 from disguise.model import VAE
-from disguise.vectors import BANK_NAME, MAX_POSITIVES, THRESHOLD, build_bank, labelled_batches
+from disguise.vectors import BANK_NAME, BATCH_SIZE, MAX_POSITIVES, THRESHOLD, build_bank, labelled_batches
 from train._cli import fail, run
 
 
@@ -24,7 +24,8 @@ def parse(argv):
     p.add_argument("--model", required=True, help="run or weights folder (config.json, model.safetensors)")
     p.add_argument("--data", required=True, help="CelebA-format folder")
     p.add_argument("--split", default="train", choices=["train", "valid", "test", "all"])
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=BATCH_SIZE,
+                   help="faces per batch: with --threshold, sets how many faces each mean averages")
     p.add_argument("--threshold", type=float, default=THRESHOLD, help="stop when both means move less")
     p.add_argument("--max-positives", type=int, default=MAX_POSITIVES)
     p.add_argument("--seed", type=int, default=0, help="order in which faces are visited")
