@@ -260,8 +260,7 @@ class VAE(nn.Module):
     def from_pretrained(cls, source: str | os.PathLike, revision: str | None = None,
                         device: str | torch.device = "cpu") -> "VAE":
         """Load from a local folder or a Hub repo id (``user/name``), strictly; model in eval mode."""
-        folder = resolve_folder(source, (CONFIG_NAME, WEIGHTS_NAME), revision)
-        config = read_config(folder / CONFIG_NAME)
+        folder, config = resolve_pretrained(source, revision)
         model = cls(config)
         load_strict(model, folder / WEIGHTS_NAME)
         return model.to(device).eval()
@@ -303,6 +302,12 @@ def resolve_folder(source: str | os.PathLike, needed: tuple[str, ...], revision:
         if not (folder / name).is_file():
             raise FileNotFoundError(f"{folder / name}: file not found")
     return folder
+
+
+def resolve_pretrained(source: str | os.PathLike, revision: str | None = None) -> tuple[Path, VAEConfig]:
+    """The folder holding a model's config and weights (local, or a Hub repo id), and its config."""
+    folder = resolve_folder(source, (CONFIG_NAME, WEIGHTS_NAME), revision)
+    return folder, read_config(folder / CONFIG_NAME)
 
 
 def read_config(path: Path) -> VAEConfig:

@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from .data import iterate_batches, load_split, open_celeba, to_tensor
 from .losses import LossConfig, vae_loss
 from .files import atomic_write
-from .model import VAE, VAEConfig, check_state
+from .model import WEIGHTS_NAME, VAE, VAEConfig, check_state, load_strict, resolve_pretrained
 from .plots import line_chart
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -366,12 +366,10 @@ def train(run_dir: str | os.PathLike, data_root: str | os.PathLike, model_cfg: V
 
 def start_from(model: VAE, source: str) -> None:
     """Load the weights of the model folder (or Hub id) ``source`` into ``model``, strictly."""
-    from .model import CONFIG_NAME, WEIGHTS_NAME, load_strict, read_config, resolve_folder
-
-    folder = resolve_folder(source, (CONFIG_NAME, WEIGHTS_NAME))
-    diff = read_config(folder / CONFIG_NAME).differences(model.config)
+    folder, config = resolve_pretrained(source)
+    diff = config.differences(model.config)
     if diff:
-        raise ValueError(f"--init {source} holds another architecture than this run's: "
+        raise ValueError(f"the model in {source} holds another architecture than this run's: "
                          f"{'; '.join(diff)}")
     load_strict(model, folder / WEIGHTS_NAME)
 

@@ -69,7 +69,9 @@ def main(argv=None) -> int:
                                progress=not args.quiet, blur=args.classifier_blur, policy=judged)
         save_classifier(clf, out / CLASSIFIER_NAME)
     recon = reconstruction_metrics(editor, test_x, progress=not args.quiet)
-    judge_x, judge_y = (test_x, test_y) if judged == policy else load_split(data, "test", judged, progress=False)[:2]
+    judge_x, judge_y = test_x, test_y
+    if judged != policy:  # a model bigger than the judge: its test faces at the judge's size
+        judge_x, judge_y, _ = load_split(data, "test", judged, progress=False)
     acc = classifier_accuracy(clf, judge_x, judge_y, device)
     bar = QualityBar()
     edits = edit_success(editor, clf, test_x, test_y, attributes, alphas, max_faces=args.faces,

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from disguise.data import CelebAError, Preprocess
-from disguise.model import VAEConfig
+from disguise.model import VAEConfig, resolve_pretrained
 from disguise.training import (Distributed, RunFolderError, TrainConfig, saved_model_config,
                                saved_train_config, train)
 from train._cli import fail, run
@@ -73,12 +73,7 @@ def model_config(args: argparse.Namespace) -> VAEConfig:
             except ValueError:
                 fail(f"--{key.replace('_', '-')} must be integers like {example}, got {given[key]!r}")
     if args.resume or args.init:
-        if args.resume:
-            base = saved_model_config(Path(args.out))
-        else:
-            from disguise.model import CONFIG_NAME, read_config, resolve_folder
-
-            base = read_config(resolve_folder(args.init, (CONFIG_NAME,)) / CONFIG_NAME)
+        base = saved_model_config(Path(args.out)) if args.resume else resolve_pretrained(args.init)[1]
         size = given.get("image_size", base.image_size)
         policy = base.policy.to_dict()
         if "crop" in given:
@@ -106,6 +101,9 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     base = asdict(TrainConfig())
     if args.resume:
         saved = saved_train_config(Path(args.out))
+        if given.pop("init", None) is not None:
+            print("note: --init is ignored when resuming: the checkpoint holds the weights",
+                  file=sys.stderr)
         for k, v in given.items():
             if k != "epochs" and saved.get(k) != v:
                 print(f"note: {k} changes from {saved.get(k)} to {v} for the rest of the run",
