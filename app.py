@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 
 import gradio as gr
+from PIL import Image
 
 from disguise.attributes import ATTRIBUTES, GROUPS, pretty
 from disguise.faces import ImageError
@@ -50,7 +51,8 @@ class FaceImage(gr.Image):
     def preprocess(self, payload):
         try:
             return super().preprocess(payload)
-        except Exception:  # not an image, truncated, a decompression bomb: explained by load_image
+        except (OSError, ValueError, Image.DecompressionBombError):
+            # not an image, truncated, a decompression bomb: load_image explains which
             return getattr(payload, "path", None)
 
 
@@ -71,20 +73,32 @@ def _drop_exports(face: Face | None) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# Handlers: thin wrappers that turn library errors into messages in the page.
+# Handlers: thin wrappers that turn library errors into messages in the page. Each is wired
+# through ``handler``, so on a ZeroGPU Space every one of them runs with a GPU.
 
 
-def on_upload(studio: Studio, image, already_aligned: bool, face: Face | None, locked, *sliders):
+def handler(studio: Studio, fn):
+    """``fn`` bound to ``studio`` and wrapped for ZeroGPU (a no-op elsewhere)."""
+    return partial(gpu(fn), studio)
+
+
+def _need(face: Face | None) -> Face:
+    if face is None:
+        raise gr.Error("Upload a face (or press Random face) first.")
+    return face
+
+
+def on_upload(studio: Studio, image, already_aligned: bool, locked, *sliders):
     if image is None:  # the input was cleared: keep the face being edited
         return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
     try:
-        new = gpu(studio.prepare)(image, already_aligned=True if already_aligned else None)
+        face = studio.prepare(image, already_aligned=True if already_aligned else None)
     except ImageError as e:
         gr.Warning(str(e))
         return gr.skip(), gr.skip(), gr.skip(), gr.skip(), f"**Could not use that image:** {e}"
     alphas, _ = sanitize_sliders(sliders)
-    return (new, new.aligned, studio.reconstruction(new), gpu(studio.render)(new, alphas, locked or []),
-            new.notice)
+    return (face, face.aligned, studio.reconstruction(face), studio.render(face, alphas, locked or []),
+            face.notice)
 
 
 def on_edit(studio: Studio, face: Face | None, locked, *sliders):
@@ -93,22 +107,21 @@ def on_edit(studio: Studio, face: Face | None, locked, *sliders):
     alphas, notes = sanitize_sliders(sliders)
     for note in notes:
         gr.Warning(note)
-    return gpu(studio.render)(face, alphas, locked or [])
+    return studio.render(face, alphas, locked or [])
 
 
 def on_edit_by_name(studio: Studio, face: Face | None, alphas: dict, locked):
     """API: {"Eyeglasses": 2, "No_Beard": -3} -> the edited face (unknown names are errors)."""
-    if face is None:
-        raise gr.Error("Upload a face (or press Random face) first.")
+    face = _need(face)
     if not isinstance(alphas, dict):
         raise gr.Error('alphas must be a JSON object like {"Eyeglasses": 2.0}')
     try:
-        return gpu(studio.render)(face, alphas, locked or [])
+        return studio.render(face, alphas, locked or [])
     except ValueError as e:
         raise gr.Error(str(e)) from None
 
 
-def on_random(studio: Studio, locked):
+def on_random(studio: Studio):
     face = studio.random_face()
     recon = studio.reconstruction(face)
     return (face, face.aligned, recon, recon, face.notice) + (0.0,) * len(ATTRIBUTES)
@@ -120,8 +133,7 @@ def on_reset(studio: Studio, face: Face | None):
 
 
 def on_strip(studio: Studio, face: Face | None, attribute: str, alphas_text: str, locked):
-    if face is None:
-        raise gr.Error("Upload a face (or press Random face) first.")
+    face = _need(face)
     try:
         path, _ = studio.export_strip(face, attribute, alphas_text, locked=locked or [])
     except ValueError as e:
@@ -131,9 +143,11 @@ def on_strip(studio: Studio, face: Face | None, attribute: str, alphas_text: str
 
 
 def on_sheet(studio: Studio, face: Face | None, locked):
-    if face is None:
-        raise gr.Error("Upload a face (or press Random face) first.")
-    path, _ = studio.export_sheet(face, locked=locked or [])
+    face = _need(face)
+    try:
+        path, _ = studio.export_sheet(face, locked=locked or [])
+    except ValueError as e:
+        raise gr.Error(str(e)) from None
     face.exports.append(path)
     return str(path), str(path)
 
@@ -201,21 +215,21 @@ def build_demo(studio: Studio) -> gr.Blocks:
         by_name = gr.JSON(visible=False)
         by_name_btn = gr.Button(visible=False)
 
-        gr.on([image.change, aligned.change], partial(on_upload, studio),
-              inputs=[image, aligned, face, locks, *ordered],
+        gr.on([image.change, aligned.change], handler(studio, on_upload),
+              inputs=[image, aligned, locks, *ordered],
               outputs=[face, preview, recon, edited, notice], api_name="prepare")
-        gr.on([s.input for s in ordered] + [locks.change], partial(on_edit, studio),
+        gr.on([s.input for s in ordered] + [locks.change], handler(studio, on_edit),
               inputs=[face, locks, *ordered], outputs=edited, trigger_mode="always_last",
               show_progress="hidden", api_name="edit")
-        by_name_btn.click(partial(on_edit_by_name, studio), inputs=[face, by_name, locks],
+        by_name_btn.click(handler(studio, on_edit_by_name), inputs=[face, by_name, locks],
                           outputs=edited, api_name="edit_by_name")
-        random.click(partial(on_random, studio), inputs=[locks],
+        random.click(handler(studio, on_random), inputs=None,
                      outputs=[face, preview, recon, edited, notice, *ordered], api_name="random_face")
-        reset.click(partial(on_reset, studio), inputs=[face], outputs=[edited, *ordered],
+        reset.click(handler(studio, on_reset), inputs=[face], outputs=[edited, *ordered],
                     api_name="reset")
-        strip_btn.click(partial(on_strip, studio), inputs=[face, strip_attr, strip_alphas, locks],
+        strip_btn.click(handler(studio, on_strip), inputs=[face, strip_attr, strip_alphas, locks],
                         outputs=[export_view, export_file], api_name="strip")
-        sheet_btn.click(partial(on_sheet, studio), inputs=[face, locks],
+        sheet_btn.click(handler(studio, on_sheet), inputs=[face, locks],
                         outputs=[export_view, export_file], api_name="sheet")
     return demo
 
@@ -247,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     demo = build_demo(studio)
     settle()
     demo.launch(server_name=args.host, server_port=args.port, max_file_size="25mb",
-                              theme=gr.themes.Soft(), footer_links=["api"])
+                theme=gr.themes.Soft(), footer_links=["api"])
     return 0
 
 

@@ -15,9 +15,12 @@ import time
 import _common
 import torch
 
-from disguise.data import Preprocess, iterate_batches, load_split, open_celeba, to_tensor
+from disguise.batches import iterate_batches
+from disguise.cache import load_split
+from disguise.celeba import open_celeba
 from disguise.losses import LossConfig
 from disguise.model import VAE, VAEConfig, count_parameters
+from disguise.policy import Preprocess, to_tensor
 from disguise.training import evaluate_loss, train_step
 
 

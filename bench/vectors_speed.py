@@ -16,7 +16,8 @@ import _common
 import torch
 
 from disguise.attributes import ATTRIBUTES
-from disguise.data import load_split, open_celeba
+from disguise.cache import load_split
+from disguise.celeba import open_celeba
 from disguise.model import VAE
 from disguise.vectors import BATCH_SIZE, build_bank, labelled_batches, seed_vector
 

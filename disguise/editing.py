@@ -20,11 +20,13 @@ import numpy as np
 import torch
 
 from .attributes import INDEX, check_names
-from .data import Preprocess
 from .model import CONFIG_NAME, VAE, WEIGHTS_NAME, resolve_folder
+from .policy import Preprocess, to_tensor
 from .vectors import BANK_NAME, AttributeBank
 
 ALPHA_LIMIT = 20.0  # beyond this a decoded face is noise; the app's sliders span -4..4
+MAX_ALPHAS = 25  # alphas in one strip or grid: each is a decode and a tile, so a client's list is capped
+MAX_ALPHA_TEXT = 1000  # characters of a typed alpha list
 
 
 def check_alpha(a: object, what: str = "alpha") -> float:
@@ -47,16 +49,22 @@ def check_alphas(alphas: Mapping[str, float]) -> dict[str, float]:
 
 
 def check_alpha_list(alphas: Sequence[float]) -> list[float]:
-    """A non-empty list of valid alphas (for strips and grids)."""
+    """A non-empty list of at most ``MAX_ALPHAS`` valid alphas (for strips and grids)."""
     values = list(alphas)
     if not values:
         raise ValueError("the alpha list is empty; give at least one value, e.g. 0,1,2,3,4")
+    if len(values) > MAX_ALPHAS:
+        raise ValueError(f"the alpha list has {len(values)} values; the limit is {MAX_ALPHAS}")
     return [check_alpha(a) for a in values]
 
 
 def parse_alphas(text: str) -> list[float]:
     """``"0, 1, 2"`` or ``"-4 -3 -2"`` -> floats, with a message naming the bad piece."""
-    pieces = [p for p in str(text).replace(",", " ").replace(";", " ").split() if p]
+    text = str(text)
+    if len(text) > MAX_ALPHA_TEXT:
+        raise ValueError(f"the alpha list is {len(text)} characters long; the limit is {MAX_ALPHA_TEXT} "
+                         f"(at most {MAX_ALPHAS} values)")
+    pieces = [p for p in text.replace(",", " ").replace(";", " ").split() if p]
     values = []
     for p in pieces:
         try:
@@ -67,7 +75,10 @@ def parse_alphas(text: str) -> list[float]:
 
 
 class Editor:
-    """A VAE and its attribute bank, loaded once, on one device, in eval mode."""
+    """A VAE and its attribute bank, loaded once, on one device, in eval mode.
+
+    The editor takes the model over: it moves it to ``device`` and leaves it in eval mode.
+    """
 
     def __init__(self, model: VAE, bank: AttributeBank, device: str | torch.device = "cpu") -> None:
         if bank.z_dim != model.config.z_dim:
@@ -105,10 +116,7 @@ class Editor:
         if arr.shape[1:] != (self.size, self.size, 3) or arr.dtype != np.uint8:
             raise ValueError(f"faces must be uint8 of shape (..., {self.size}, {self.size}, 3), "
                              f"got {arr.dtype} {arr.shape}")
-        if not (arr.flags.writeable and arr.flags.c_contiguous):
-            arr = np.array(arr)
-        x = torch.from_numpy(arr).permute(0, 3, 1, 2)
-        return x.to(self.device, torch.float32).div_(255)
+        return to_tensor(arr, self.device)
 
     @torch.inference_mode()
     def encode(self, faces: np.ndarray) -> torch.Tensor:
@@ -116,10 +124,16 @@ class Editor:
         return self.model.encode(self.to_input(faces))[0]
 
     @torch.inference_mode()
-    def decode(self, z: torch.Tensor) -> np.ndarray:
-        """``(B, z_dim)`` codes -> ``(B, S, S, 3)`` uint8 images, in one forward pass."""
+    def decode_float(self, z: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+        """``(B, z_dim)`` codes -> ``(B, 3, S, S)`` float images in [0, 1], ``batch_size`` at a time."""
         z = torch.as_tensor(z, dtype=torch.float32, device=self.device).reshape(-1, self.model.config.z_dim)
-        img = self.model.decode(z)
+        if len(z) <= batch_size:
+            return self.model.decode(z)
+        return torch.cat([self.model.decode(z[i:i + batch_size]) for i in range(0, len(z), batch_size)])
+
+    def decode(self, z: torch.Tensor) -> np.ndarray:
+        """``(B, z_dim)`` codes -> ``(B, S, S, 3)`` uint8 images."""
+        img = self.decode_float(z)
         return img.mul(255).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
     def direction(self, alphas: Mapping[str, float], locked: Iterable[str] = ()) -> torch.Tensor:
@@ -158,15 +172,21 @@ class Editor:
                              for a in values])
         return self.decode(codes)
 
-    def grid(self, zs: torch.Tensor, attribute: str, alphas: Sequence[float] = (0, 1, 2, 3, 4),
-             locked: Iterable[str] = ()) -> np.ndarray:
-        """Several faces x alphas in one pass: ``(N, A, S, S, 3)``."""
+    def grid_codes(self, zs: torch.Tensor, attribute: str, alphas: Sequence[float] = (0, 1, 2, 3, 4),
+                   locked: Iterable[str] = ()) -> torch.Tensor:
+        """The codes of several faces x alphas of one attribute: ``(N, A, z_dim)``."""
         check_names([attribute])
         values = check_alpha_list(alphas)
         zs = torch.as_tensor(zs, device=self.device).reshape(-1, self.model.config.z_dim)
         steps = torch.stack([self.direction({attribute: a}, locked) for a in values])  # (A, z)
-        codes = (zs[:, None, :] + steps[None]).reshape(-1, zs.shape[1])
-        return self.decode(codes).reshape(len(zs), len(values), self.size, self.size, 3)
+        return zs[:, None, :] + steps[None]
+
+    def grid(self, zs: torch.Tensor, attribute: str, alphas: Sequence[float] = (0, 1, 2, 3, 4),
+             locked: Iterable[str] = ()) -> np.ndarray:
+        """Several faces x alphas in one pass: ``(N, A, S, S, 3)``."""
+        codes = self.grid_codes(zs, attribute, alphas, locked)
+        n, a = codes.shape[:2]
+        return self.decode(codes.reshape(n * a, -1)).reshape(n, a, self.size, self.size, 3)
 
     def combinations(self, z: torch.Tensor, combos: Sequence[Mapping[str, float]],
                      locked: Iterable[str] = ()) -> np.ndarray:

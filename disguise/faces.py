@@ -1,8 +1,7 @@
 """Bringing any photo to CelebA's framing: safe loading, face detection, similarity alignment.
 
 CelebA's aligned images were made by a non-reflective similarity transform that puts the left eye,
-right eye and mouth centre at (70.745, 112.0), (108.237, 112.0) and (89.432, 153.514) of a 178 x 218
-image (``shared/CELEBA.md``). ``prepare_face`` does the same to an upload: it finds the largest face
+right eye and mouth centre at fixed points of a 178 x 218 image (``disguise.frame``). ``prepare_face`` does the same to an upload: it finds the largest face
 with OpenCV's bundled Haar cascades (offline, nothing downloaded), looks for the eyes (and the mouth)
 inside it, fits the transform by least squares, and warps. Without eyes it uses where eyes sit in a
 Haar face box; without a face, a centred crop, and it says so.
@@ -20,12 +19,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from .data import Preprocess
+from . import frame
+from .policy import Preprocess
 
-CELEBA_W, CELEBA_H = 178, 218
-TARGET_LEFT_EYE = (70.745, 112.0)
-TARGET_RIGHT_EYE = (108.237, 112.0)
-TARGET_MOUTH = (89.432, 153.514)
 MAX_PIXELS = 50_000_000  # 50 MP: larger uploads are refused before decoding
 MIN_SIDE = 16
 WORK_SIDE = 1024  # photos are decoded (JPEG: at reduced DCT scale) to about this long side
@@ -257,9 +253,9 @@ def align(img: Image.Image, left_eye, right_eye, mouth=None) -> Image.Image:
     import cv2
 
     src = [left_eye, right_eye] + ([mouth] if mouth is not None else [])
-    dst = [TARGET_LEFT_EYE, TARGET_RIGHT_EYE] + ([TARGET_MOUTH] if mouth is not None else [])
+    dst = [frame.LEFT_EYE, frame.RIGHT_EYE] + ([frame.MOUTH] if mouth is not None else [])
     m = similarity(np.array(src), np.array(dst))
-    out = cv2.warpAffine(np.asarray(img), m, (CELEBA_W, CELEBA_H), flags=cv2.INTER_AREA
+    out = cv2.warpAffine(np.asarray(img), m, frame.SIZE, flags=cv2.INTER_AREA
                          if m[0, 0] ** 2 + m[0, 1] ** 2 < 0.25 else cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_REPLICATE)
     return Image.fromarray(out)
@@ -268,13 +264,13 @@ def align(img: Image.Image, left_eye, right_eye, mouth=None) -> Image.Image:
 def centre_crop(img: Image.Image) -> Image.Image:
     """The largest centred 178:218 region, resized to 178 x 218 (CelebA's aspect)."""
     w, h = img.size
-    target = CELEBA_W / CELEBA_H
+    target = frame.WIDTH / frame.HEIGHT
     if w / h > target:
         cw, ch = h * target, h
     else:
         cw, ch = w, w / target
     box = ((w - cw) / 2, (h - ch) / 2, (w + cw) / 2, (h + ch) / 2)
-    return img.resize((CELEBA_W, CELEBA_H), Image.Resampling.BILINEAR, box=box, reducing_gap=2.0)
+    return img.resize(frame.SIZE, Image.Resampling.BILINEAR, box=box, reducing_gap=2.0)
 
 
 @dataclass
@@ -304,12 +300,12 @@ def prepare_face(source, policy: Preprocess, already_aligned: bool | None = None
     CelebA's exact 178 x 218 size, which are aligned faces; False always detects.
     """
     img = load_image(source)
-    if already_aligned is None and img.size == (CELEBA_W, CELEBA_H):
+    if already_aligned is None and img.size == frame.SIZE:
         aligned = img
         return PreparedFace(aligned, policy.apply(aligned), "as given", 0,
                             "178 x 218 image: taken as an aligned CelebA face.")
     if already_aligned:
-        aligned = img if img.size == (CELEBA_W, CELEBA_H) else centre_crop(img)
+        aligned = img if img.size == frame.SIZE else centre_crop(img)
         return PreparedFace(aligned, policy.apply(aligned), "as given", 0, "")
     faces = detect_faces(img)
     if not faces:

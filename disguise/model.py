@@ -13,18 +13,18 @@ Hugging Face Hub repo id, and refuses any missing, unexpected or mis-shaped tens
 
 from __future__ import annotations
 
-import json
+import contextlib
 import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Iterator
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .data import Preprocess
-from .files import atomic_write
+from .files import read_json, read_safetensors, write_json, write_safetensors
+from .policy import Preprocess
 
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
 MODEL_TYPE = "disguise-vae"
@@ -112,19 +112,25 @@ class VAEConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "VAEConfig":
-        d = dict(d)
-        kind = d.pop("model_type", MODEL_TYPE)
-        if kind != MODEL_TYPE:
-            raise ValueError(f"config is for model_type {kind!r}, not {MODEL_TYPE!r}")
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown config keys {sorted(unknown)}")
-        return cls(**d)
+        return cls(**config_fields(cls, d, MODEL_TYPE))
 
     def differences(self, other: "VAEConfig") -> list[str]:
         """``name: mine != theirs`` for each field that differs."""
         a, b = self.to_dict(), other.to_dict()
         return [f"{k}: {a[k]} != {b[k]}" for k in a if a[k] != b[k]]
+
+
+def config_fields(cls: type, d: dict, model_type: str) -> dict:
+    """The fields of a saved config dataclass ``cls``; another ``model_type`` or a key ``cls``
+    does not know is a ``ValueError`` (a config is never silently half-read)."""
+    d = dict(d)
+    kind = d.pop("model_type", model_type)
+    if kind != model_type:
+        raise ValueError(f"config is for model_type {kind!r}, not {model_type!r}")
+    unknown = set(d) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown config keys {sorted(unknown)}")
+    return d
 
 
 # ----------------------------------------------------------------------------------------------
@@ -250,11 +256,8 @@ class VAE(nn.Module):
         """Write ``config.json`` and ``model.safetensors`` into ``folder`` (each atomically)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        atomic_write(folder / WEIGHTS_NAME,
-                     lambda p: save_file(state, str(p), metadata={"format": "pt"}))
-        atomic_write(folder / CONFIG_NAME,
-                     lambda p: p.write_text(json.dumps(self.config.to_dict(), indent=2) + "\n"))
+        write_safetensors(folder / WEIGHTS_NAME, self.state_dict(), metadata={"format": "pt"})
+        write_json(folder / CONFIG_NAME, self.config.to_dict())
 
     @classmethod
     def from_pretrained(cls, source: str | os.PathLike, revision: str | None = None,
@@ -311,12 +314,8 @@ def resolve_pretrained(source: str | os.PathLike, revision: str | None = None) -
 
 
 def read_config(path: Path) -> VAEConfig:
-    try:
-        raw = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: expected a JSON object")
+    """A model's ``config.json``; bad JSON or a field the model does not know says which file."""
+    raw = read_json(path)
     try:
         return VAEConfig.from_dict(raw)
     except (TypeError, ValueError) as e:
@@ -325,13 +324,15 @@ def read_config(path: Path) -> VAEConfig:
 
 def load_strict(model: nn.Module, path: Path, prefix: str = "") -> None:
     """Load a safetensors file into ``model``; any missing, extra or mis-shaped key is an error."""
-    try:
-        tensors = load_file(str(path))
-    except Exception as e:  # safetensors raises its own error types for a corrupt header
-        raise ValueError(f"{path}: not a readable safetensors file ({e})") from None
+    tensors, _ = read_safetensors(path)
     if prefix:
         tensors = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-    check_state(model.state_dict(), tensors, str(path))
+    load_state_strict(model, tensors, str(path))
+
+
+def load_state_strict(model: nn.Module, tensors: dict[str, torch.Tensor], where: str) -> None:
+    """``model.load_state_dict(tensors)`` after ``check_state``: errors name the key and shape."""
+    check_state(model.state_dict(), tensors, where)
     model.load_state_dict(tensors, strict=True)
 
 
@@ -352,3 +353,14 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+
+
+@contextlib.contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """Run the block with ``model`` in eval mode, then give it back in the mode it was in."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)

@@ -7,9 +7,12 @@ moves only decode: ``Studio.render(face, alphas, locked)``.
 
 from __future__ import annotations
 
+import collections
 import math
 import os
+import shutil
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -20,6 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from . import frame
 from .attributes import ATTRIBUTES, check_names, pretty
 from .editing import Editor, parse_alphas
 from .exports import alpha_strip, disguise_sheet, save_png
@@ -27,6 +31,9 @@ from .faces import prepare_face
 
 SLIDER_LIMIT = 4.0  # the sliders' range: -4 .. 4, as the seed's strips
 DISPLAY = 256  # edited faces are shown at this size (upscaled from the model's)
+# Export folders kept on disk, across all sessions. Gradio copies a returned file into its own
+# cache, so an older export is no longer needed here; the cap bounds what any client can pile up.
+KEPT_EXPORTS = 64
 
 
 @dataclass
@@ -78,6 +85,8 @@ class Studio:
         self.display = display
         self.export_dir = Path(export_dir or tempfile.mkdtemp(prefix="disguise-exports-"))
         self.export_dir.mkdir(parents=True, exist_ok=True)
+        self._exports: collections.deque[Path] = collections.deque()
+        self._exports_lock = threading.Lock()
 
     @classmethod
     def load(cls, source: str | os.PathLike, device: str | None = None) -> "Studio":
@@ -113,7 +122,7 @@ class Studio:
         """A face from the prior, z ~ N(0, I); its 'original' is its own decoding."""
         z = self.editor.random_codes(1, seed)[0].cpu()
         img = self.editor.decode(z)[0]
-        aligned = np.asarray(Image.fromarray(img).resize((178, 218), Image.Resampling.BICUBIC))
+        aligned = np.asarray(Image.fromarray(img).resize(frame.SIZE, Image.Resampling.BICUBIC))
         return Face(z=z, original=img, aligned=aligned, source="random",
                     notice="A random face from the model's prior.")
 
@@ -138,8 +147,13 @@ class Studio:
         return self._save(img, "disguise-sheet"), img
 
     def _save(self, img: Image.Image, stem: str) -> Path:
+        """Write an export into a folder of its own; beyond ``KEPT_EXPORTS`` the oldest go."""
         folder = self.export_dir / uuid.uuid4().hex[:12]
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.png"
         save_png(img, path)
+        with self._exports_lock:
+            self._exports.append(folder)
+            while len(self._exports) > KEPT_EXPORTS:
+                shutil.rmtree(self._exports.popleft(), ignore_errors=True)
         return path

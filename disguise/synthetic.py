@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import textwrap
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -29,13 +30,10 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from .attributes import ATTRIBUTES, NOT_DRAWN, pretty
+from .celeba import LANDMARK_COLUMNS, read_attributes
 from .files import atomic_write
+from .frame import EYE_MID, HEIGHT, LEFT_EYE, MOUTH, RIGHT_EYE, WIDTH
 
-WIDTH, HEIGHT = 178, 218
-LEFT_EYE = (70.745, 112.0)
-RIGHT_EYE = (108.237, 112.0)
-MOUTH = (89.432, 153.514)
-EYE_MID = ((LEFT_EYE[0] + RIGHT_EYE[0]) / 2, 112.0)
 PAD = 26  # drawing margin, so the pose warp never samples outside the canvas
 JPEG_QUALITY = 92
 
@@ -46,6 +44,9 @@ HAIR_COLOURS = {  # (low, high) RGB per natural hair category
     "gray": ((168, 168, 168), (206, 204, 200)),
     "red": ((148, 58, 26), (178, 84, 44)),
 }
+# The hair-colour labels and the natural category each names; red hair has no label in CelebA.
+HAIR_LABELS = (("Black_Hair", "black"), ("Brown_Hair", "brown"), ("Blond_Hair", "blond"),
+               ("Gray_Hair", "gray"))
 SKIN_LIGHT, SKIN_DARK, SKIN_PALE = (236, 200, 172), (112, 76, 56), (252, 232, 222)
 
 
@@ -150,8 +151,7 @@ def sample_labels(person: Person, rng: np.random.Generator) -> dict[str, bool]:
     hair = person.hair
     if _b(rng, 0.08):  # dyed for this picture
         hair = ["black", "brown", "blond", "red"][int(rng.integers(0, 4))]
-    for name, key in (("Black_Hair", "black"), ("Brown_Hair", "brown"), ("Blond_Hair", "blond"),
-                      ("Gray_Hair", "gray")):
+    for name, key in HAIR_LABELS:
         lab[name] = not lab["Bald"] and hair == key
     u = rng.random()
     wavy = 0.45 if not m else 0.14
@@ -171,7 +171,7 @@ def sample_labels(person: Person, rng: np.random.Generator) -> dict[str, bool]:
 
 
 # ----------------------------------------------------------------------------------------------
-# Drawing. Coordinates are CelebA's aligned frame; `P` shifts them onto the padded canvas.
+# Drawing. Coordinates are CelebA's aligned frame; `PAD` shifts them onto the padded canvas.
 
 
 def _ell(cx: float, cy: float, rx: float, ry: float) -> list[float]:
@@ -191,118 +191,260 @@ def _arc_points(cx, cy, rx, ry, a0, a1, n=24):
     return list(zip(cx + rx * np.cos(t), cy + ry * np.sin(t)))
 
 
-def _draw_face(d: ImageDraw.ImageDraw, p: Person, lab: dict[str, bool], rng: np.random.Generator):
-    cx, fw, fh = EYE_MID[0], p.face_w, p.face_h
-    fcy = 124.0
-    top = fcy - fh
-    skin = p.skin
-    hair = p.hair_rgb
-    for name, key in (("Black_Hair", "black"), ("Brown_Hair", "brown"), ("Blond_Hair", "blond"),
-                      ("Gray_Hair", "gray")):
-        if lab[name] and p.hair != key:
-            lo, hi = HAIR_COLOURS[key]
-            hair = _lerp(lo, hi, float(rng.random()))
-    if not any(lab[n] for n in ("Black_Hair", "Brown_Hair", "Blond_Hair", "Gray_Hair")) \
-            and p.hair != "red":
-        lo, hi = HAIR_COLOURS["red"]
-        hair = _lerp(lo, hi, float(rng.random()))
-    hair_dark = _shade(hair, 0.72)
-    wavy, straight, bald = lab["Wavy_Hair"], lab["Straight_Hair"], lab["Bald"]
+# The drawing is split into one function per feature, each taking the canvas and a `_Face`. They
+# run back to front (`_LAYERS`), and the order is also the order in which they draw from the face's
+# random stream: keep it, or every image changes.
 
-    # Shirt, neck and what hangs on it.
-    shirt = tuple(int(c) for c in rng.integers(30, 220, 3))
+RGB = tuple[int, int, int]
+
+
+def _shade_of(key: str, rng: np.random.Generator) -> RGB:
+    """A random shade of natural hair category ``key`` (one draw)."""
+    lo, hi = HAIR_COLOURS[key]
+    return _lerp(lo, hi, float(rng.random()))
+
+
+def hair_colour(person: Person, lab: dict[str, bool], rng: np.random.Generator) -> RGB:
+    """The colour this image's hair is drawn in: the one place that turns labels into hair colour.
+
+    * A colour label set: that colour, the person's own shade when it is their natural colour, else
+      a shade drawn from ``rng`` (dyed for this picture).
+    * No colour label and not bald: red, which CelebA has no label for; the person's own shade when
+      their hair is naturally red, else a drawn one.
+    * Bald (so no colour label): what is left at the sides is the person's natural hair.
+
+    Several colour labels (only when forced) are taken in order and the last dyed one wins; each
+    dyed shade costs one draw, as it always has, so the stream after it stays where it was.
+    """
+    hair, labelled = person.hair_rgb, False
+    for name, key in HAIR_LABELS:
+        if lab[name]:
+            labelled = True
+            if person.hair != key:
+                hair = _shade_of(key, rng)
+    if labelled or lab["Bald"] or person.hair == "red":
+        return hair
+    return _shade_of("red", rng)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where the head sits in the upright frame; every feature is placed relative to it."""
+
+    cx: float  # the face's vertical axis, midway between the eyes
+    fcy: float  # centre of the face ellipse
+    fw: float  # half width of the face
+    fh: float  # half height of the face
+    temple_y: float  # the hairline at the temples (higher when receding)
+    mid_y: float  # the hairline at the middle of the forehead
+
+    @property
+    def top(self) -> float:
+        """The top of the face ellipse (the crown, under the hair)."""
+        return self.fcy - self.fh
+
+    @staticmethod
+    def of(p: Person, lab: dict[str, bool]) -> "Geometry":
+        """The geometry of ``p``'s face, with the hairline ``lab`` asks for."""
+        fcy = 124.0
+        top = fcy - p.face_h
+        receding = lab["Receding_Hairline"]
+        return Geometry(cx=EYE_MID[0], fcy=fcy, fw=p.face_w, fh=p.face_h,
+                        temple_y=top + (30 if receding else 19),
+                        mid_y=top + (21 if receding else 17))
+
+
+@dataclass(frozen=True)
+class Palette:
+    """The colours several features share."""
+
+    skin: RGB
+    hair: RGB
+
+    @property
+    def hair_dark(self) -> RGB:
+        """Hair in shadow: strands, sideburns, brows and beards."""
+        return _shade(self.hair, 0.72)
+
+
+@dataclass(frozen=True)
+class _Face:
+    """What every feature is drawn from: who, which labels, where, which colours, the stream."""
+
+    p: Person
+    lab: dict[str, bool]
+    g: Geometry
+    c: Palette
+    rng: np.random.Generator
+
+
+Draw = ImageDraw.ImageDraw
+
+
+def _draw_shirt(d: Draw, f: _Face) -> None:
+    """A shirt of a random colour across the bottom of the picture."""
+    cx = f.g.cx
+    shirt = tuple(int(c) for c in f.rng.integers(30, 220, 3))
     d.polygon(_pts([(cx - 90, 250), (cx - 70, 200), (cx - 20, 190), (cx + 20, 190), (cx + 70, 200),
                     (cx + 90, 250)]), fill=shirt)
-    # Long hair falls behind the shoulders.
-    if p.long_hair and not bald:
-        ybot = 196 if not lab["Wavy_Hair"] else 200
-        ys = np.linspace(top + 10, ybot, 14)
-        amp = 4.0 if wavy else 0.0
-        left = [(cx - fw - 9 - amp * math.sin(i * 1.3), yy) for i, yy in enumerate(ys)]
-        right = [(cx + fw + 9 + amp * math.sin(i * 1.3), yy) for i, yy in enumerate(ys)]
-        d.polygon(_pts(left + right[::-1]), fill=hair)
-    neck = _shade(skin, 0.86)
-    d.rectangle(_ell(cx, 180, 15, 17), fill=neck)
-    if lab["Wearing_Necktie"]:
-        d.polygon(_pts([(cx - 20, 190), (cx, 203), (cx - 7, 186)]), fill=(245, 245, 245))
-        d.polygon(_pts([(cx + 20, 190), (cx, 203), (cx + 7, 186)]), fill=(245, 245, 245))
-        tie = tuple(int(c) for c in rng.integers(20, 200, 3))
-        d.polygon(_pts([(cx - 5, 188), (cx + 5, 188), (cx + 3, 196), (cx - 3, 196)]), fill=tie)
-        d.polygon(_pts([(cx - 3, 196), (cx + 3, 196), (cx + 7, 230), (cx, 238), (cx - 7, 230)]),
-                  fill=tie)
-    if lab["Wearing_Necklace"]:
-        metal = (236, 196, 70) if rng.random() < 0.6 else (210, 214, 222)
-        pts = _arc_points(cx, 176, 17, 12, 10, 170, 12)
-        for x, yy in pts:
-            d.ellipse(_ell(x, yy, 1.6, 1.6), fill=metal)
-        d.ellipse(_ell(cx, 190, 3.0, 3.5), fill=metal)
 
-    # Ears, earrings, face.
+
+def _draw_long_hair(d: Draw, f: _Face) -> None:
+    """Long hair, falling behind the shoulders (wavy hair a little longer, with wavy edges)."""
+    if not f.p.long_hair or f.lab["Bald"]:
+        return
+    cx, fw = f.g.cx, f.g.fw
+    ybot = 196 if not f.lab["Wavy_Hair"] else 200
+    ys = np.linspace(f.g.top + 10, ybot, 14)
+    amp = 4.0 if f.lab["Wavy_Hair"] else 0.0
+    left = [(cx - fw - 9 - amp * math.sin(i * 1.3), yy) for i, yy in enumerate(ys)]
+    right = [(cx + fw + 9 + amp * math.sin(i * 1.3), yy) for i, yy in enumerate(ys)]
+    d.polygon(_pts(left + right[::-1]), fill=f.c.hair)
+
+
+def _draw_neck(d: Draw, f: _Face) -> None:
+    """The neck, a little darker than the face (in front of long hair)."""
+    d.rectangle(_ell(f.g.cx, 180, 15, 17), fill=_shade(f.c.skin, 0.86))
+
+
+def _draw_necktie(d: Draw, f: _Face) -> None:
+    """A white collar and a tie of a random colour."""
+    if not f.lab["Wearing_Necktie"]:
+        return
+    cx = f.g.cx
+    d.polygon(_pts([(cx - 20, 190), (cx, 203), (cx - 7, 186)]), fill=(245, 245, 245))
+    d.polygon(_pts([(cx + 20, 190), (cx, 203), (cx + 7, 186)]), fill=(245, 245, 245))
+    tie = tuple(int(c) for c in f.rng.integers(20, 200, 3))
+    d.polygon(_pts([(cx - 5, 188), (cx + 5, 188), (cx + 3, 196), (cx - 3, 196)]), fill=tie)
+    d.polygon(_pts([(cx - 3, 196), (cx + 3, 196), (cx + 7, 230), (cx, 238), (cx - 7, 230)]),
+              fill=tie)
+
+
+def _draw_necklace(d: Draw, f: _Face) -> None:
+    """A chain of gold or silver beads round the neck, with a pendant."""
+    if not f.lab["Wearing_Necklace"]:
+        return
+    metal = (236, 196, 70) if f.rng.random() < 0.6 else (210, 214, 222)
+    for x, yy in _arc_points(f.g.cx, 176, 17, 12, 10, 170, 12):
+        d.ellipse(_ell(x, yy, 1.6, 1.6), fill=metal)
+    d.ellipse(_ell(f.g.cx, 190, 3.0, 3.5), fill=metal)
+
+
+def _draw_ears(d: Draw, f: _Face) -> None:
+    """Both ears, each with a gold or silver earring when the label asks."""
     for s in (-1, 1):
-        ex = cx + s * (fw + 1)
-        d.ellipse(_ell(ex, 120, 6, 11), fill=_shade(skin, 0.93))
-        if lab["Wearing_Earrings"]:
-            metal = (238, 200, 60) if rng.random() < 0.6 else (225, 228, 236)
+        ex = f.g.cx + s * (f.g.fw + 1)
+        d.ellipse(_ell(ex, 120, 6, 11), fill=_shade(f.c.skin, 0.93))
+        if f.lab["Wearing_Earrings"]:
+            metal = (238, 200, 60) if f.rng.random() < 0.6 else (225, 228, 236)
             d.ellipse(_ell(ex, 134, 3, 3), fill=metal)
             d.ellipse(_ell(ex, 140, 2.2, 3.2), fill=metal)
-    d.ellipse(_ell(cx, fcy, fw, fh), fill=skin)
-    if p.male:  # squarer jaw
-        d.rounded_rectangle(_ell(cx, fcy + fh * 0.45, fw * 0.86, fh * 0.48), radius=12, fill=skin)
-    if lab["Double_Chin"]:
-        d.arc(_ell(cx, fcy + fh + 2, 14, 6), 20, 160, fill=_shade(skin, 0.78), width=2)
-        d.arc(_ell(cx, fcy + fh - 3, 16, 6), 20, 160, fill=_shade(skin, 0.84), width=2)
-    if lab["High_Cheekbones"]:
-        for s in (-1, 1):
-            d.line(_pts([(cx + s * (fw - 4), 126), (cx + s * (fw - 14), 140)]),
-                   fill=_shade(skin, 0.82), width=2)
-            d.ellipse(_ell(cx + s * (fw - 12), 124, 7, 3.5), fill=_shade(skin, 1.08))
 
-    # Hair on top of the head: a cap down to a hairline (raised at the temples if receding).
-    temple_y = top + (30 if lab["Receding_Hairline"] else 19)
-    mid_y = top + (21 if lab["Receding_Hairline"] else 17)
-    if not bald:
-        arc = _arc_points(cx, fcy, fw + 3, fh + 4, 180 + 8, 360 - 8, 20)
-        hairline = [(cx + fw - 1, temple_y), (cx + fw * 0.45, mid_y + 3), (cx, mid_y),
-                    (cx - fw * 0.45, mid_y + 3), (cx - fw + 1, temple_y)]
-        side = [(cx - fw - 3, temple_y + 14), (cx - fw + 3, temple_y + 14)]
-        d.polygon(_pts(side[:1] + arc + [(cx + fw + 3, temple_y + 14), (cx + fw - 3, temple_y + 14)]
-                       + hairline), fill=hair)
-        if wavy:
-            for k in range(5):
-                pts = [(cx - fw + 6 + 3 * i, top + 2 + k * 4 + 2 * math.sin(i * 1.1 + k))
-                       for i in range(int(2 * fw / 3) - 3)]
-                d.line(_pts(pts), fill=hair_dark, width=1)
-        elif straight:
-            for k in range(-4, 5):
-                d.line(_pts([(cx + k * 7, top - 2 + abs(k)), (cx + k * 8.2, mid_y + 2)]),
-                       fill=hair_dark, width=1)
-        if lab["Bangs"]:
-            n = 9
-            xs = np.linspace(cx - fw + 3, cx + fw - 3, n)
-            fringe = [(xs[0], temple_y - 6)] + [(x, 100 + 3 * (i % 2)) for i, x in enumerate(xs)]
-            fringe += [(xs[-1], temple_y - 6), (cx, top + 2)]
-            d.polygon(_pts(fringe), fill=hair)
-    else:
-        d.ellipse(_ell(cx - 10, top + 10, 9, 5), fill=_shade(skin, 1.12))  # shine on the scalp
-        for s in (-1, 1):
-            d.polygon(_pts([(cx + s * (fw + 2), 100), (cx + s * (fw - 4), 100),
-                            (cx + s * (fw - 4), 122), (cx + s * (fw + 3), 126)]), fill=hair)
-    if lab["Sideburns"]:
-        for s in (-1, 1):
-            d.rectangle(_ell(cx + s * (fw - 4), 126, 3.5, 13), fill=hair_dark)
-    if not p.young:  # forehead lines and nasolabial folds
-        line = _shade(skin, 0.74)
-        for k in range(2):
-            if not lab["Bangs"]:
-                d.arc(_ell(cx, mid_y + 20 + 5 * k, 15, 4), 200, 340, fill=line, width=1)
-        for s in (-1, 1):
-            d.line(_pts([(cx + s * 10, 136), (cx + s * 16, 150)]), fill=line, width=2)
 
-    # Eyes, brows, make-up, glasses.
+def _draw_face_shape(d: Draw, f: _Face) -> None:
+    """The face: an ellipse, a squarer jaw for men, folds under the chin for a double chin."""
+    g, skin = f.g, f.c.skin
+    d.ellipse(_ell(g.cx, g.fcy, g.fw, g.fh), fill=skin)
+    if f.p.male:
+        d.rounded_rectangle(_ell(g.cx, g.fcy + g.fh * 0.45, g.fw * 0.86, g.fh * 0.48), radius=12,
+                            fill=skin)
+    if f.lab["Double_Chin"]:
+        d.arc(_ell(g.cx, g.fcy + g.fh + 2, 14, 6), 20, 160, fill=_shade(skin, 0.78), width=2)
+        d.arc(_ell(g.cx, g.fcy + g.fh - 3, 16, 6), 20, 160, fill=_shade(skin, 0.84), width=2)
+
+
+def _draw_cheekbones(d: Draw, f: _Face) -> None:
+    """High cheekbones: a shadow line under each and a highlight on top."""
+    if not f.lab["High_Cheekbones"]:
+        return
+    cx, fw = f.g.cx, f.g.fw
+    for s in (-1, 1):
+        d.line(_pts([(cx + s * (fw - 4), 126), (cx + s * (fw - 14), 140)]),
+               fill=_shade(f.c.skin, 0.82), width=2)
+        d.ellipse(_ell(cx + s * (fw - 12), 124, 7, 3.5), fill=_shade(f.c.skin, 1.08))
+
+
+def _draw_hair_cap(d: Draw, f: _Face) -> None:
+    """Hair on top of the head: a cap from the crown down to the hairline (not when bald)."""
+    if f.lab["Bald"]:
+        return
+    g = f.g
+    cx, fw, fh, temple_y, mid_y = g.cx, g.fw, g.fh, g.temple_y, g.mid_y
+    arc = _arc_points(cx, g.fcy, fw + 3, fh + 4, 180 + 8, 360 - 8, 20)
+    hairline = [(cx + fw - 1, temple_y), (cx + fw * 0.45, mid_y + 3), (cx, mid_y),
+                (cx - fw * 0.45, mid_y + 3), (cx - fw + 1, temple_y)]
+    d.polygon(_pts([(cx - fw - 3, temple_y + 14)] + arc
+                   + [(cx + fw + 3, temple_y + 14), (cx + fw - 3, temple_y + 14)] + hairline),
+              fill=f.c.hair)
+
+
+def _draw_hair_texture(d: Draw, f: _Face) -> None:
+    """Darker strands on the cap: rippled rows for wavy hair, combed lines for straight hair."""
+    if f.lab["Bald"]:
+        return
+    cx, fw, top = f.g.cx, f.g.fw, f.g.top
+    if f.lab["Wavy_Hair"]:
+        for k in range(5):
+            pts = [(cx - fw + 6 + 3 * i, top + 2 + k * 4 + 2 * math.sin(i * 1.1 + k))
+                   for i in range(int(2 * fw / 3) - 3)]
+            d.line(_pts(pts), fill=f.c.hair_dark, width=1)
+    elif f.lab["Straight_Hair"]:
+        for k in range(-4, 5):
+            d.line(_pts([(cx + k * 7, top - 2 + abs(k)), (cx + k * 8.2, f.g.mid_y + 2)]),
+                   fill=f.c.hair_dark, width=1)
+
+
+def _draw_bangs(d: Draw, f: _Face) -> None:
+    """A jagged fringe over the forehead (drawn only with hair on the head)."""
+    if f.lab["Bald"] or not f.lab["Bangs"]:
+        return
+    cx, fw = f.g.cx, f.g.fw
+    xs = np.linspace(cx - fw + 3, cx + fw - 3, 9)
+    fringe = [(xs[0], f.g.temple_y - 6)] + [(x, 100 + 3 * (i % 2)) for i, x in enumerate(xs)]
+    fringe += [(xs[-1], f.g.temple_y - 6), (cx, f.g.top + 2)]
+    d.polygon(_pts(fringe), fill=f.c.hair)
+
+
+def _draw_bald_head(d: Draw, f: _Face) -> None:
+    """A bald head: a shine on the scalp, and what hair is left at the sides, above the ears."""
+    if not f.lab["Bald"]:
+        return
+    cx, fw = f.g.cx, f.g.fw
+    d.ellipse(_ell(cx - 10, f.g.top + 10, 9, 5), fill=_shade(f.c.skin, 1.12))
+    for s in (-1, 1):
+        d.polygon(_pts([(cx + s * (fw + 2), 100), (cx + s * (fw - 4), 100),
+                        (cx + s * (fw - 4), 122), (cx + s * (fw + 3), 126)]), fill=f.c.hair)
+
+
+def _draw_sideburns(d: Draw, f: _Face) -> None:
+    """Sideburns: dark strips down the sides of the face, in front of the ears."""
+    if not f.lab["Sideburns"]:
+        return
+    for s in (-1, 1):
+        d.rectangle(_ell(f.g.cx + s * (f.g.fw - 4), 126, 3.5, 13), fill=f.c.hair_dark)
+
+
+def _draw_age_lines(d: Draw, f: _Face) -> None:
+    """For older people: forehead lines (hidden by bangs) and folds from nose to mouth."""
+    if f.p.young:
+        return
+    cx, line = f.g.cx, _shade(f.c.skin, 0.74)
+    for k in range(2):
+        if not f.lab["Bangs"]:
+            d.arc(_ell(cx, f.g.mid_y + 20 + 5 * k, 15, 4), 200, 340, fill=line, width=1)
+    for s in (-1, 1):
+        d.line(_pts([(cx + s * 10, 136), (cx + s * 16, 150)]), fill=line, width=2)
+
+
+def _draw_eyes(d: Draw, f: _Face) -> None:
+    """Each eye with its brow: eye shadow and liner for heavy make-up, bags under it with age."""
+    p, lab = f.p, f.lab
     eye_h = 2.2 if p.narrow_eyes else 4.4
+    brow_w = 4 if p.bushy else 2
+    brow_c = f.c.hair_dark if not lab["Blond_Hair"] else _shade(f.c.hair, 0.55)  # else too faint
     for (ex, ey), s in ((LEFT_EYE, -1), (RIGHT_EYE, 1)):
         if lab["Heavy_Makeup"]:
-            shadow = (120, 60, 130, 150) if rng.random() < 0.5 else (70, 90, 160, 150)
+            shadow = (120, 60, 130, 150) if f.rng.random() < 0.5 else (70, 90, 160, 150)
             d.ellipse(_ell(ex, ey - 4, 10, 5), fill=shadow)
         d.ellipse(_ell(ex, ey, 8, eye_h), fill=(245, 245, 240))
         d.ellipse(_ell(ex, ey, 3.2, min(3.2, eye_h)), fill=p.iris)
@@ -310,44 +452,58 @@ def _draw_face(d: ImageDraw.ImageDraw, p: Person, lab: dict[str, bool], rng: np.
         if lab["Heavy_Makeup"]:
             d.arc(_ell(ex, ey, 8.5, eye_h + 0.8), 180, 360, fill=(15, 10, 10), width=2)
         if lab["Bags_Under_Eyes"]:
-            d.arc(_ell(ex, ey + 4, 7, 3), 20, 160, fill=_shade(skin, 0.7), width=2)
-        brow_w = 4 if p.bushy else 2
-        brow_c = hair_dark if not lab["Blond_Hair"] else _shade(hair, 0.55)
+            d.arc(_ell(ex, ey + 4, 7, 3), 20, 160, fill=_shade(f.c.skin, 0.7), width=2)
         by = 102.0
         if p.arched:
             d.line(_pts([(ex - 10, by + 2), (ex - 1 * s, by - 3), (ex + 10, by + 2)]),
                    fill=brow_c, width=brow_w, joint="curve")
         else:
             d.line(_pts([(ex - 10, by), (ex + 10, by)]), fill=brow_c, width=brow_w)
-    if lab["Eyeglasses"]:
-        frame = (15, 15, 20) if rng.random() < 0.7 else (120, 80, 40)
-        for ex, ey in (LEFT_EYE, RIGHT_EYE):
-            d.rounded_rectangle(_ell(ex, ey, 13, 9), radius=4, fill=(40, 40, 50, 70),
-                                outline=frame, width=3)
-        d.line(_pts([(LEFT_EYE[0] + 13, 110), (RIGHT_EYE[0] - 13, 110)]), fill=frame, width=2)
-        d.line(_pts([(LEFT_EYE[0] - 13, 110), (cx - fw - 1, 116)]), fill=frame, width=2)
-        d.line(_pts([(RIGHT_EYE[0] + 13, 110), (cx + fw + 1, 116)]), fill=frame, width=2)
 
-    # Nose.
-    nose_c = _shade(skin, 0.72)
+
+def _draw_glasses(d: Draw, f: _Face) -> None:
+    """Tinted lenses in a black or brown frame, with a bridge and arms to the ears."""
+    if not f.lab["Eyeglasses"]:
+        return
+    cx, fw = f.g.cx, f.g.fw
+    rim = (15, 15, 20) if f.rng.random() < 0.7 else (120, 80, 40)
+    for ex, ey in (LEFT_EYE, RIGHT_EYE):
+        d.rounded_rectangle(_ell(ex, ey, 13, 9), radius=4, fill=(40, 40, 50, 70), outline=rim,
+                            width=3)
+    d.line(_pts([(LEFT_EYE[0] + 13, 110), (RIGHT_EYE[0] - 13, 110)]), fill=rim, width=2)
+    d.line(_pts([(LEFT_EYE[0] - 13, 110), (cx - fw - 1, 116)]), fill=rim, width=2)
+    d.line(_pts([(RIGHT_EYE[0] + 13, 110), (cx + fw + 1, 116)]), fill=rim, width=2)
+
+
+def _draw_nose(d: Draw, f: _Face) -> None:
+    """The nose: a bridge line, a tip (wider and lower when big, pointed when pointy), nostrils."""
+    cx, skin, p = f.g.cx, f.c.skin, f.p
     nw = 8.0 if p.big_nose else 5.0
     nl = 138.0 if p.big_nose else 134.0
     d.line(_pts([(cx - 2, 116), (cx - 3, nl - 4)]), fill=_shade(skin, 0.85), width=1)
     if p.pointy_nose:
-        d.polygon(_pts([(cx - nw, nl - 3), (cx + nw, nl - 3), (cx, nl + 4)]), fill=_shade(skin, 0.9))
-    d.arc(_ell(cx, nl - 2, nw, 3.5), 10, 170, fill=nose_c, width=2)
+        d.polygon(_pts([(cx - nw, nl - 3), (cx + nw, nl - 3), (cx, nl + 4)]),
+                  fill=_shade(skin, 0.9))
+    d.arc(_ell(cx, nl - 2, nw, 3.5), 10, 170, fill=_shade(skin, 0.72), width=2)
     for s in (-1, 1):
         d.ellipse(_ell(cx + s * nw * 0.55, nl - 1, 1.6, 1.1), fill=_shade(skin, 0.55))
 
-    # Cheeks.
-    if lab["Rosy_Cheeks"]:
-        for s in (-1, 1):
-            d.ellipse(_ell(cx + s * 22, 138, 8, 5), fill=(235, 90, 100, 110))
 
-    # Facial hair.
-    beard_c = hair_dark if not lab["Gray_Hair"] else _shade(hair, 0.8)
+def _draw_cheeks(d: Draw, f: _Face) -> None:
+    """Rosy cheeks: a translucent red patch on each."""
+    if not f.lab["Rosy_Cheeks"]:
+        return
+    for s in (-1, 1):
+        d.ellipse(_ell(f.g.cx + s * 22, 138, 8, 5), fill=(235, 90, 100, 110))
+
+
+def _draw_facial_hair(d: Draw, f: _Face) -> None:
+    """Stubble (5 o'clock shadow), then a full beard, or a goatee and/or a moustache."""
+    cx, fw, fh, lab = f.g.cx, f.g.fw, f.g.fh, f.lab
+    beard_c = f.c.hair_dark if not lab["Gray_Hair"] else _shade(f.c.hair, 0.8)  # grey shows
     if lab["5_o_Clock_Shadow"]:
         d.chord(_ell(cx, 138, fw - 1, fh * 0.72), 10, 170, fill=(70, 70, 80, 70))
+    # CelebA's goatee and moustache are kinds of beard: either replaces the full one.
     if not lab["No_Beard"] and not lab["Goatee"] and not lab["Mustache"]:
         d.chord(_ell(cx, 136, fw, fh * 0.75), 0, 180, fill=beard_c)
     if lab["Goatee"]:
@@ -356,11 +512,17 @@ def _draw_face(d: ImageDraw.ImageDraw, p: Person, lab: dict[str, bool], rng: np.
         d.polygon(_pts([(cx - 15, 150), (cx - 9, 143), (cx + 9, 143), (cx + 15, 150), (cx, 147)]),
                   fill=beard_c)
 
-    # Mouth: lips, smile, open.
+
+def _draw_mouth(d: Draw, f: _Face) -> None:
+    """Lips (fuller when big, red with lipstick), wider and lifted when smiling, teeth when open.
+
+    Its corners are the landmarks ``canonical_landmarks`` reports: change both together.
+    """
+    lab = f.lab
     mx, my = MOUTH
     half = 15.0 if lab["Smiling"] else 13.0
-    lip = 4.5 if p.big_lips else 2.6
-    lip_c = ((175, 20, 45) if lab["Wearing_Lipstick"] else _lerp(skin, (160, 70, 70), 0.45))
+    lip = 4.5 if f.p.big_lips else 2.6
+    lip_c = ((175, 20, 45) if lab["Wearing_Lipstick"] else _lerp(f.c.skin, (160, 70, 70), 0.45))
     lift = 4.0 if lab["Smiling"] else 0.0
     opening = 4.5 if lab["Mouth_Slightly_Open"] else 0.0
     upper = [(mx - half, my - lift), (mx - half / 2, my - lip - 1), (mx, my - lip),
@@ -380,15 +542,40 @@ def _draw_face(d: ImageDraw.ImageDraw, p: Person, lab: dict[str, bool], rng: np.
                (mx + half / 2, my + 0.5 - lift / 3), (mx + half, my - lift)]
         d.line(_pts(mid), fill=_shade(lip_c, 0.55), width=1)
 
-    # A hat goes over everything on top of the head.
-    if lab["Wearing_Hat"]:
-        hat = tuple(int(c) for c in rng.integers(20, 220, 3))
-        d.rounded_rectangle(_ell(cx, top - 4, fw - 2, 22), radius=10, fill=hat)
-        d.ellipse(_ell(cx, top + 14, fw + 16, 6), fill=_shade(hat, 0.7))
+
+def _draw_hat(d: Draw, f: _Face) -> None:
+    """A hat of a random colour, over everything on top of the head."""
+    if not f.lab["Wearing_Hat"]:
+        return
+    hat = tuple(int(c) for c in f.rng.integers(20, 220, 3))
+    d.rounded_rectangle(_ell(f.g.cx, f.g.top - 4, f.g.fw - 2, 22), radius=10, fill=hat)
+    d.ellipse(_ell(f.g.cx, f.g.top + 14, f.g.fw + 16, 6), fill=_shade(hat, 0.7))
+
+
+_LAYERS: tuple[Callable[[Draw, _Face], None], ...] = (
+    _draw_shirt, _draw_long_hair, _draw_neck, _draw_necktie, _draw_necklace, _draw_ears,
+    _draw_face_shape, _draw_cheekbones, _draw_hair_cap, _draw_hair_texture, _draw_bangs,
+    _draw_bald_head, _draw_sideburns, _draw_age_lines, _draw_eyes, _draw_glasses, _draw_nose,
+    _draw_cheeks, _draw_facial_hair, _draw_mouth, _draw_hat,
+)
+
+
+def _draw_face(d: Draw, p: Person, lab: dict[str, bool], rng: np.random.Generator) -> None:
+    """Draw ``p`` as ``lab`` describes, upright in the aligned frame, onto the padded canvas ``d``.
+
+    The hair colour is decided first, then the features are painted back to front (``_LAYERS``),
+    each taking what it needs from ``rng`` in turn.
+    """
+    hair = hair_colour(p, lab, rng)
+    face = _Face(p=p, lab=lab, g=Geometry.of(p, lab), c=Palette(skin=p.skin, hair=hair), rng=rng)
+    for layer in _LAYERS:
+        layer(d, face)
 
 
 @dataclass(frozen=True)
 class Pose:
+    """A small head pose about the eyes' midpoint: shift (pixels), scale and roll (degrees)."""
+
     dx: float
     dy: float
     scale: float
@@ -396,6 +583,7 @@ class Pose:
 
     @staticmethod
     def sample(rng: np.random.Generator) -> "Pose":
+        """A random pose within CelebA's residual misalignment (4 draws from ``rng``)."""
         return Pose(float(rng.uniform(-4, 4)), float(rng.uniform(-4, 4)),
                     float(rng.uniform(0.93, 1.07)), float(rng.uniform(-6, 6)))
 
@@ -560,18 +748,24 @@ def write_dataset(out: str, count: int, seed: int, workers: int = 1,
           [n + " " + " ".join(f"{v:2d}" for v in row) for n, row in zip(names, labels)])
     write("list_eval_partition.txt", [f"{n} {p}" for n, p in zip(names, plan.partition)])
     write("list_landmarks_align_celeba.txt",
-          [str(count), "lefteye_x lefteye_y righteye_x righteye_y nose_x nose_y "
-                       "leftmouth_x leftmouth_y rightmouth_x rightmouth_y"] +
+          [str(count), " ".join(LANDMARK_COLUMNS)] +
           [n + " " + " ".join(str(v) for v in row) for n, row in zip(names, marks)])
     write("identity_CelebA.txt", [f"{n} {plan.person_of[i] + 1}" for i, n in enumerate(names)])
     return plan
 
 
+def _caption(names: list[str], width: int = 30, max_lines: int = 8) -> str:
+    """``names`` joined by ", ", wrapped at ``width`` characters between names, never inside one."""
+    nbsp = "\u00a0"  # textwrap breaks only at ASCII whitespace: this keeps "Wavy hair" whole
+    text = ", ".join(n.replace(" ", nbsp) for n in names)
+    lines = textwrap.wrap(text, width=width, max_lines=max_lines, placeholder=" ...",
+                          break_long_words=False)
+    return "\n".join(lines).replace(nbsp, " ")
+
+
 def contact_sheet(root: str, count: int = 16, columns: int = 8) -> Image.Image:
     """One face of each of the first ``count`` people of a CelebA-format folder, captioned with the
     attributes drawn on it."""
-    from .data import read_attributes  # local: data imports nothing from here
-
     names, labels = read_attributes(os.path.join(root, "list_attr_celeba.txt"))
     picks = list(range(len(names)))
     id_path = os.path.join(root, "identity_CelebA.txt")
@@ -598,15 +792,5 @@ def contact_sheet(root: str, count: int = 16, columns: int = 8) -> Image.Image:
               and a != "No_Beard"]
         if labels[i][ATTRIBUTES.index("No_Beard")] < 0:
             on.append("Beard")
-        lines, line = [], ""
-        for word in on:
-            piece = (line + ", " + word) if line else word
-            if len(piece) > 30:
-                lines.append(line + ",")
-                line = word
-            else:
-                line = piece
-        lines.append(line)
-        draw.multiline_text((x + 3, y + cell_h + 3), "\n".join(lines[:8]), fill=(20, 20, 20),
-                            spacing=1)
+        draw.multiline_text((x + 3, y + cell_h + 3), _caption(on), fill=(20, 20, 20), spacing=1)
     return sheet

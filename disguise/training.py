@@ -26,15 +26,17 @@ from typing import Callable
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
-from .data import iterate_batches, load_split, open_celeba, to_tensor
+from .batches import iterate_batches
+from .cache import load_split
+from .celeba import open_celeba
+from .files import atomic_write, read_safetensors, read_safetensors_metadata, write_json, write_safetensors
 from .losses import LossConfig, vae_loss
-from .files import atomic_write
-from .model import WEIGHTS_NAME, VAE, VAEConfig, check_state, load_strict, resolve_pretrained
+from .model import WEIGHTS_NAME, VAE, VAEConfig, evaluating, load_state_strict, load_strict, resolve_pretrained
 from .plots import line_chart
+from .policy import to_tensor
 
 CHECKPOINT = "checkpoint.safetensors"
 METRICS = "metrics.csv"
@@ -163,13 +165,10 @@ def check_run_folder(run: Path, model_cfg: VAEConfig, resume: bool) -> None:
 
 
 def _checkpoint_meta(path: Path) -> dict[str, str]:
-    from safetensors import safe_open
-
     try:
-        with safe_open(str(path), framework="pt") as f:
-            return dict(f.metadata() or {})
-    except Exception as e:  # a corrupt header
-        raise RunFolderError(f"{path}: unreadable checkpoint ({e})") from None
+        return read_safetensors_metadata(path)
+    except ValueError as e:  # a corrupt header
+        raise RunFolderError(f"unreadable checkpoint: {e}") from None
 
 
 def saved_train_config(run: Path) -> dict:
@@ -191,26 +190,24 @@ def saved_model_config(run: Path) -> VAEConfig:
 
 
 def save_checkpoint(path: Path, model: VAE, opt: torch.optim.Optimizer, meta: dict) -> None:
-    tensors = {f"model/{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
     state = opt.state_dict()
     for pid, st in state["state"].items():
         for k, v in st.items():
-            tensors[f"optim/{pid}/{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
+            tensors[f"optim/{pid}/{k}"] = torch.as_tensor(v)
     tensors["rng/torch"] = torch.get_rng_state()
     if torch.cuda.is_available():
         tensors["rng/cuda"] = torch.cuda.get_rng_state()
-    groups = [{k: v for k, v in g.items()} for g in state["param_groups"]]
     metadata = {k: json.dumps(v) if not isinstance(v, str) else v for k, v in meta.items()}
-    metadata["optim_groups"] = json.dumps(groups)
-    atomic_write(path, lambda p: save_file(tensors, str(p), metadata=metadata))
+    metadata["optim_groups"] = json.dumps(state["param_groups"])
+    write_safetensors(path, tensors, metadata)
 
 
 def load_checkpoint(path: Path, model: VAE, opt: torch.optim.Optimizer) -> dict[str, str]:
-    meta = _checkpoint_meta(path)
-    tensors = load_file(str(path))
+    """Restore model, optimiser and RNG states from ``path``; returns its metadata."""
+    tensors, meta = read_safetensors(path)
     model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model/")}
-    check_state(model.state_dict(), model_state, str(path))
-    model.load_state_dict(model_state, strict=True)
+    load_state_strict(model, model_state, str(path))
     state: dict[int, dict] = {}
     for k, v in tensors.items():
         if k.startswith("optim/"):
@@ -224,12 +221,110 @@ def load_checkpoint(path: Path, model: VAE, opt: torch.optim.Optimizer) -> dict[
 
 
 # ----------------------------------------------------------------------------------------------
+# Where a run stands: what a checkpoint holds besides the tensors.
+
+
+@dataclass
+class RunningLoss:
+    """Sums of the loss terms over the batches of the current epoch."""
+
+    total: float = 0.0
+    recon: float = 0.0
+    kl: float = 0.0
+    batches: int = 0
+
+    def add(self, terms: dict[str, float]) -> None:
+        self.total += terms["total"]
+        self.recon += terms["recon"]
+        self.kl += terms["kl"]
+        self.batches += 1
+
+    def postfix(self) -> dict[str, str]:
+        n = max(self.batches, 1)
+        return {"loss": f"{self.total / n:.1f}", "recon": f"{self.recon / n:.1f}", "kl": f"{self.kl / n:.1f}"}
+
+    def means(self, device: torch.device, dist: "Distributed") -> tuple[float, float, float]:
+        """Per-batch means over every process's batches."""
+        t = torch.tensor([self.total, self.recon, self.kl, self.batches], dtype=torch.float64,
+                         device=device)
+        if dist.world > 1:
+            torch.distributed.all_reduce(t)
+        n = max(float(t[3]), 1.0)
+        return float(t[0]) / n, float(t[1]) / n, float(t[2]) / n
+
+    def to_list(self) -> list:
+        return [self.total, self.recon, self.kl, self.batches]
+
+    @classmethod
+    def from_list(cls, values: list) -> "RunningLoss":
+        return cls(float(values[0]), float(values[1]), float(values[2]), int(values[3]))
+
+
+@dataclass
+class RunState:
+    """The loop's position: ``epoch`` epochs done, ``batch`` batches into the next one."""
+
+    epoch: int = 0
+    batch: int = 0
+    running: RunningLoss = field(default_factory=RunningLoss)
+    history: list[dict] = field(default_factory=list)
+
+    def meta(self, model_cfg: VAEConfig, cfg: TrainConfig) -> dict:
+        return {"epoch": str(self.epoch), "batch": str(self.batch), "sums": self.running.to_list(),
+                "history": self.history, "model_config": model_cfg.to_dict(), "train_config": asdict(cfg)}
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, str]) -> "RunState":
+        return cls(int(meta["epoch"]), int(meta["batch"]), RunningLoss.from_list(json.loads(meta["sums"])),
+                   json.loads(meta["history"]))
+
+
+# ----------------------------------------------------------------------------------------------
 # The loop
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     """The shuffling of epoch ``epoch``: a function of the seed alone, so resume reproduces it."""
     return torch.Generator().manual_seed(seed * 100_003 + epoch)
+
+
+@dataclass
+class _Run:
+    """Everything a run needs once it is set up (the named steps of ``train`` share it)."""
+
+    folder: Path
+    model_cfg: VAEConfig
+    cfg: TrainConfig
+    dist: Distributed
+    device: torch.device
+    model: VAE
+    net: nn.Module  # the model, or its DistributedDataParallel wrapper
+    opt: torch.optim.Optimizer
+    train_x: np.ndarray
+    val_x: np.ndarray
+    progress: bool
+    log: Callable[[str], None]
+    resident: torch.Tensor | None = None  # the training faces on the GPU, when they fit
+
+    @property
+    def steps(self) -> int:
+        """Optimisation steps per epoch (per process)."""
+        return len(self.train_x) // self.dist.world // self.cfg.batch_size
+
+    @property
+    def cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    def batch(self, idx: np.ndarray) -> torch.Tensor:
+        """The training faces at ``idx`` as a float batch on the device."""
+        faces = self.resident[torch.from_numpy(idx).to(self.device)] if self.resident is not None \
+            else self.train_x[idx]
+        x = to_tensor(faces, self.device)
+        return x.contiguous(memory_format=torch.channels_last) if self.cuda and self.cfg.channels_last else x
+
+    def autocast(self):
+        return (torch.autocast("cuda", dtype=torch.bfloat16) if self.cuda and self.cfg.amp
+                else contextlib.nullcontext())
 
 
 def train(run_dir: str | os.PathLike, data_root: str | os.PathLike, model_cfg: VAEConfig,
@@ -241,14 +336,37 @@ def train(run_dir: str | os.PathLike, data_root: str | os.PathLike, model_cfg: V
     ``on_batch(epoch, batch)`` is called after every step (tests use it to interrupt a run).
     """
     dist = dist or Distributed.from_env()
-    run = Path(run_dir)
+    folder = Path(run_dir)
     device = pick_device(cfg.device, dist)
     if dist.main:
-        check_run_folder(run, model_cfg, resume)
-    data = open_celeba(data_root)  # validates every list before any work
-    policy = model_cfg.policy
-    train_x, _, rep = load_split(data, "train", policy, progress=progress and dist.main)
-    val_x, _, vrep = load_split(data, "valid", policy, progress=progress and dist.main)
+        check_run_folder(folder, model_cfg, resume)
+    train_x, val_x = _load_faces(data_root, model_cfg, cfg, dist, progress, log)
+    run = _set_up(folder, model_cfg, cfg, dist, device, train_x, val_x, resume, progress, log)
+    state = _resume(run) if resume else RunState()
+    if dist.main:
+        _write_run_record(run, data_root)
+    fixed_faces = to_tensor(val_x[:cfg.grid_faces], device)
+    fixed_z = torch.randn(cfg.grid_faces, model_cfg.z_dim,
+                          generator=torch.Generator().manual_seed(cfg.seed + 1)).to(device)
+    try:
+        while state.epoch < cfg.epochs:
+            seconds = _train_epoch(run, state, on_batch)
+            _end_epoch(run, state, seconds, fixed_faces, fixed_z)
+    except KeyboardInterrupt:
+        if dist.main:
+            save_checkpoint(folder / CHECKPOINT, run.model, run.opt, state.meta(model_cfg, cfg))
+            log(f"interrupted at epoch {state.epoch + 1}, batch {state.batch}: checkpoint written "
+                f"to {folder / CHECKPOINT}; run again with --resume to continue")
+        return RunResult("interrupted", state.epoch, state.history)
+    return RunResult("finished", cfg.epochs, state.history)
+
+
+def _load_faces(data_root, model_cfg: VAEConfig, cfg: TrainConfig, dist: Distributed, progress: bool,
+                log: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray]:
+    """The train and validation faces, validated and cached (every list is checked first)."""
+    data = open_celeba(data_root)
+    train_x, _, rep = load_split(data, "train", model_cfg.policy, progress=progress and dist.main)
+    val_x, _, vrep = load_split(data, "valid", model_cfg.policy, progress=progress and dist.main)
     if dist.main:
         for r in (rep, vrep):
             log(r.summary())
@@ -257,9 +375,13 @@ def train(run_dir: str | os.PathLike, data_root: str | os.PathLike, model_cfg: V
                          f"of {cfg.batch_size} per process")
     if len(val_x) == 0:
         raise ValueError("the validation split is empty; list_eval_partition.txt needs some 1s")
-    if cfg.val_limit:
-        val_x = val_x[:cfg.val_limit]
+    return train_x, val_x[:cfg.val_limit] if cfg.val_limit else val_x
 
+
+def _set_up(folder: Path, model_cfg: VAEConfig, cfg: TrainConfig, dist: Distributed,
+            device: torch.device, train_x: np.ndarray, val_x: np.ndarray, resume: bool,
+            progress: bool, log: Callable[[str], None]) -> _Run:
+    """The model (seeded, or from ``cfg.init``), its optimiser and, on a GPU, resident faces."""
     torch.manual_seed(cfg.seed)
     model = VAE(model_cfg)
     if cfg.init and not resume:
@@ -267,101 +389,83 @@ def train(run_dir: str | os.PathLike, data_root: str | os.PathLike, model_cfg: V
         if dist.main:
             log(f"starting from the weights in {cfg.init}")
     model = model.to(device)
-    cuda = device.type == "cuda"
-    if cuda and cfg.channels_last:
+    if device.type == "cuda" and cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    start_epoch, start_batch, sums, history = 0, 0, [0.0, 0.0, 0.0, 0], []
-    if resume:
-        meta = load_checkpoint(run / CHECKPOINT, model, opt)
-        start_epoch, start_batch = int(meta["epoch"]), int(meta["batch"])
-        sums, history = json.loads(meta["sums"]), json.loads(meta["history"])
-        if dist.main:
-            log(f"resuming {run} at epoch {start_epoch + 1}, batch {start_batch}")
     net: nn.Module = model
     if dist.world > 1:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
-    if dist.main:
-        run.mkdir(parents=True, exist_ok=True)
-        (run / "samples").mkdir(exist_ok=True)
-        atomic_write(run / "training.json", lambda p: p.write_text(json.dumps(
-            {"data": str(Path(data_root).resolve()), "train": asdict(cfg),
-             "model": model_cfg.to_dict(), "world_size": dist.world}, indent=2) + "\n"))
-
-    # The training images live on the GPU as uint8 when they fit; otherwise batches are copied.
-    resident = None
-    if cuda and train_x.nbytes < 0.5 * torch.cuda.mem_get_info(device)[0]:
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    resident = None  # uint8 faces on the GPU when they fit in half its free memory
+    if device.type == "cuda" and train_x.nbytes < 0.5 * torch.cuda.mem_get_info(device)[0]:
         resident = torch.from_numpy(np.ascontiguousarray(train_x)).to(device)
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if cuda and cfg.amp
-                else contextlib.nullcontext())
-    loss_cfg = cfg.loss_config
-    fixed_faces = to_tensor(val_x[:cfg.grid_faces]).to(device)
-    fixed_z = torch.randn(cfg.grid_faces, model_cfg.z_dim,
-                          generator=torch.Generator().manual_seed(cfg.seed + 1)).to(device)
+    return _Run(folder, model_cfg, cfg, dist, device, model, net,
+                torch.optim.Adam(model.parameters(), lr=cfg.lr), train_x, val_x, progress, log, resident)
 
-    def batch_of(idx: np.ndarray) -> torch.Tensor:
-        if resident is not None:
-            x = resident[torch.from_numpy(idx).to(device)].permute(0, 3, 1, 2).float().div_(255)
-        else:
-            x = to_tensor(train_x[idx]).to(device, non_blocking=True)
-        return x.contiguous(memory_format=torch.channels_last) if cuda and cfg.channels_last else x
 
-    steps = len(train_x) // dist.world // cfg.batch_size
-    epoch, b = start_epoch, start_batch
-    try:
-        for epoch in range(start_epoch, cfg.epochs):
-            net.train()
-            t0 = time.perf_counter()
-            batches = iterate_batches(len(train_x), cfg.batch_size, shuffle=True,
-                                      generator=epoch_generator(cfg.seed, epoch), rank=dist.rank,
-                                      world=dist.world, drop_last=True)
-            bar = tqdm(total=steps, initial=b, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
-                       disable=not (progress and dist.main), leave=False)
-            for i, idx in enumerate(batches):
-                if i < b:  # resumed mid-epoch: these batches were already trained on
-                    continue
-                lr = cfg.lr_at(epoch * steps + i, cfg.epochs * steps)
-                for group in opt.param_groups:
-                    group["lr"] = lr
-                vals = train_step(net, opt, batch_of(idx), loss_cfg, autocast)
-                if not math.isfinite(vals["total"]):
-                    raise FloatingPointError(f"the loss became {vals['total']} at epoch "
-                                             f"{epoch + 1}, batch {i}; try a lower --lr")
-                sums = [sums[0] + vals["total"], sums[1] + vals["recon"], sums[2] + vals["kl"],
-                        sums[3] + 1]
-                b = i + 1
-                bar.update(1)
-                bar.set_postfix(loss=f"{sums[0] / sums[3]:.1f}", recon=f"{sums[1] / sums[3]:.1f}",
-                                kl=f"{sums[2] / sums[3]:.1f}")
-                if on_batch:
-                    on_batch(epoch, i)
-            bar.close()
-            seconds = time.perf_counter() - t0
-            train_means = _reduce(sums, device, dist)
-            if dist.main:
-                val = evaluate_loss(model, val_x, loss_cfg, device, cfg.batch_size * 4, cfg.seed)
-                row = {"epoch": epoch + 1, "train_total": train_means[0],
-                       "train_recon": train_means[1], "train_kl": train_means[2],
-                       "val_total": val["total"], "val_recon": val["recon"], "val_kl": val["kl"],
-                       "lr": opt.param_groups[0]["lr"], "seconds": round(seconds, 2),
-                       "images_per_second": round(steps * cfg.batch_size * dist.world / seconds, 1)}
-                history.append(row)
-                write_epoch_outputs(run, model, history, fixed_faces, fixed_z, epoch + 1)
-                save_checkpoint(run / CHECKPOINT, model, opt, _meta(epoch + 1, 0, [0.0, 0.0, 0.0, 0],
-                                                                    history, model_cfg, cfg))
-                log(f"epoch {epoch + 1}/{cfg.epochs}: train {row['train_total']:.2f} "
-                    f"(recon {row['train_recon']:.2f}, kl {row['train_kl']:.2f}), val "
-                    f"{row['val_total']:.2f}, {row['images_per_second']:.0f} img/s")
-            sums, b = [0.0, 0.0, 0.0, 0], 0
-            if dist.world > 1:
-                torch.distributed.barrier()
-    except KeyboardInterrupt:
-        if dist.main:
-            save_checkpoint(run / CHECKPOINT, model, opt, _meta(epoch, b, sums, history, model_cfg, cfg))
-            log(f"interrupted at epoch {epoch + 1}, batch {b}: checkpoint written to "
-                f"{run / CHECKPOINT}; run again with --resume to continue")
-        return RunResult("interrupted", epoch, history)
-    return RunResult("finished", cfg.epochs, history)
+def _resume(run: _Run) -> RunState:
+    meta = load_checkpoint(run.folder / CHECKPOINT, run.model, run.opt)
+    state = RunState.from_meta(meta)
+    if run.dist.main:
+        run.log(f"resuming {run.folder} at epoch {state.epoch + 1}, batch {state.batch}")
+    return state
+
+
+def _write_run_record(run: _Run, data_root) -> None:
+    (run.folder / "samples").mkdir(parents=True, exist_ok=True)
+    write_json(run.folder / "training.json",
+               {"data": str(Path(data_root).resolve()), "train": asdict(run.cfg),
+                "model": run.model_cfg.to_dict(), "world_size": run.dist.world})
+
+
+def _train_epoch(run: _Run, state: RunState, on_batch: Callable[[int, int], None] | None) -> float:
+    """Train the rest of epoch ``state.epoch`` (from batch ``state.batch``); returns its seconds."""
+    cfg, epoch = run.cfg, state.epoch
+    run.net.train()
+    t0 = time.perf_counter()
+    batches = iterate_batches(len(run.train_x), cfg.batch_size, shuffle=True,
+                              generator=epoch_generator(cfg.seed, epoch), rank=run.dist.rank,
+                              world=run.dist.world, drop_last=True)
+    with tqdm(total=run.steps, initial=state.batch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+              unit="batch", disable=not (run.progress and run.dist.main), leave=False) as bar:
+        for i, idx in enumerate(batches):
+            if i < state.batch:  # resumed mid-epoch: these batches were already trained on
+                continue
+            for group in run.opt.param_groups:
+                group["lr"] = cfg.lr_at(epoch * run.steps + i, cfg.epochs * run.steps)
+            terms = train_step(run.net, run.opt, run.batch(idx), cfg.loss_config, run.autocast(),
+                               where=f"epoch {epoch + 1}, batch {i}")
+            state.running.add(terms)
+            state.batch = i + 1
+            bar.update(1)
+            bar.set_postfix(state.running.postfix())
+            if on_batch:
+                on_batch(epoch, i)
+    return time.perf_counter() - t0
+
+
+def _end_epoch(run: _Run, state: RunState, seconds: float, fixed_faces: torch.Tensor,
+               fixed_z: torch.Tensor) -> None:
+    """Validate, log, write the epoch's files and a checkpoint, then move ``state`` to the next
+    epoch (only then: a Ctrl-C in here resumes into this epoch's end again)."""
+    cfg, epoch = run.cfg, state.epoch + 1
+    train_means = state.running.means(run.device, run.dist)
+    if run.dist.main:
+        val = evaluate_loss(run.model, run.val_x, cfg.loss_config, run.device, cfg.batch_size * 4, cfg.seed)
+        row = {"epoch": epoch, "train_total": train_means[0], "train_recon": train_means[1],
+               "train_kl": train_means[2], "val_total": val["total"], "val_recon": val["recon"],
+               "val_kl": val["kl"], "lr": run.opt.param_groups[0]["lr"], "seconds": round(seconds, 2),
+               "images_per_second": round(run.steps * cfg.batch_size * run.dist.world / seconds, 1)}
+        history = state.history + [row]
+        write_epoch_outputs(run.folder, run.model, history, fixed_faces, fixed_z, epoch)
+        save_checkpoint(run.folder / CHECKPOINT, run.model, run.opt,
+                        RunState(epoch, 0, RunningLoss(), history).meta(run.model_cfg, cfg))
+        run.log(f"epoch {epoch}/{cfg.epochs}: train {row['train_total']:.2f} "
+                f"(recon {row['train_recon']:.2f}, kl {row['train_kl']:.2f}), val "
+                f"{row['val_total']:.2f}, {row['images_per_second']:.0f} img/s")
+        state.history = history
+    state.epoch, state.batch, state.running = epoch, 0, RunningLoss()
+    if run.dist.world > 1:
+        torch.distributed.barrier()
 
 
 def start_from(model: VAE, source: str) -> None:
@@ -375,44 +479,38 @@ def start_from(model: VAE, source: str) -> None:
 
 
 def train_step(net: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, loss_cfg: LossConfig,
-               autocast=contextlib.nullcontext()) -> dict[str, float]:
-    """One optimisation step on batch ``x``; returns the loss terms as floats."""
+               autocast=contextlib.nullcontext(), where: str = "") -> dict[str, float]:
+    """One optimisation step on batch ``x``; returns the loss terms as floats.
+
+    A loss that is not finite is an error (``FloatingPointError``, naming ``where``) raised before
+    the step, so the weights are never updated from it.
+    """
     with autocast:
         recon, mu, log_var = net(x)
     terms = vae_loss(recon, x, mu, log_var, loss_cfg)
+    if not torch.isfinite(terms.total):
+        at = f" at {where}" if where else ""
+        raise FloatingPointError(f"the loss became {float(terms.total.detach())}{at}; try a lower --lr")
     opt.zero_grad(set_to_none=True)
-    if torch.isfinite(terms.total):
-        terms.total.backward()
-        opt.step()
+    terms.total.backward()
+    opt.step()
     return terms.items()
-
-
-def _meta(epoch: int, batch: int, sums, history, model_cfg: VAEConfig, cfg: TrainConfig) -> dict:
-    return {"epoch": str(epoch), "batch": str(batch), "sums": sums, "history": history,
-            "model_config": model_cfg.to_dict(), "train_config": asdict(cfg)}
-
-
-def _reduce(sums: list, device: torch.device, dist: Distributed) -> list[float]:
-    t = torch.tensor(sums, dtype=torch.float64, device=device)
-    if dist.world > 1:
-        torch.distributed.all_reduce(t)
-    return [float(v) / max(float(t[3]), 1.0) for v in t[:3]]
 
 
 @torch.no_grad()
 def evaluate_loss(model: VAE, images: np.ndarray, loss_cfg: LossConfig, device: torch.device,
                   batch_size: int = 128, seed: int = 0) -> dict[str, float]:
-    """Mean loss terms over ``images`` in eval mode, with a fixed noise stream (repeatable)."""
-    model.eval()
+    """Mean loss terms over ``images`` in eval mode (the model's mode is restored), with a fixed
+    noise stream (repeatable)."""
     gen = torch.Generator(device=device).manual_seed(seed + 2)
     totals, n = np.zeros(3), 0
-    for start in range(0, len(images), batch_size):
-        x = to_tensor(images[start:start + batch_size]).to(device)
-        recon, mu, log_var = model(x, generator=gen)
-        t = vae_loss(recon, x, mu, log_var, loss_cfg)
-        totals += np.array([float(t.total), float(t.recon), float(t.kl)]) * len(x)
-        n += len(x)
-    model.train()
+    with evaluating(model):
+        for start in range(0, len(images), batch_size):
+            x = to_tensor(images[start:start + batch_size], device)
+            recon, mu, log_var = model(x, generator=gen)
+            t = vae_loss(recon, x, mu, log_var, loss_cfg)
+            totals += np.array([float(t.total), float(t.recon), float(t.kl)]) * len(x)
+            n += len(x)
     return dict(zip(("total", "recon", "kl"), (totals / max(n, 1)).tolist()))
 
 
@@ -422,21 +520,21 @@ def write_epoch_outputs(run: Path, model: VAE, history: list[dict], faces: torch
     from torchvision.utils import save_image
 
     model.save_pretrained(run)
+
     def write_csv(p: Path) -> None:
         with open(p, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=METRIC_COLUMNS)
             w.writeheader()
             w.writerows(history)
+
     atomic_write(run / METRICS, write_csv)
     chart = line_chart({k: [h[k] for h in history] for k in
                         ("train_total", "val_total", "train_recon", "val_recon", "train_kl", "val_kl")},
-                       title="loss per image (log scale)", log_y=True)
+                       title="loss per image (log scale)", ylabel="loss", log_y=True)
     atomic_write(run / "loss_curve.png", lambda p: chart.save(p, format="PNG"))
-    model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), evaluating(model):
         recon = model.decode(model.encode(faces)[0])
         prior = model.decode(z)
-    model.train()
     samples = run / "samples"
     samples.mkdir(exist_ok=True)
     n = len(faces)

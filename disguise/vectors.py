@@ -23,13 +23,12 @@ from typing import Iterable, Iterator
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from .attributes import ATTRIBUTES
-from .data import to_tensor
-from .files import atomic_write
-from .model import VAE
+from .files import read_safetensors, write_safetensors
+from .model import VAE, evaluating
+from .policy import to_tensor
 
 BANK_NAME = "attribute_vectors.safetensors"
 THRESHOLD = 0.08
@@ -78,23 +77,15 @@ class AttributeBank:
         meta = {"names": json.dumps(list(self.names)),
                 "records": json.dumps([asdict(r) for r in self.records]),
                 "z_dim": str(self.z_dim), "format": "disguise-attribute-bank-1"}
-        vectors = self.vectors.detach().cpu().float().contiguous()
-        atomic_write(Path(path), lambda p: save_file({"vectors": vectors}, str(p), metadata=meta))
+        write_safetensors(path, {"vectors": self.vectors.float()}, meta)
 
     @classmethod
     def load(cls, path: str | os.PathLike, z_dim: int | None = None) -> "AttributeBank":
         """Load strictly: 40 names in CelebA's order, a ``(40, z_dim)`` tensor, one record each."""
-        from safetensors import safe_open
-
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: file not found (make it with python -m train.vectors)")
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                meta = dict(f.metadata() or {})
-            tensors = load_file(str(path))
-        except Exception as e:  # safetensors' own error types for a corrupt file
-            raise ValueError(f"{path}: not a readable safetensors file ({e})") from None
+        tensors, meta = read_safetensors(path)
         if set(tensors) != {"vectors"} or "names" not in meta or "records" not in meta:
             raise ValueError(f"{path}: not an attribute bank (expects a 'vectors' tensor with names "
                              f"and records in its metadata)")
@@ -134,7 +125,9 @@ def labelled_batches(images: np.ndarray, labels: np.ndarray, batch_size: int = B
 
 @torch.no_grad()
 def _encode(model: VAE, batch: np.ndarray, device: torch.device) -> torch.Tensor:
-    return model.encode(to_tensor(batch).to(device))[0].double().cpu()
+    """``mu`` of a batch, in eval mode (the model's own mode is restored), as float64 on the CPU."""
+    with evaluating(model):
+        return model.encode(to_tensor(batch, device))[0].double().cpu()
 
 
 @torch.no_grad()
@@ -142,7 +135,6 @@ def build_bank(model: VAE, batches: Batches, threshold: float = THRESHOLD,
                max_positives: int = MAX_POSITIVES, device: str | torch.device = "cpu",
                progress: bool = True, total: int | None = None) -> AttributeBank:
     """All 40 vectors in one pass: each batch is encoded once and feeds every unfinished attribute."""
-    model.eval()
     device = torch.device(device)
     n_attr = len(ATTRIBUTES)
     z = model.config.z_dim
@@ -198,7 +190,6 @@ def seed_vector(model: VAE, batches: Batches, attribute: str, threshold: float =
                 ) -> tuple[torch.Tensor, AttributeRecord]:
     """The seed's loop for one attribute, re-encoding every batch (the reference, and the baseline
     the one-pass builder is benchmarked against)."""
-    model.eval()
     device = torch.device(device)
     k = ATTRIBUTES.index(attribute)
     z = model.config.z_dim

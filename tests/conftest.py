@@ -56,8 +56,10 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture(scope="session")
 def tiny_run(synthetic_root, tmp_path_factory) -> Path:
     """A 32 x 32 VAE trained for 3 epochs on the synthetic set, with its vector bank."""
-    from disguise.data import Preprocess, load_split, open_celeba
+    from disguise.cache import load_split
+    from disguise.celeba import open_celeba
     from disguise.model import VAE, VAEConfig
+    from disguise.policy import Preprocess
     from disguise.training import TrainConfig, train
     from disguise.vectors import BANK_NAME, build_bank, labelled_batches
 

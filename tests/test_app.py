@@ -49,9 +49,12 @@ def test_prepare_render_and_exports(studio, astronaut, tmp_path):
     assert path.is_file() and json.loads(Image.open(path).text["locked"]) == ["Male"]
 
 
-def test_random_faces_differ(studio):
-    a, b = studio.random_face(), studio.random_face()
-    assert a.source == "random" and not np.array_equal(a.original, b.original)
+def test_random_faces_come_from_the_prior_and_repeat_with_a_seed(studio):
+    a, again, other = studio.random_face(seed=3), studio.random_face(seed=3), studio.random_face(seed=4)
+    assert a.source == "random" and np.array_equal(a.original, again.original)
+    assert not np.array_equal(a.original, other.original)
+    np.testing.assert_array_equal(a.original, studio.editor.decode(a.z)[0])  # its own decode
+    assert a.aligned.shape == (218, 178, 3)
 
 
 def test_slider_values_are_sanitised():
@@ -77,7 +80,7 @@ def test_app_handlers_turn_errors_into_messages(studio, tmp_path):
 
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.warns(UserWarning, match="not an image we can read"):  # gr.Warning outside a request
-        out = app.on_upload(studio, str(tmp_path / "notes.txt"), False, None, [], *ZERO)
+        out = app.on_upload(studio, str(tmp_path / "notes.txt"), False, [], *ZERO)
     assert "Could not use that image" in out[-1] and "not an image" in out[-1]
     assert app.on_edit(studio, None, [], *ZERO) is None
     import gradio as gr
@@ -86,6 +89,43 @@ def test_app_handlers_turn_errors_into_messages(studio, tmp_path):
         app.on_edit_by_name(studio, studio.random_face(), {"Sunglasses": 1}, [])
     with pytest.raises(gr.Error, match="Upload a face"):
         app.on_strip(studio, None, "Eyeglasses", "0,1", [])
+    with pytest.raises(gr.Error, match="Upload a face"):
+        app.on_sheet(studio, None, [])
+    with pytest.raises(gr.Error, match="unknown attribute 'Sunglasses'"):  # a message, not a crash
+        app.on_sheet(studio, studio.random_face(seed=0), ["Sunglasses"])
+    with pytest.raises(gr.Error, match="the alpha list has 26 values; the limit is 25"):
+        app.on_strip(studio, studio.random_face(seed=0), "Eyeglasses", ",".join(["1"] * 26), [])
+    with pytest.raises(gr.Error, match="3999 characters long; the limit is 1000"):
+        app.on_strip(studio, studio.random_face(seed=0), "Eyeglasses", ",".join(["1"] * 2000), [])
+
+
+def test_every_handler_runs_through_the_gpu_wrapper(studio, monkeypatch):
+    """On a ZeroGPU Space each event must hold a GPU: every wired function is wrapped."""
+    import app
+
+    wrapped = set()
+
+    def fake_gpu(fn):
+        wrapped.add(fn)
+        return fn
+
+    monkeypatch.setattr(app, "gpu", fake_gpu)
+    demo = app.build_demo(studio)
+    handlers = {b.fn.func for b in demo.fns.values() if b.fn is not None and hasattr(b.fn, "func")}
+    named = {b.fn for b in demo.fns.values() if b.fn is not None} - {
+        b.fn for b in demo.fns.values() if hasattr(b.fn, "func")}
+    assert not {f for f in named if getattr(f, "__module__", "") == "app"}, named  # none unwrapped
+    assert handlers == wrapped and {f.__name__ for f in handlers} >= {
+        "on_upload", "on_edit", "on_edit_by_name", "on_random", "on_reset", "on_strip", "on_sheet"}
+
+
+def test_exports_kept_on_disk_are_capped(studio, monkeypatch):
+    import disguise.session as S
+
+    monkeypatch.setattr(S, "KEPT_EXPORTS", 3)
+    face = studio.random_face(seed=1)
+    paths = [studio.export_strip(face, "Eyeglasses", "0, 1")[0] for _ in range(5)]
+    assert [p.is_file() for p in paths] == [False, False, True, True, True]
 
 
 def test_missing_or_corrupt_weights_fail_at_start_without_a_server(tiny_run, tmp_path, capsys):

@@ -12,7 +12,10 @@ import pytest
 from PIL import Image
 
 from disguise.attributes import ATTRIBUTES
-from disguise.data import CelebAError, Preprocess, iterate_batches, load_split, open_celeba, to_tensor
+from disguise.batches import iterate_batches
+from disguise.cache import load_split
+from disguise.celeba import CelebAError, open_celeba
+from disguise.policy import Preprocess, to_tensor
 
 
 def test_reads_generated_set(synthetic_root):
@@ -145,13 +148,36 @@ def test_cache_round_trip_and_invalidation(synthetic_root, tmp_path):
     _, _, rep3 = load_split(data, "valid", Preprocess(size=24), cache_dir=tmp_path, progress=False)
     assert rep3.built
     os.utime(data.path(first), ns=(1, 1))
-    _, _, rep4 = load_split(data, "valid", policy, cache_dir=tmp_path, progress=False)
-    assert rep4.built
+    # A CelebA is a snapshot of the folder: the change shows once the folder is opened again.
+    _, _, rep4 = load_split(open_celeba(synthetic_root), "valid", policy, cache_dir=tmp_path,
+                            progress=False)
+    assert rep4.built and len(rep4.replaced) == 2  # the stale data + mask of this folder went
     assert len(list(tmp_path.glob("valid-*.npy"))) == 4  # two policies, data + mask each
 
 
+def test_caches_of_other_folders_are_kept(synthetic_root, broken_copy, tmp_path):
+    """Switching between data folders never deletes the other folder's cache."""
+    policy = Preprocess(size=16)
+    _, _, a = load_split(open_celeba(synthetic_root), "test", policy, cache_dir=tmp_path, progress=False)
+    _, _, b = load_split(open_celeba(broken_copy), "test", policy, cache_dir=tmp_path, progress=False)
+    assert a.built and b.built and a.path != b.path and not b.replaced and a.path.is_file()
+    _, _, again = load_split(open_celeba(synthetic_root), "test", policy, cache_dir=tmp_path,
+                             progress=False)
+    assert not again.built and again.path == a.path
+
+
+def test_landmark_header_is_checked(broken_copy):
+    path = broken_copy / "list_landmarks_align_celeba.txt"
+    lines = path.read_text().splitlines()
+    lines[1] = lines[1].replace("nose_x nose_y", "nose_y nose_x")
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(CelebAError, match=r"list_landmarks_align_celeba.txt, line 2: expected the "
+                                          r"columns lefteye_x lefteye_y"):
+        open_celeba(broken_copy)
+
+
 def test_half_written_cache_is_never_used(synthetic_root, tmp_path, monkeypatch):
-    import disguise.data as D
+    import disguise.cache as D
 
     data = open_celeba(synthetic_root)
     calls = {"n": 0}

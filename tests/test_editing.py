@@ -11,7 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from disguise.data import load_split, open_celeba
+from disguise.cache import load_split
+from disguise.celeba import open_celeba
 from disguise.editing import Editor, condition
 from disguise.exports import DISGUISES, TILE, alpha_grid, alpha_strip, disguise_sheet, save_png
 from disguise.model import VAE
@@ -105,8 +106,12 @@ def test_batched_strip_grid_and_combinations_match_single_decodes(editor, faces)
     grid = editor.grid(zs, "Male", [-2, 0, 2])
     assert grid.shape == (4, 3, 32, 32, 3)
     np.testing.assert_allclose(grid[2, 1].astype(int), editor.decode(zs[2])[0].astype(int), atol=1)
-    combos = editor.combinations(zs[1], [c for _, c in DISGUISES])
+    combos = editor.combinations(zs[1], [c for _, c in DISGUISES], locked=["Male"])
     assert combos.shape == (len(DISGUISES), 32, 32, 3)
+    for (_, c), got in zip(DISGUISES, combos):  # each tile is that disguise's own edit
+        np.testing.assert_allclose(got.astype(int), editor.render(zs[1], c, locked=["Male"]).astype(int),
+                                   atol=1)
+    assert len({got.tobytes() for got in combos}) == len(DISGUISES)
 
 
 def test_random_faces_and_morph(editor, faces):

@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from disguise.data import Preprocess
-from disguise.faces import (TARGET_LEFT_EYE, TARGET_MOUTH, TARGET_RIGHT_EYE, ImageError,
-                            detect_faces, load_image, prepare_face, similarity)
+from disguise.faces import ImageError, detect_faces, load_image, prepare_face, similarity
+from disguise.frame import LEFT_EYE as TARGET_LEFT_EYE
+from disguise.frame import MOUTH as TARGET_MOUTH
+from disguise.frame import RIGHT_EYE as TARGET_RIGHT_EYE
+from disguise.policy import Preprocess
 
 POLICY = Preprocess(size=64)
 
@@ -33,6 +35,25 @@ def test_similarity_recovers_a_known_transform():
     r = s * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
     m = similarity(pts, pts @ r.T + [5, -3])
     np.testing.assert_allclose(m, np.hstack([r, [[5], [-3]]]), atol=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_similarity_matches_scikit_image_on_noisy_points(seed):
+    """Parity with an independent Umeyama: scikit-image's SimilarityTransform, on points that no
+    similarity fits exactly (so the least-squares solution itself is compared), reflections too."""
+    from skimage.transform import SimilarityTransform
+
+    rng = np.random.default_rng(seed)
+    src = rng.uniform(0, 200, (3 + seed, 2))
+    dst = src @ rng.normal(size=(2, 2)).T + rng.normal(0, 20, (len(src), 2))  # any affine, noisy
+    if seed % 2:
+        dst[:, 0] *= -1  # a mirror image: the best similarity is still a rotation
+    if hasattr(SimilarityTransform, "from_estimate"):  # scikit-image >= 0.26
+        ref = SimilarityTransform.from_estimate(src, dst)
+    else:
+        ref = SimilarityTransform()
+        assert ref.estimate(src, dst)
+    np.testing.assert_allclose(similarity(src, dst), ref.params[:2], atol=1e-8)
 
 
 def test_astronaut_is_found_and_aligned_like_celeba(photo):

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from disguise import synthetic as S
-from disguise.attributes import ATTRIBUTES, CELEBA_RATES, DRAWN, NOT_DRAWN
-from disguise.data import open_celeba
+from disguise.attributes import ATTRIBUTES, CELEBA_RATES, DRAWN
+from disguise.celeba import open_celeba
 
 
 def _digest(root) -> str:
@@ -35,8 +37,6 @@ def test_layout_matches_celeba(synthetic_root):
     assert lines[2].startswith("000001.jpg ") and len(lines[2].split()) == 41
     lm = (synthetic_root / "list_landmarks_align_celeba.txt").read_text().splitlines()
     assert lm[1].split()[:2] == ["lefteye_x", "lefteye_y"]
-    from PIL import Image
-
     with Image.open(synthetic_root / "img_align_celeba" / "000001.jpg") as im:
         assert im.size == (178, 218) and im.mode == "RGB" and im.format == "JPEG"
     # Landmarks near CelebA's alignment targets (eyes at y=112, mouth at y~153).
@@ -133,9 +133,127 @@ def test_rates_of_5000_faces_near_celeba():
     assert np.corrcoef(col["Smiling"], col["Mouth_Slightly_Open"])[0, 1] > 0.2
 
 
-def test_drawn_and_not_drawn_lists():
-    assert len(DRAWN) >= 28 and NOT_DRAWN == {"Attractive"}
-    assert set(DRAWN) | NOT_DRAWN == set(ATTRIBUTES)
+def _man(hair: str) -> S.Person:
+    """The first synthetic man (seed 11) whose natural hair is ``hair``."""
+    return next(p for p in (S.sample_person(pid, 11) for pid in range(400))
+                if p.hair == hair and p.male)
+
+
+def _render(person: S.Person, index: int, drawn: S.Person | None = None, **force
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Image ``index`` of ``person`` with some labels forced, as float pixels, and its landmarks.
+
+    ``drawn``, if given, is drawn instead, from ``person``'s labels and random stream (sampling
+    the labels of another person would move that stream).
+    """
+    lab, rng = S.item_labels(11, person, index)
+    lab.update(force)
+    img, lm = S.render(drawn or person, lab, rng)
+    return np.asarray(img, dtype=np.float32), lm
+
+
+def _upright_to_image(lm: np.ndarray, x: float, y: float) -> tuple[float, float]:
+    """Where point (x, y) of the upright frame lands in a posed image, found from its eye landmarks.
+
+    The pose is a similarity transform, so the two eyes fix it.
+    """
+    src_l, src_r = complex(*S.LEFT_EYE), complex(*S.RIGHT_EYE)
+    dst_l, dst_r = complex(*lm[0]), complex(*lm[1])
+    a = (dst_r - dst_l) / (src_r - src_l)
+    z = dst_l + a * (complex(x, y) - src_l)
+    return z.real, z.imag
+
+
+COLOUR_LABELS = ("Black_Hair", "Brown_Hair", "Blond_Hair", "Gray_Hair")
+# A bald head keeps a patch of hair above each ear; nothing else may cover it.
+BALD = dict(Bald=True, Sideburns=False, Wearing_Hat=False, Eyeglasses=False, Blurry=False,
+            Wavy_Hair=False, Straight_Hair=False, Bangs=False, Receding_Hairline=False,
+            **{c: False for c in COLOUR_LABELS})
+
+
+@pytest.mark.parametrize("hair", ["black", "blond", "gray"])
+def test_bald_side_hair_is_the_natural_colour(hair):
+    person = _man(hair)
+    img, lm = _render(person, 3, **BALD)
+    nat = np.array(person.hair_rgb, dtype=np.float32)
+    cx = (S.LEFT_EYE[0] + S.RIGHT_EYE[0]) / 2
+    for s in (-1, 1):  # the middle of each side patch (x from fw - 4 to fw + 2, y 100 to 122)
+        x, y = _upright_to_image(lm, cx + s * (person.face_w - 1), 108)
+        win = img[int(round(y)) - 1:int(round(y)) + 2, int(round(x)) - 1:int(round(x)) + 2]
+        pix = np.median(win.reshape(-1, 3), axis=0)
+        # The lighting scales all channels of a column alike: the pixel is the hair colour times a
+        # gain near 1. A red patch (the old bug) is no multiple of black, blond or grey.
+        gain = float(pix @ nat / (nat @ nat))
+        assert 0.7 < gain < 1.35 and np.abs(pix - gain * nat).max() <= 4, (hair, s, pix, nat)
+
+
+def _in_range(rgb, key: str) -> bool:
+    """Whether ``rgb`` is a shade of natural hair category ``key``."""
+    return all(lo <= v <= hi for v, lo, hi in zip(rgb, *S.HAIR_COLOURS[key]))
+
+
+def test_hair_colour_follows_the_labels():
+    rng = np.random.default_rng(0)
+    none = {c: False for c in COLOUR_LABELS}
+    for natural in ("black", "brown", "blond", "gray", "red"):
+        person = _man(natural)
+        # Bald: no colour label can be set, and what is left is the person's own hair.
+        assert S.hair_colour(person, {**none, "Bald": True}, rng) == person.hair_rgb, natural
+        # Not bald and no colour label: red, the person's own shade if they are a redhead.
+        red = S.hair_colour(person, {**none, "Bald": False}, rng)
+        assert _in_range(red, "red") and (natural != "red" or red == person.hair_rgb), natural
+        for label, key in S.HAIR_LABELS:
+            rgb = S.hair_colour(person, {**none, label: True, "Bald": False}, rng)
+            own = key != natural or rgb == person.hair_rgb
+            assert _in_range(rgb, key) and own, (natural, label)
+
+
+# How each drawn attribute is switched: identity attributes are drawn from the person, so the
+# person changes with the label; some labels only show with others.
+IDENTITY = {"Male": "male", "Young": "young", "Double_Chin": "double_chin", "Big_Nose": "big_nose",
+            "Pointy_Nose": "pointy_nose", "Big_Lips": "big_lips", "Narrow_Eyes": "narrow_eyes",
+            "Arched_Eyebrows": "arched", "Bushy_Eyebrows": "bushy"}
+SHAPED = {"Chubby", "Oval_Face", "Pale_Skin"}  # baked into face size and skin: see the next test
+NEEDS = {"Goatee": {"No_Beard": False}, "Mustache": {"No_Beard": False}}
+
+
+@pytest.mark.parametrize("long_hair", [False, True])
+def test_each_drawn_attribute_changes_pixels_and_attractive_none(long_hair):
+    # A redhead: with no colour label their own hair is drawn and nothing is taken from the random
+    # stream for it, so a switch cannot change pixels just by moving the stream. Young, so that
+    # bangs do not show merely by hiding forehead lines.
+    person = next(p for p in (S.sample_person(pid, 11) for pid in range(400))
+                  if p.hair == "red" and p.long_hair == long_hair)
+    person = dataclasses.replace(person, young=True)
+    plain = {a: False for a in ATTRIBUTES} | {"No_Beard": True}
+    for attr in [a for a in DRAWN if a not in SHAPED]:
+        pics = []
+        for value in (False, True):
+            who = (dataclasses.replace(person, **{IDENTITY[attr]: value}) if attr in IDENTITY
+                   else person)
+            img, lm = _render(person, 5, who, **{**plain, **NEEDS.get(attr, {}), attr: value})
+            pics.append(img)
+        # A hair colour other than the natural one is drawn from the stream, which moves the shirt
+        # colour drawn after it: look above the shirt only.
+        rows = slice(0, int(lm[:2, 1].mean()) + 20) if attr in COLOUR_LABELS else slice(None)
+        changed = (np.abs(pics[1] - pics[0])[rows].max(axis=-1) > 8).sum()
+        assert changed >= 10, (attr, changed)
+    for force in (plain, {}):  # a plain face and one with its own labels: not a pixel moves
+        a, _ = _render(person, 5, **{**force, "Attractive": False})
+        b, _ = _render(person, 5, **{**force, "Attractive": True})
+        assert np.array_equal(a, b)
+
+
+def test_chubby_oval_and_pale_shape_the_person():
+    # These are drawn through the face's size and the skin colour that sample_person gives them.
+    people = [S.sample_person(pid, 11) for pid in range(600)]
+    for oval in (False, True):
+        same = [p for p in people if p.oval == oval]
+        assert min(p.face_w for p in same if p.chubby) > max(p.face_w for p in same if not p.chubby)
+    assert min(p.face_h for p in people if p.oval) > max(p.face_h for p in people if not p.oval)
+    pale = np.array([p.skin for p in people if p.pale])
+    other = np.array([p.skin for p in people if not p.pale])
+    assert len(pale) and (pale.min(axis=0) > other.max(axis=0)).all()
 
 
 def test_cli_refuses_to_overwrite_and_bad_counts(tmp_path):
@@ -151,4 +269,10 @@ def test_cli_refuses_to_overwrite_and_bad_counts(tmp_path):
                         "--count", "12", "--seed", "1", "--workers", "1", "--sheet",
                         str(tmp_path / "sheet.png")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert len(open_celeba(tmp_path / "ok")) == 12 and (tmp_path / "sheet.png").stat().st_size > 1000
+    assert len(open_celeba(tmp_path / "ok")) == 12
+    # One cell (face and caption) per person, at most 16, in rows of 8.
+    people = len({line.split()[1] for line in (tmp_path / "ok" / "identity_CelebA.txt").open()})
+    rows = (min(people, 16) + 7) // 8
+    with Image.open(tmp_path / "sheet.png") as sheet:
+        assert sheet.size == (8 * 178, rows * (218 + 96))
+        assert len(sheet.getcolors(1 << 24)) > 1000  # faces, not a blank page

@@ -12,8 +12,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from disguise.data import Preprocess
 from disguise.model import VAE, VAEConfig
+from disguise.policy import Preprocess
 from disguise.training import RunFolderError, TrainConfig, train
 
 TINY = dict(image_size=32, z_dim=16, encoder_filters=(16, 32, 32), encoder_kernels=(3, 3, 3),
@@ -112,7 +112,7 @@ def _cli(*args, env=None):
     (["--z-dim", "0"], "z_dim must be positive"),
     (["--epochs", "0"], "epochs must be at least 1"),
     (["--crop", "1,2,3"], "left < right"),
-    (["--encoder-filters", "64,wide"], "--encoder-filters must be integers like 32,64,64,64"),
+    (["--encoder-filters", "64,wide"], "argument --encoder-filters: must be integers like 32,64,64,64"),
     (["--decoder-filters", "128,128,64"], "one entry per stage"),
     (["--decoder-filters", "128,128,64,4"], "must equal in_channels (3)"),
     (["--resume"], "nothing to resume"),
@@ -217,3 +217,39 @@ def test_cli_init_takes_the_architecture_and_refuses_a_conflict(synthetic_root, 
     r = _cli(*common, "--out", str(tmp_path / "bad"), "--init", str(tmp_path / "nowhere"))
     assert r.returncode == 2 and "no such folder" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_non_finite_loss_stops_before_the_step_with_a_message():
+    """One rule: train_step refuses a NaN loss before touching the weights, and says where."""
+    from disguise.losses import LossConfig
+    from disguise.training import train_step
+
+    model = VAE(tiny_config())
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    before = {k: v.clone() for k, v in model.named_parameters()}
+    x = torch.rand(4, 3, 32, 32)
+    x[0, 0, 0, 0] = float("nan")
+    with pytest.raises(FloatingPointError, match="the loss became nan at epoch 2, batch 7; try a lower --lr"):
+        train_step(model, opt, x, LossConfig(), where="epoch 2, batch 7")
+    assert all(torch.equal(before[k], v) for k, v in model.named_parameters())
+    assert not opt.state  # no step was taken
+    train_step(model, opt, torch.rand(4, 3, 32, 32), LossConfig())
+    assert opt.state
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_helpers_give_the_model_back_in_its_mode(training):
+    """evaluate_loss and the vector encoder switch to eval mode and restore the caller's mode."""
+    import numpy as np
+
+    from disguise.losses import LossConfig
+    from disguise.training import evaluate_loss
+    from disguise.vectors import build_bank
+
+    model = VAE(tiny_config()).train(training)
+    faces = np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    evaluate_loss(model, faces, LossConfig(), torch.device("cpu"))
+    assert model.training is training and all(m.training is training for m in model.modules())
+    labels = np.where(np.random.default_rng(1).random((6, 40)) < 0.5, 1, -1).astype(np.int8)
+    build_bank(model, [(faces, labels)], progress=False)
+    assert model.training is training

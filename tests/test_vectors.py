@@ -9,7 +9,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from disguise.attributes import ATTRIBUTES
-from disguise.data import load_split, open_celeba
+from disguise.cache import load_split
+from disguise.celeba import open_celeba
 from disguise.model import VAE
 from disguise.vectors import BANK_NAME, AttributeBank, build_bank, labelled_batches, seed_vector
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from disguise.attributes import check_names
-from disguise.editing import Editor, parse_alphas
+from disguise.editing import Editor
 from disguise.exports import alpha_grid, alpha_strip, disguise_sheet, save_png
 from disguise.faces import ImageError, prepare_face
-from train._cli import fail, run
+from train._cli import alpha_list, attribute_list, fail, run
 
 
 def parse(argv):
@@ -30,8 +30,10 @@ def parse(argv):
     p.add_argument("--out", required=True, help="PNG to write")
     p.add_argument("--model", default="weights", help="weights folder or Hub repo id")
     p.add_argument("--attribute", default="Eyeglasses", help="for strip and grid")
-    p.add_argument("--alphas", default="0,1,2,3,4", help="comma-separated, e.g. -4,-3,-2,-1,0")
-    p.add_argument("--lock", default="", help="comma-separated attributes to keep fixed")
+    p.add_argument("--alphas", type=alpha_list, default="0,1,2,3,4",
+                   help="comma-separated, e.g. -4,-3,-2,-1,0")
+    p.add_argument("--lock", type=attribute_list, default="",
+                   help="comma-separated attributes to keep fixed")
     p.add_argument("--aligned", action="store_true", help="images are already CelebA-aligned")
     p.add_argument("--force", action="store_true", help="replace an existing --out")
     return p.parse_args(argv)
@@ -42,9 +44,8 @@ def main(argv=None) -> int:
     out = Path(args.out)
     if out.exists() and not args.force:
         fail(f"{out} exists; pass --force to replace it")
-    alphas = parse_alphas(args.alphas)
-    locked = [n for n in args.lock.split(",") if n]
-    check_names(locked + [args.attribute])
+    alphas, locked = args.alphas, args.lock
+    check_names([args.attribute])
     if args.what != "grid" and len(args.image) > 1:
         fail(f"{args.what} takes one --image; use grid for several")
     editor = Editor.from_pretrained(args.model)

@@ -12,24 +12,39 @@ from pathlib import Path
 
 import torch
 
-from disguise.attributes import DRAWN, check_names
-from disguise.data import CelebAError, load_split, open_celeba
-from disguise.editing import Editor, parse_alphas
-from disguise.evaluate import (CLASSIFIER_NAME, QualityBar, Report, classifier_accuracy,
-                               edit_success, judge_policy, load_classifier, markdown,
-                               reconstruction_metrics, save_classifier, train_classifier)
+from disguise.attributes import DRAWN
+from disguise.cache import load_split
+from disguise.celeba import CelebAError, open_celeba
+from disguise.editing import Editor
 from disguise.files import atomic_write
-from train._cli import fail, run
+from disguise.judge import (CLASSIFIER_NAME, classifier_accuracy, judge_policy, load_classifier,
+                            save_classifier, train_classifier)
+from disguise.metrics import QualityBar, edit_success, reconstruction_metrics
+from disguise.report import Report, markdown
+from train._cli import alpha_list, attribute_list, run
 
 
-def parse(argv):
+def positive_alphas(text: str) -> list[float]:
+    """A ``type=`` for ``--alphas``: an alpha list of positive numbers (removal negates them)."""
+    try:
+        alphas, why = alpha_list(text), ""
+    except argparse.ArgumentTypeError as e:
+        alphas, why = [], f": {e}"
+    if not alphas or any(a <= 0 for a in alphas):
+        raise argparse.ArgumentTypeError(f"--alphas must be positive numbers (removal uses their "
+                                         f"negatives), got {text!r}{why}")
+    return alphas
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", required=True, help="folder with config, weights and vector bank")
     p.add_argument("--data", required=True, help="CelebA-format folder")
-    p.add_argument("--alphas", default="1,2,3,4", help="edit strengths to test")
+    p.add_argument("--alphas", type=positive_alphas, default="1,2,3,4", help="edit strengths to test")
     p.add_argument("--faces", type=int, default=200, help="test faces per attribute and direction")
-    p.add_argument("--attributes", default=None, help="comma-separated (default: all drawn ones)")
+    p.add_argument("--attributes", type=attribute_list, default=list(DRAWN),
+                   help="comma-separated attribute names (empty: all drawn ones)")
     p.add_argument("--classifier-epochs", type=int, default=12)
     p.add_argument("--classifier-blur", type=float, default=1.5,
                    help="max Gaussian blur (pixels) of the classifier's training augmentation")
@@ -41,16 +56,10 @@ def parse(argv):
     return p.parse_args(argv)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    try:
-        alphas, why = parse_alphas(args.alphas), ""
-    except ValueError as e:
-        alphas, why = [], f": {e}"
-    if not alphas or any(a <= 0 for a in alphas):
-        fail(f"--alphas must be positive numbers (removal uses their negatives), got {args.alphas!r}{why}")
-    attributes = args.attributes.split(",") if args.attributes else list(DRAWN)
-    check_names(attributes)
+    alphas = args.alphas
+    attributes = args.attributes or list(DRAWN)
     device = torch.device(args.device)
     editor = Editor.from_pretrained(args.model, device=device)
     data = open_celeba(args.data)

@@ -14,11 +14,12 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from disguise.data import CelebAError, Preprocess
+from disguise.celeba import CelebAError
 from disguise.model import VAEConfig, resolve_pretrained
+from disguise.policy import Preprocess
 from disguise.training import (Distributed, RunFolderError, TrainConfig, saved_model_config,
                                saved_train_config, train)
-from train._cli import fail, run
+from train._cli import fail, int_list, run
 
 # Model options: None means "not given", so --resume can tell them from the saved config's.
 MODEL_OPTIONS = ("image_size", "z_dim", "arch", "dropout", "crop", "encoder_filters", "decoder_filters")
@@ -38,12 +39,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     m.add_argument("--z-dim", type=int, default=None, help="latent dimensions (default 200)")
     m.add_argument("--arch", choices=["conv", "resnet"], default=None, help="default conv")
     m.add_argument("--dropout", type=float, default=None, help="default 0.25")
-    m.add_argument("--encoder-filters", default=None,
+    m.add_argument("--encoder-filters", type=int_list("32,64,64,64"), default=None,
                    help="channels per encoder stage, e.g. 64,128,128,128 (default 32,64,64,64)")
-    m.add_argument("--decoder-filters", default=None,
+    m.add_argument("--decoder-filters", type=int_list("64,64,32,3"), default=None,
                    help="channels per decoder stage, the last is 3, e.g. 128,128,64,3 "
                         "(default 64,64,32,3)")
-    m.add_argument("--crop", type=str, default=None,
+    m.add_argument("--crop", type=int_list("15,35,163,183"), default=None,
                    help="left,top,right,bottom box in the 178x218 image (default 15,35,163,183)")
     t = p.add_argument_group("training (when resuming, options not given keep the run's values)")
     t.add_argument("--epochs", type=int, default=None, help="total epochs (default 10)")
@@ -65,13 +66,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def model_config(args: argparse.Namespace) -> VAEConfig:
     given = {k: getattr(args, k) for k in MODEL_OPTIONS if getattr(args, k) is not None}
-    for key, example in (("crop", "15,35,163,183"), ("encoder_filters", "32,64,64,64"),
-                         ("decoder_filters", "64,64,32,3")):
-        if key in given:
-            try:
-                given[key] = tuple(int(v) for v in given[key].split(","))
-            except ValueError:
-                fail(f"--{key.replace('_', '-')} must be integers like {example}, got {given[key]!r}")
     if args.resume or args.init:
         base = saved_model_config(Path(args.out)) if args.resume else resolve_pretrained(args.init)[1]
         size = given.get("image_size", base.image_size)

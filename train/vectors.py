@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 from disguise.attributes import ATTRIBUTES, NOT_DRAWN
-from disguise.data import CelebAError, load_split, open_celeba
+from disguise.cache import load_split
+from disguise.celeba import CelebAError, open_celeba
 from disguise.model import VAE
 from disguise.vectors import BANK_NAME, BATCH_SIZE, MAX_POSITIVES, THRESHOLD, build_bank, labelled_batches
 from train._cli import fail, run
