@@ -21,12 +21,14 @@ from PIL import Image
 
 from disguise.attributes import ATTRIBUTES, GROUPS, pretty
 from disguise.faces import ImageError
+from disguise.exports import VIEWS
 from disguise.session import SLIDER_LIMIT, Face, Studio, sanitize_sliders
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_WEIGHTS = os.environ.get("DISGUISE_WEIGHTS", str(HERE / "weights"))
 EXAMPLES = HERE / "examples"
 OPEN_GROUPS = ("Hair", "Facial hair", "Accessories")
+LIVE_FORMAT = "jpeg"  # the live pictures: PNG made a photo-view event 1.9x slower (bench/app_latency.py)
 
 try:  # On a ZeroGPU Space the `spaces` package lends a GPU per call; elsewhere nothing changes.
     import spaces
@@ -88,68 +90,105 @@ def _need(face: Face | None) -> Face:
     return face
 
 
-def on_upload(studio: Studio, image, already_aligned: bool, locked, *sliders):
+def _split(values) -> tuple[list, str]:
+    """An event's last inputs: the 40 sliders, then the view ("photo" or "model")."""
+    *sliders, view = values
+    if view not in VIEWS:
+        raise gr.Error(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
+    return sliders, view
+
+
+def on_upload(studio: Studio, image, already_aligned: bool, locked, *values):
     if image is None:  # the input was cleared: keep the face being edited
         return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    sliders, view = _split(values)
     try:
         face = studio.prepare(image, already_aligned=True if already_aligned else None)
     except ImageError as e:
         gr.Warning(str(e))
         return gr.skip(), gr.skip(), gr.skip(), gr.skip(), f"**Could not use that image:** {e}"
     alphas, _ = sanitize_sliders(sliders)
-    return (face, face.aligned, studio.reconstruction(face), studio.render(face, alphas, locked or []),
+    return (face, face.aligned, studio.before(face, view), studio.render(face, alphas, locked or [], view),
             face.notice)
 
 
-def on_edit(studio: Studio, face: Face | None, locked, *sliders):
+def on_edit(studio: Studio, face: Face | None, locked, *values):
+    sliders, view = _split(values)
     if face is None:
         return None
     alphas, notes = sanitize_sliders(sliders)
     for note in notes:
         gr.Warning(note)
-    return studio.render(face, alphas, locked or [])
+    return studio.render(face, alphas, locked or [], view)
 
 
-def on_edit_by_name(studio: Studio, face: Face | None, alphas: dict, locked):
+def on_view(studio: Studio, face: Face | None, locked, *values):
+    """The view switch: both pictures again, in the other view."""
+    if face is None:
+        return None, None
+    return studio.before(face, _split(values)[1]), on_edit(studio, face, locked, *values)
+
+
+def on_edit_by_name(studio: Studio, face: Face | None, alphas: dict, locked, view: str = "photo"):
     """API: {"Eyeglasses": 2, "No_Beard": -3} -> the edited face (unknown names are errors)."""
     face = _need(face)
     if not isinstance(alphas, dict):
         raise gr.Error('alphas must be a JSON object like {"Eyeglasses": 2.0}')
     try:
-        return studio.render(face, alphas, locked or [])
+        return studio.render(face, alphas, locked or [], view)
     except ValueError as e:
         raise gr.Error(str(e)) from None
 
 
-def on_random(studio: Studio):
+def on_random(studio: Studio, view: str):
     face = studio.random_face()
-    recon = studio.reconstruction(face)
-    return (face, face.aligned, recon, recon, face.notice) + (0.0,) * len(ATTRIBUTES)
+    before = studio.before(face, view)
+    return (face, face.aligned, before, before, face.notice) + (0.0,) * len(ATTRIBUTES)
 
 
-def on_reset(studio: Studio, face: Face | None):
-    recon = studio.reconstruction(face) if face is not None else None
-    return (recon,) + (0.0,) * len(ATTRIBUTES)
+def on_reset(studio: Studio, face: Face | None, view: str):
+    return (studio.before(face, view) if face is not None else None,) + (0.0,) * len(ATTRIBUTES)
 
 
-def on_strip(studio: Studio, face: Face | None, attribute: str, alphas_text: str, locked):
-    face = _need(face)
+def _export(face: Face, make):
+    """Run an export, turning a library error into a message; the file goes with the session."""
     try:
-        path, _ = studio.export_strip(face, attribute, alphas_text, locked=locked or [])
+        path, _ = make()
     except ValueError as e:
         raise gr.Error(str(e)) from None
     face.exports.append(path)
     return str(path), str(path)
 
 
-def on_sheet(studio: Studio, face: Face | None, locked):
+def on_strip(studio: Studio, face: Face | None, attribute: str, alphas_text: str, locked,
+             view: str = "photo"):
+    face = _need(face)
+    return _export(face, lambda: studio.export_strip(face, attribute, alphas_text, locked=locked or [],
+                                                     view=view))
+
+
+def on_sheet(studio: Studio, face: Face | None, locked, view: str = "photo"):
+    face = _need(face)
+    return _export(face, lambda: studio.export_sheet(face, locked=locked or [], view=view))
+
+
+def on_photo(studio: Studio, face: Face | None, locked, *sliders):
+    """The edited photo at the upload's full resolution, as a PNG download."""
+    face = _need(face)
+    alphas, _ = sanitize_sliders(sliders)
+    return _export(face, lambda: studio.export_photo(face, alphas, locked or []))[1]
+
+
+def on_animation(studio: Studio, face: Face | None, attribute: str, peak, frames, locked,
+                 view: str = "photo"):
+    """An animated GIF of one attribute sweeping 0 -> peak -> 0."""
     face = _need(face)
     try:
-        path, _ = studio.export_sheet(face, locked=locked or [])
-    except ValueError as e:
-        raise gr.Error(str(e)) from None
-    face.exports.append(path)
-    return str(path), str(path)
+        frames = int(frames)
+    except (TypeError, ValueError):
+        raise gr.Error(f"frames must be a whole number, got {frames!r}") from None
+    return _export(face, lambda: studio.export_animation(face, attribute, peak, frames,
+                                                         locked=locked or [], view=view))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -180,10 +219,14 @@ def build_demo(studio: Studio) -> gr.Blocks:
                 preview = gr.Image(label="Aligned face", interactive=False, height=220,
                                    elem_id="aligned")
             with gr.Column(scale=5, min_width=320):
+                view = gr.Radio([("Your photo", "photo"), ("Model", "model")], value="photo",
+                                label="View", elem_id="view",
+                                info="Photo: the edit drawn on the photo itself. Model: the VAE's "
+                                     "own decode, beside its reconstruction (all sliders at 0).")
                 with gr.Row():
-                    recon = gr.Image(label="Reconstruction (all sliders at 0)", interactive=False,
-                                     height=256, format="png", elem_id="recon")
-                    edited = gr.Image(label="Edited", interactive=False, height=256, format="png",
+                    recon = gr.Image(label="Before", interactive=False, height=256,
+                                     format=LIVE_FORMAT, elem_id="recon")
+                    edited = gr.Image(label="After", interactive=False, height=256, format=LIVE_FORMAT,
                                       elem_id="edited")
                 with gr.Row():
                     reset = gr.Button("Reset all", elem_id="reset")
@@ -199,8 +242,17 @@ def build_demo(studio: Studio) -> gr.Blocks:
                                                   info="e.g. -4, -3, -2, -1, 0 to remove",
                                                   elem_id="strip-alphas")
                     with gr.Row():
+                        peak = gr.Number(4.0, label="Animation peak alpha", minimum=-20, maximum=20,
+                                         elem_id="peak")
+                        frames = gr.Number(17, label="Animation frames", precision=0, minimum=3,
+                                           maximum=64, elem_id="frames")
+                    with gr.Row():
                         strip_btn = gr.Button("Alpha strip (PNG)", variant="primary", elem_id="strip")
                         sheet_btn = gr.Button("Disguise sheet (PNG)", variant="primary", elem_id="sheet")
+                    with gr.Row():
+                        photo_btn = gr.Button("Edited photo, full size (PNG)", variant="primary",
+                                              elem_id="photo")
+                        gif_btn = gr.Button("Animation (GIF)", variant="primary", elem_id="animation")
                     export_view = gr.Image(label="Export preview", interactive=False, elem_id="export-view")
                     export_file = gr.File(label="Download", elem_id="export-file")
             with gr.Column(scale=4, min_width=300):
@@ -215,22 +267,29 @@ def build_demo(studio: Studio) -> gr.Blocks:
         by_name = gr.JSON(visible=False)
         by_name_btn = gr.Button(visible=False)
 
+        # The view comes last in every event's inputs, so API clients may leave it out ("photo").
         gr.on([image.change, aligned.change], handler(studio, on_upload),
-              inputs=[image, aligned, locks, *ordered],
+              inputs=[image, aligned, locks, *ordered, view],
               outputs=[face, preview, recon, edited, notice], api_name="prepare")
         gr.on([s.input for s in ordered] + [locks.change], handler(studio, on_edit),
-              inputs=[face, locks, *ordered], outputs=edited, trigger_mode="always_last",
+              inputs=[face, locks, *ordered, view], outputs=edited, trigger_mode="always_last",
               show_progress="hidden", api_name="edit")
-        by_name_btn.click(handler(studio, on_edit_by_name), inputs=[face, by_name, locks],
+        view.change(handler(studio, on_view), inputs=[face, locks, *ordered, view],
+                    outputs=[recon, edited], show_progress="hidden", api_name="view")
+        by_name_btn.click(handler(studio, on_edit_by_name), inputs=[face, by_name, locks, view],
                           outputs=edited, api_name="edit_by_name")
-        random.click(handler(studio, on_random), inputs=None,
+        random.click(handler(studio, on_random), inputs=[view],
                      outputs=[face, preview, recon, edited, notice, *ordered], api_name="random_face")
-        reset.click(handler(studio, on_reset), inputs=[face], outputs=[edited, *ordered],
+        reset.click(handler(studio, on_reset), inputs=[face, view], outputs=[edited, *ordered],
                     api_name="reset")
-        strip_btn.click(handler(studio, on_strip), inputs=[face, strip_attr, strip_alphas, locks],
+        strip_btn.click(handler(studio, on_strip), inputs=[face, strip_attr, strip_alphas, locks, view],
                         outputs=[export_view, export_file], api_name="strip")
-        sheet_btn.click(handler(studio, on_sheet), inputs=[face, locks],
+        sheet_btn.click(handler(studio, on_sheet), inputs=[face, locks, view],
                         outputs=[export_view, export_file], api_name="sheet")
+        photo_btn.click(handler(studio, on_photo), inputs=[face, locks, *ordered],
+                        outputs=export_file, api_name="photo")
+        gif_btn.click(handler(studio, on_animation), inputs=[face, strip_attr, peak, frames, locks, view],
+                      outputs=[export_view, export_file], api_name="animation")
     return demo
 
 

@@ -6,14 +6,16 @@ decoding is batched: one forward pass per picture.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Mapping, Protocol, Sequence
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from .attributes import pretty
-from .editing import Editor, check_alpha_list, check_alphas
+from .editing import Editor, check_alpha, check_alpha_list, check_alphas
+from .photo import PhotoFrame, PhotoTiles, photo_edit
+from .policy import Preprocess
 
 TILE = 160  # tiles are shown at this size, upscaled from the model's resolution
 GAP = 6
@@ -34,15 +36,17 @@ DISGUISES: tuple[tuple[str, dict[str, float]], ...] = (
 )
 
 
-def save_png(img: Image.Image, path) -> None:
-    """Write ``img`` as PNG with its ``info`` (title, labels, edits) kept as text chunks."""
+def save_png(img: Image.Image, path, compress_level: int = 6) -> None:
+    """Write ``img`` as PNG with its ``info`` (title, labels, edits) kept as text chunks.
+
+    ``compress_level`` 1 writes a 12-megapixel photo several times faster, a little bigger."""
     from PIL.PngImagePlugin import PngInfo
 
     meta = PngInfo()
     for k, v in img.info.items():
         if isinstance(v, str):
             meta.add_text(k, v)
-    img.save(path, format="PNG", pnginfo=meta)
+    img.save(path, format="PNG", pnginfo=meta, compress_level=compress_level)
 
 
 def _describe(img: Image.Image, title: str, labels: list[str], **extra) -> Image.Image:
@@ -62,18 +66,66 @@ def font(size: int) -> ImageFont.ImageFont:
 
 def tile(img: np.ndarray | Image.Image, size: int = TILE) -> Image.Image:
     im = Image.fromarray(img) if isinstance(img, np.ndarray) else img.convert("RGB")
-    return im.resize((size, size), Image.Resampling.LANCZOS)
+    return im if im.size == (size, size) else im.resize((size, size), Image.Resampling.LANCZOS)
+
+
+class Tiles(Protocol):
+    """Turns model decodes into the pictures an export prints (the model view or the photo view)."""
+
+    size: int
+
+    def __call__(self, decodes: np.ndarray) -> list[np.ndarray]: ...
+
+
+VIEWS = ("photo", "model")  # the edit drawn on the person's photo, or the model's decode
+
+
+def check_view(view: str) -> str:
+    if view not in VIEWS:
+        raise ValueError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
+    return view
+
+
+def view_tiles(view: str, photo: PhotoFrame, policy: Preprocess, recon: np.ndarray, crop: np.ndarray
+               ) -> tuple["Tiles | None", np.ndarray]:
+    """The tile drawer and the "input" picture of an export in ``view``: the photo view's face
+    regions (256 px), or the model's decodes (the exports' default) beside its input ``crop``."""
+    if check_view(view) == "model":
+        return None, crop
+    tiles = PhotoTiles(photo, policy, recon)
+    return tiles, tiles.original()
+
+
+def edited_photo(photo: PhotoFrame, policy: Preprocess, recon: np.ndarray, edited: np.ndarray,
+                 alphas: Mapping[str, float], locked: Sequence[str] = ()) -> Image.Image:
+    """The whole photo with the edit drawn on it, its edits recorded for ``save_png``'s text."""
+    import json
+
+    img = Image.fromarray(photo_edit(photo, policy, recon, edited))
+    img.info.update({"Title": "disguise: edited photo", "Software": "disguise",
+                     "edits": json.dumps(dict(alphas)), "locked": json.dumps(list(locked))})
+    return img
+
+
+class ModelTiles:
+    """The model view: each decode, upscaled to ``size`` pixels."""
+
+    def __init__(self, size: int = TILE) -> None:
+        self.size = size
+
+    def __call__(self, decodes: np.ndarray) -> list[np.ndarray]:
+        return [np.asarray(tile(d, self.size)) for d in decodes]
 
 
 def format_alpha(a: float) -> str:
     return "0" if a == 0 else f"{a:+g}"
 
 
-def _canvas(cols: int, rows: int, title: str, subtitle: str, label_h: int = 22
+def _canvas(cols: int, rows: int, title: str, subtitle: str, size: int, label_h: int = 22
             ) -> tuple[Image.Image, ImageDraw.ImageDraw, int]:
     head = 54
-    w = GAP + cols * (TILE + GAP)
-    h = head + rows * (TILE + label_h + GAP) + GAP
+    w = GAP + cols * (size + GAP)
+    h = head + rows * (size + label_h + GAP) + GAP
     img = Image.new("RGB", (max(w, 360), h), BG)
     d = ImageDraw.Draw(img)
     d.text((GAP + 2, 8), title, fill=INK, font=font(20))
@@ -81,58 +133,69 @@ def _canvas(cols: int, rows: int, title: str, subtitle: str, label_h: int = 22
     return img, d, head
 
 
-def _label(d: ImageDraw.ImageDraw, x: int, y: int, text: str, bold: bool = False) -> None:
+def _label(d: ImageDraw.ImageDraw, x: int, y: int, text: str, size: int, bold: bool = False) -> None:
     f = font(14 if bold else 13)
     w = d.textlength(text, font=f)
-    d.text((x + (TILE - w) / 2, y + 3), text, fill=INK if bold else MUTED, font=f)
+    d.text((x + (size - w) / 2, y + 3), text, fill=INK if bold else MUTED, font=f)
 
 
 def alpha_strip(editor: Editor, z: torch.Tensor, attribute: str,
                 alphas: Sequence[float] = (0, 1, 2, 3, 4), original: np.ndarray | None = None,
-                base: Mapping[str, float] | None = None, locked: Sequence[str] = ()) -> Image.Image:
-    """The seed's figure: one face decoded at each alpha of one attribute, the original first."""
+                base: Mapping[str, float] | None = None, locked: Sequence[str] = (),
+                tiles: Tiles | None = None) -> Image.Image:
+    """The seed's figure: one face decoded at each alpha of one attribute, the original first.
+
+    ``tiles`` draws the faces (default: the model's decodes, upscaled); ``original`` is shown as
+    given (resized to the tile size)."""
+    tiles = tiles or ModelTiles()
+    size = tiles.size
     values = check_alpha_list(alphas)
-    faces = editor.strip(z, attribute, values, base=base, locked=locked)
+    faces = tiles(editor.strip(z, attribute, values, base=base, locked=locked))
     cols = len(values) + (original is not None)
     lock = f"; locked: {', '.join(pretty(n) for n in locked)}" if locked else ""
-    img, d, y0 = _canvas(cols, 1, f"{pretty(attribute)}",
-                         f"z + alpha * v({attribute}){lock}")
+    img, d, y0 = _canvas(cols, 1, f"{pretty(attribute)}", f"z + alpha * v({attribute}){lock}", size)
     x = GAP
     if original is not None:
-        img.paste(tile(original), (x, y0))
-        _label(d, x, y0 + TILE, "input", bold=True)
-        x += TILE + GAP
+        img.paste(tile(original, size), (x, y0))
+        _label(d, x, y0 + size, "input", size, bold=True)
+        x += size + GAP
     labels = ["input"] if original is not None else []
     for a, face in zip(values, faces):
-        img.paste(tile(face), (x, y0))
+        img.paste(tile(face, size), (x, y0))
         labels.append(f"alpha = {format_alpha(a)}")
-        _label(d, x, y0 + TILE, labels[-1])
-        x += TILE + GAP
+        _label(d, x, y0 + size, labels[-1], size)
+        x += size + GAP
     return _describe(img, f"{pretty(attribute)} alpha strip", labels, attribute=attribute,
                      alphas=values, locked=list(locked))
 
 
 def alpha_grid(editor: Editor, zs: torch.Tensor, attribute: str,
                alphas: Sequence[float] = (0, 1, 2, 3, 4), originals: Sequence[np.ndarray] | None = None,
-               locked: Sequence[str] = ()) -> Image.Image:
-    """Several faces (rows) x alphas (columns), like the book's figure; one forward pass."""
+               locked: Sequence[str] = (), tiles: Sequence[Tiles] | None = None) -> Image.Image:
+    """Several faces (rows) x alphas (columns), like the book's figure; one forward pass.
+
+    ``tiles``: one drawer per face (default: the model view for all)."""
     values = check_alpha_list(alphas)
     faces = editor.grid(zs, attribute, values, locked=locked)          # (N, A, S, S, 3)
     n = faces.shape[0]
+    drawers = list(tiles) if tiles is not None else [ModelTiles()] * n
+    if len(drawers) != n:
+        raise ValueError(f"{len(drawers)} tile drawers for {n} faces")
+    size = drawers[0].size
     cols = len(values) + (originals is not None)
     img, d, y0 = _canvas(cols, n, pretty(attribute), f"{n} faces x alpha in "
-                         f"{', '.join(format_alpha(a) for a in values)}")
+                         f"{', '.join(format_alpha(a) for a in values)}", size)
     for r in range(n):
-        y = y0 + r * (TILE + 22 + GAP)
+        y = y0 + r * (size + 22 + GAP)
         x = GAP
         if originals is not None:
-            img.paste(tile(originals[r]), (x, y))
-            _label(d, x, y + TILE, "input", bold=True)
-            x += TILE + GAP
-        for a, face in zip(values, faces[r]):
-            img.paste(tile(face), (x, y))
-            _label(d, x, y + TILE, f"alpha = {format_alpha(a)}")
-            x += TILE + GAP
+            img.paste(tile(originals[r], size), (x, y))
+            _label(d, x, y + size, "input", size, bold=True)
+            x += size + GAP
+        for a, face in zip(values, drawers[r](faces[r])):
+            img.paste(tile(face, size), (x, y))
+            _label(d, x, y + size, f"alpha = {format_alpha(a)}", size)
+            x += size + GAP
     labels = (["input"] if originals is not None else []) + [f"alpha = {format_alpha(a)}" for a in values]
     return _describe(img, f"{pretty(attribute)} grid", labels, attribute=attribute, alphas=values,
                      faces=n)
@@ -141,33 +204,79 @@ def alpha_grid(editor: Editor, zs: torch.Tensor, attribute: str,
 def disguise_sheet(editor: Editor, z: torch.Tensor,
                    combos: Sequence[tuple[str, Mapping[str, float]]] = DISGUISES,
                    original: np.ndarray | None = None, locked: Sequence[str] = (),
-                   columns: int = 4, title: str = "Possible disguises") -> Image.Image:
+                   columns: int = 4, title: str = "Possible disguises",
+                   tiles: Tiles | None = None) -> Image.Image:
     """One face under several attribute combinations, each tile labelled with its edits."""
     if not combos:
         raise ValueError("a disguise sheet needs at least one combination")
+    tiles = tiles or ModelTiles()
+    size = tiles.size
     edits = [check_alphas(c) for _, c in combos]
-    faces = editor.combinations(z, edits, locked=locked)
-    tiles: list[tuple[np.ndarray, str, str]] = []
+    faces = tiles(np.concatenate([editor.render(z, {})[None], editor.combinations(z, edits, locked=locked)]))
+    pictures: list[tuple[np.ndarray, str, str]] = []
     if original is not None:
-        tiles.append((original, "input", ""))
-    tiles.append((editor.render(z, {}), "reconstruction", "all alphas 0"))
-    for (label, c), face in zip(combos, faces):
+        pictures.append((original, "input", ""))
+    pictures.append((faces[0], "reconstruction", "all alphas 0"))
+    for (label, c), face in zip(combos, faces[1:]):
         detail = ", ".join(f"{pretty(k)} {format_alpha(v)}" for k, v in c.items())
-        tiles.append((face, label, detail))
-    cols = min(columns, len(tiles))
-    rows = (len(tiles) + cols - 1) // cols
+        pictures.append((face, label, detail))
+    cols = min(columns, len(pictures))
+    rows = (len(pictures) + cols - 1) // cols
     lock = f"; locked: {', '.join(pretty(n) for n in locked)}" if locked else ""
-    img, d, y0 = _canvas(cols, rows, title, f"z + sum of alpha_i * v_i, per tile{lock}",
+    img, d, y0 = _canvas(cols, rows, title, f"z + sum of alpha_i * v_i, per tile{lock}", size,
                          label_h=40)
     small = font(11)
-    for k, (face, label, detail) in enumerate(tiles):
-        x = GAP + (k % cols) * (TILE + GAP)
-        y = y0 + (k // cols) * (TILE + 40 + GAP)
-        img.paste(tile(face), (x, y))
-        _label(d, x, y + TILE, label, bold=True)
+    for k, (face, label, detail) in enumerate(pictures):
+        x = GAP + (k % cols) * (size + GAP)
+        y = y0 + (k // cols) * (size + 40 + GAP)
+        img.paste(tile(face, size), (x, y))
+        _label(d, x, y + size, label, size, bold=True)
         if detail:
-            text = detail if d.textlength(detail, font=small) <= TILE else detail[:28] + "..."
+            chars = max(8, size * 28 // TILE)  # what fits under a tile in the small font
+            text = detail if d.textlength(detail, font=small) <= size else detail[:chars] + "..."
             w = d.textlength(text, font=small)
-            d.text((x + (TILE - w) / 2, y + TILE + 22), text, fill=MUTED, font=small)
-    return _describe(img, title, [t[1] for t in tiles], edits=[dict(e) for e in edits],
+            d.text((x + (size - w) / 2, y + size + 22), text, fill=MUTED, font=small)
+    return _describe(img, title, [t[1] for t in pictures], edits=[dict(e) for e in edits],
                      locked=list(locked))
+
+
+MAX_FRAMES = 64  # an animation is one decode and one picture per frame
+
+
+def sweep_alphas(peak: float = 4.0, frames: int = 17) -> list[float]:
+    """``frames`` alphas going 0 -> ``peak`` -> 0 (the seeds' way of showing a change)."""
+    peak = check_alpha(peak, "the sweep's peak alpha")
+    if not 3 <= int(frames) <= MAX_FRAMES:
+        raise ValueError(f"an animation needs 3 to {MAX_FRAMES} frames, got {frames}")
+    up = int(frames) // 2 + 1
+    rise = np.linspace(0.0, peak, up).tolist()
+    return rise + rise[-2:-2 - (int(frames) - up):-1]
+
+
+def sweep_animation(editor: Editor, z: torch.Tensor, attribute: str, peak: float = 4.0,
+                    frames: int = 17, base: Mapping[str, float] | None = None,
+                    locked: Sequence[str] = (), tiles: Tiles | None = None) -> list[Image.Image]:
+    """Frames of one attribute sweeping 0 -> ``peak`` -> 0, each captioned with its alpha."""
+    tiles = tiles or ModelTiles(256)
+    alphas = sweep_alphas(peak, frames)
+    pictures = tiles(editor.strip(z, attribute, alphas, base=base, locked=locked))
+    out = []
+    for a, face in zip(alphas, pictures):
+        im = tile(face, tiles.size)
+        d = ImageDraw.Draw(im)
+        d.rectangle((0, im.height - 22, im.width, im.height), fill=(0, 0, 0))
+        d.text((6, im.height - 19), f"{pretty(attribute)}  alpha {a:+.1f}", fill=(255, 255, 255), font=font(13))
+        out.append(im)
+    return out
+
+
+def save_animation(frames: Sequence[Image.Image], path, duration_ms: int = 90,
+                   info: Mapping[str, object] | None = None) -> None:
+    """Write ``frames`` as an endlessly looping animated GIF (with a comment naming the edit)."""
+    import json
+
+    if not frames:
+        raise ValueError("an animation needs at least one frame")
+    comment = json.dumps(dict(info or {})).encode()
+    frames[0].save(path, format="GIF", save_all=True, append_images=list(frames[1:]),
+                   duration=duration_ms, loop=0, comment=comment)

@@ -5,6 +5,13 @@ right eye and mouth centre at fixed points of a 178 x 218 image (``disguise.fram
 with OpenCV's bundled Haar cascades (offline, nothing downloaded), looks for the eyes (and the mouth)
 inside it, fits the transform by least squares, and warps. Without eyes it uses where eyes sit in a
 Haar face box; without a face, a centred crop, and it says so.
+
+Eyes behind glasses, which the plain eye cascade mostly misses, are looked for with OpenCV's
+eyeglasses cascade as well; a head tilted past what the upright cascades see is searched again
+turned 15 degrees either way (``bench/alignment.py`` measures both). Landmark models were
+considered and rejected: mediapipe's current wheel (1.2.x) ships no face model (its Tasks API
+downloads a .task file at run time), and dlib, face-alignment and insightface download their weights;
+none installs from a registry and runs offline.
 """
 
 from __future__ import annotations
@@ -20,12 +27,22 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from . import frame
+from .photo import PhotoFrame, box_transform
 from .policy import Preprocess
 
 MAX_PIXELS = 50_000_000  # 50 MP: larger uploads are refused before decoding
 MIN_SIDE = 16
 WORK_SIDE = 1024  # photos are decoded (JPEG: at reduced DCT scale) to about this long side
 DETECT_SIDE = 480  # and searched for faces at this size
+FACE_CASCADE = "haarcascade_frontalface_default.xml"
+EYE_CASCADE = "haarcascade_eye.xml"  # open eyes
+GLASSES_CASCADE = "haarcascade_eye_tree_eyeglasses.xml"  # eyes behind glasses, which EYE_CASCADE misses
+EYEGLASSES = True  # try GLASSES_CASCADE where EYE_CASCADE finds no pair (bench/alignment.py compares)
+# A head tilted past what the upright cascades see (about 12 degrees): the eyes are searched in the
+# face box turned by these angles, and without any upright face the photo is searched turned, at
+# TURNED_SIDE. Empty: upright only.
+ROLLS = (15.0, -15.0)
+TURNED_SIDE = 360
 
 
 class ImageError(ValueError):
@@ -135,53 +152,143 @@ def _cascade(name: str):
 
 @dataclass
 class Face:
-    """A detected face in image coordinates, with the landmarks used for alignment."""
+    """A detected face in image coordinates, with the landmarks used for alignment.
+
+    ``box`` is upright: for a face found only in a turned copy of the photo (``ROLLS``), the box
+    found there, of its size about its centre. ``roll``: how far the view the eyes were found in
+    was turned (degrees, as ``cv2.getRotationMatrix2D`` takes them; 0: upright).
+    """
 
     box: tuple[float, float, float, float]  # x, y, w, h
     left_eye: tuple[float, float]
     right_eye: tuple[float, float]
     mouth: tuple[float, float] | None
     eyes_found: bool
+    roll: float = 0.0
 
 
-def detect_faces(img: Image.Image) -> list[Face]:
-    """Faces in ``img``, best first, each with eye (and, if found, mouth) positions."""
+def detect_faces(img: Image.Image, eyeglasses: bool | None = None,
+                 rolls: tuple[float, ...] | None = None) -> list[Face]:
+    """Faces in ``img``, best first, each with eye (and, if found, mouth) positions.
+
+    ``eyeglasses``: look for eyes behind glasses where the plain eye cascade finds no pair;
+    ``rolls``: the turns (degrees) tried for a tilted head where the upright search finds no face
+    or no eyes. None takes the module's ``EYEGLASSES`` and ``ROLLS``.
+    """
     import cv2
 
+    eyeglasses = EYEGLASSES if eyeglasses is None else eyeglasses
+    rolls = ROLLS if rolls is None else tuple(rolls)
     gray_full = np.asarray(img.convert("L"))
     scale = min(1.0, DETECT_SIDE / max(img.size))
     gray = cv2.resize(gray_full, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) \
         if scale < 1 else gray_full
-    gray = cv2.equalizeHist(gray)
-    found = _cascade("haarcascade_frontalface_default.xml").detectMultiScale(
-        gray, scaleFactor=1.1, minNeighbors=6, minSize=(24, 24))
-    faces = [_landmarks(gray_full, (x / scale, y / scale, w / scale, h / scale))
-             for (x, y, w, h) in (tuple(map(float, f)) for f in found)]
+    found = _face_boxes(cv2.equalizeHist(gray))
+    faces = [_landmarks(gray_full, (x / scale, y / scale, w / scale, h / scale), eyeglasses,
+                        (0.0,) + rolls) for (x, y, w, h) in found]
+    if not faces and rolls:
+        faces = _turned_faces(gray_full, rolls, eyeglasses)
     # Faces whose eyes were found first (a box without eyes is often a false detection), then
     # the largest.
     return sorted(faces, key=lambda f: (not f.eyes_found, -f.box[2] * f.box[3]))
 
 
-def _landmarks(gray: np.ndarray, box) -> Face:
+def _face_boxes(gray: np.ndarray) -> list[tuple[float, float, float, float]]:
+    found = _cascade(FACE_CASCADE).detectMultiScale(gray, scaleFactor=1.1, minNeighbors=6,
+                                                    minSize=(24, 24))
+    return [tuple(map(float, f)) for f in found]
+
+
+def _turned_faces(gray: np.ndarray, rolls, eyeglasses: bool) -> list[Face]:
+    """Faces found in copies of the photo turned by each of ``rolls`` in turn (the first turn that
+    finds any), searched at ``TURNED_SIDE``: a head tilted past what the upright cascade sees."""
+    import cv2
+
+    scale = min(1.0, TURNED_SIDE / max(gray.shape))
+    small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) \
+        if scale < 1 else gray
+    centre = ((small.shape[1] - 1) / 2, (small.shape[0] - 1) / 2)
+    for roll in rolls:
+        m = cv2.getRotationMatrix2D(centre, roll, 1.0)
+        turned = cv2.warpAffine(small, m, (small.shape[1], small.shape[0]),
+                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        found = _face_boxes(cv2.equalizeHist(turned))
+        if found:
+            back = cv2.invertAffineTransform(m)
+            faces = []
+            for x, y, w, h in found:
+                cx, cy = back[:, :2] @ (x + w / 2, y + h / 2) + back[:, 2]
+                w, h = w / scale, h / scale
+                box = (cx / scale - w / 2, cy / scale - h / 2, w, h)
+                faces.append(_landmarks(gray, box, eyeglasses, (roll,)))
+            return [f for f in faces if f.eyes_found] or faces  # turned boxes: more false ones
+    return []
+
+
+def _landmarks(gray: np.ndarray, box, eyeglasses: bool = True, rolls=(0.0,)) -> Face:
+    """Eyes (and mouth) of the face in ``box``, searched in the box's region turned about its
+    centre by each of ``rolls`` in turn until a plausible pair is found."""
+    x, y, w, h = box
+    for roll in rolls:
+        view, vbox, back = _turned_view(gray, box, roll)
+        pair = _eyes(view, vbox, eyeglasses)
+        if pair is None:
+            continue
+        mouth = _mouth(view, vbox, *pair)
+        left, right = (_moved(back, p) for p in pair)
+        return Face(box, left, right, None if mouth is None else _moved(back, mouth), True, roll)
+    # Where eyes sit inside a Haar face box (the fallback when the eyes are not found).
+    return Face(box, (x + 0.31 * w, y + 0.39 * h), (x + 0.69 * w, y + 0.39 * h), None, False)
+
+
+def _turned_view(gray: np.ndarray, box, roll: float):
+    """``gray`` around ``box`` turned by ``roll`` degrees about the box's centre: the view, the box
+    in it, and the 2 x 3 transform from view pixels back to ``gray`` (the photo itself if 0)."""
+    import cv2
+
+    if roll == 0:
+        return gray, box, np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    x, y, w, h = box
+    pad = 0.1 * w
+    m = cv2.getRotationMatrix2D((x + w / 2, y + h / 2), roll, 1.0)
+    m[:, 2] -= (x - pad, y - pad)  # the view starts just above and left of the box
+    size = (int(w + 2 * pad), int(1.1 * h + 2 * pad))  # the eyes' and the mouth's search regions
+    view = cv2.warpAffine(gray, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return view, (pad, pad, w, h), cv2.invertAffineTransform(m)
+
+
+def _moved(m: np.ndarray, p) -> tuple[float, float]:
+    """Point ``p`` through the 2 x 3 transform ``m``."""
+    return (float(m[0, 0] * p[0] + m[0, 1] * p[1] + m[0, 2]),
+            float(m[1, 0] * p[0] + m[1, 1] * p[1] + m[1, 2]))
+
+
+def _eyes(gray: np.ndarray, box, eyeglasses: bool):
+    """The plausible eye pair of an upright face ``box``: from the plain eye cascade, else (with
+    ``eyeglasses``) from its candidates and the eyeglasses cascade's together; or None."""
     import cv2
 
     x, y, w, h = box
-    # Where eyes and mouth sit inside a Haar face box (the fallback when the eyes are not found).
-    guess_l, guess_r = (x + 0.31 * w, y + 0.39 * h), (x + 0.69 * w, y + 0.39 * h)
     x0, y0 = int(max(0, x)), int(max(0, y))
     roi = gray[y0:int(y + 0.58 * h), x0:int(x + w)]
     if roi.size == 0:
-        return Face(box, guess_l, guess_r, None, False)
-    f = 160.0 / max(1, roi.shape[1])  # search at a fixed scale: ~160 px wide faces
-    small = cv2.equalizeHist(cv2.resize(roi, None, fx=f, fy=f, interpolation=cv2.INTER_AREA))
-    eyes = _cascade("haarcascade_eye.xml").detectMultiScale(small, 1.1, 4, minSize=(14, 14))
-    centres = sorted(((ex + ew / 2) / f + x0, (ey + eh / 2) / f + y0) for ex, ey, ew, eh in eyes)
-    pair = _eye_pair(centres, w)
-    if pair is None:
-        return Face(box, guess_l, guess_r, None, False)
-    left, right = pair
-    mouth = _mouth(gray, box, left, right)
-    return Face(box, left, right, mouth, True)
+        return None
+
+    def centres(name: str, width: float, equalize: bool, scale_factor: float, neighbours: int):
+        f = width / max(1, roi.shape[1])  # search at a fixed scale: faces ``width`` px wide
+        small = cv2.resize(roi, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+        eyes = _cascade(name).detectMultiScale(cv2.equalizeHist(small) if equalize else small,
+                                               scale_factor, neighbours, minSize=(14, 14))
+        return [((ex + ew / 2) / f + x0, (ey + eh / 2) / f + y0) for ex, ey, ew, eh in eyes]
+
+    found = centres(EYE_CASCADE, 160, True, 1.1, 4)
+    pair = _eye_pair(sorted(found), w)
+    if pair is None and eyeglasses:
+        # Not equalized (equalized, it found no eyes behind real glasses in bench/alignment.py's
+        # scenes), a finer scale step, and both cascades' candidates compete for the pair.
+        found += centres(GLASSES_CASCADE, 200, False, 1.05, 4)
+        pair = _eye_pair(sorted(found), w)
+    return pair
 
 
 def _eye_pair(centres, w: float):
@@ -248,29 +355,34 @@ def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.hstack([s * r, (md - s * r @ ms)[:, None]])
 
 
-def align(img: Image.Image, left_eye, right_eye, mouth=None) -> Image.Image:
-    """Warp ``img`` so the eyes (and mouth) land on CelebA's targets; returns 178 x 218 RGB."""
-    import cv2
-
+def alignment(left_eye, right_eye, mouth=None) -> np.ndarray:
+    """The 2 x 3 similarity taking the eyes (and mouth) of a photo to CelebA's targets."""
     src = [left_eye, right_eye] + ([mouth] if mouth is not None else [])
     dst = [frame.LEFT_EYE, frame.RIGHT_EYE] + ([frame.MOUTH] if mouth is not None else [])
-    m = similarity(np.array(src), np.array(dst))
+    return similarity(np.array(src), np.array(dst))
+
+
+def align(img: Image.Image, m: np.ndarray) -> Image.Image:
+    """Warp ``img`` into CelebA's 178 x 218 frame by the 2 x 3 transform ``m`` (photo -> frame)."""
+    import cv2
+
     out = cv2.warpAffine(np.asarray(img), m, frame.SIZE, flags=cv2.INTER_AREA
                          if m[0, 0] ** 2 + m[0, 1] ** 2 < 0.25 else cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_REPLICATE)
     return Image.fromarray(out)
 
 
+def centre_box(size: tuple[int, int]) -> tuple[float, float, float, float]:
+    """The largest centred region of CelebA's aspect (178:218) in an image of ``size``."""
+    w, h = size
+    target = frame.WIDTH / frame.HEIGHT
+    cw, ch = (h * target, h) if w / h > target else (w, w / target)
+    return (w - cw) / 2, (h - ch) / 2, (w + cw) / 2, (h + ch) / 2
+
+
 def centre_crop(img: Image.Image) -> Image.Image:
     """The largest centred 178:218 region, resized to 178 x 218 (CelebA's aspect)."""
-    w, h = img.size
-    target = frame.WIDTH / frame.HEIGHT
-    if w / h > target:
-        cw, ch = h * target, h
-    else:
-        cw, ch = w, w / target
-    box = ((w - cw) / 2, (h - ch) / 2, (w + cw) / 2, (h + ch) / 2)
-    return img.resize(frame.SIZE, Image.Resampling.BILINEAR, box=box, reducing_gap=2.0)
+    return img.resize(frame.SIZE, Image.Resampling.BILINEAR, box=centre_box(img.size), reducing_gap=2.0)
 
 
 @dataclass
@@ -284,6 +396,8 @@ class PreparedFace:
             ``as given``).
         faces: how many faces were found.
         notice: what the user should know (no face found, several faces, ...), or ``""``.
+        photo: the photo at working resolution with its transform to the aligned frame: what
+            the photo view draws on (for an image taken as aligned, that image).
     """
 
     aligned: Image.Image
@@ -291,6 +405,7 @@ class PreparedFace:
     method: str
     faces: int
     notice: str
+    photo: PhotoFrame
 
 
 def prepare_face(source, policy: Preprocess, already_aligned: bool | None = None) -> PreparedFace:
@@ -300,21 +415,23 @@ def prepare_face(source, policy: Preprocess, already_aligned: bool | None = None
     CelebA's exact 178 x 218 size, which are aligned faces; False always detects.
     """
     img = load_image(source)
+    photo = np.asarray(img)
+
+    def prepared(aligned: Image.Image, to_frame: np.ndarray, method: str, faces: int, notice: str):
+        return PreparedFace(aligned, policy.apply(aligned), method, faces, notice, PhotoFrame(photo, to_frame))
+
     if already_aligned is None and img.size == frame.SIZE:
-        aligned = img
-        return PreparedFace(aligned, policy.apply(aligned), "as given", 0,
-                            "178 x 218 image: taken as an aligned CelebA face.")
-    if already_aligned:
+        return prepared(img, box_transform((0, 0, *frame.SIZE), frame.SIZE), "as given", 0,
+                        "178 x 218 image: taken as an aligned CelebA face.")
+    if already_aligned or not (faces := detect_faces(img)):
+        box = (0, 0, *frame.SIZE) if img.size == frame.SIZE else centre_box(img.size)
         aligned = img if img.size == frame.SIZE else centre_crop(img)
-        return PreparedFace(aligned, policy.apply(aligned), "as given", 0, "")
-    faces = detect_faces(img)
-    if not faces:
-        aligned = centre_crop(img)
-        return PreparedFace(aligned, policy.apply(aligned), "centred crop", 0,
-                            "No face found, so a centred crop is used. For better results upload a "
-                            "frontal photo with the face clearly visible.")
+        return prepared(aligned, box_transform(box, frame.SIZE), "as given" if already_aligned else "centred crop",
+                        0, "" if already_aligned else
+                        "No face found, so a centred crop is used. For better results upload a "
+                        "frontal photo with the face clearly visible.")
     face = faces[0]
-    aligned = align(img, face.left_eye, face.right_eye, face.mouth if face.eyes_found else None)
+    m = alignment(face.left_eye, face.right_eye, face.mouth if face.eyes_found else None)
     method = ("eyes and mouth" if face.mouth is not None else "eyes") if face.eyes_found else "face box"
     notice = f"{len(faces)} faces found; using the largest." if len(faces) > 1 else ""
-    return PreparedFace(aligned, policy.apply(aligned), method, len(faces), notice)
+    return prepared(align(img, m), m, method, len(faces), notice)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from .metrics import EditResult
+from .metrics import EditResult, PhotoViewResult
 
 
 @dataclass
@@ -19,10 +19,15 @@ class Report:
     classifier: dict
     edits: list[EditResult] = field(default_factory=list)
     bar: dict = field(default_factory=dict)
+    photo_view: list[PhotoViewResult] = field(default_factory=list)
+    photo_summary: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
-        return json.dumps({"reconstruction": self.reconstruction, "classifier": self.classifier,
-                           "edits": [asdict(e) for e in self.edits], "bar": self.bar}, indent=2)
+        out = {"reconstruction": self.reconstruction, "classifier": self.classifier,
+               "edits": [asdict(e) for e in self.edits], "bar": self.bar}
+        if self.photo_view:
+            out |= {"photo_view": [asdict(e) for e in self.photo_view], "photo_summary": self.photo_summary}
+        return json.dumps(out, indent=2)
 
 
 def markdown(report: Report) -> str:
@@ -56,6 +61,7 @@ def markdown(report: Report) -> str:
                        "no" if e.informative else "n/a: seen at \u03b1=0")
             lines.append(f"| {e.attribute} | {e.faces} | {e.baseline:.0%} | {cells} | {verdict} |")
         lines.append("")
+    lines += _photo_view(report)
     lines += ["## Attribute classifier (test split)", "",
               "| attribute | accuracy | balanced accuracy | majority baseline |",
               "| --- | ---: | ---: | ---: |"]
@@ -63,3 +69,39 @@ def markdown(report: Report) -> str:
         lines.append(f"| {a} | {m['accuracy']:.1%} | {m['balanced_accuracy']:.1%} | "
                      f"{m['majority_baseline']:.1%} |")
     return "\n".join(lines) + "\n"
+
+
+def _photo_view(report: Report) -> list[str]:
+    """The photo view against the model view, per attribute and alpha (when it was measured)."""
+    if not report.photo_view:
+        return []
+    s = report.photo_summary
+    worst = max(e.outside_change for e in report.photo_view)
+    lines = ["## Photo view against model view", "",
+             f"{s['faces']} test faces placed into photo-like scenes (150-400 px wide, rolled up to "
+             f"20 degrees, JPEG) and prepared by the app's path: {s['framed_by_eyes']:.0%} framed by "
+             f"the eyes (the others are left out). Each edit in the photo view is drawn on the scene, "
+             f"prepared again as a new upload ({s['edited_reframed_by_eyes']:.0%} framed by the eyes "
+             f"again) and its crop judged; the model view judges the decodes of the same faces. "
+             f"Mean change of the pixels outside the crop's footprint: largest {worst:g} levels.", ""]
+    for direction in ("add", "remove"):
+        rows = [e for e in report.photo_view if e.direction == direction]
+        if not rows:
+            continue
+        alphas = rows[0].alphas
+        head = " | ".join(f"\u03b1={a:g} model | \u03b1={a:g} photo" for a in alphas)
+        lines += [f"### {direction} (share with the attribute{'' if direction == 'add' else ' removed'} / "
+                  f"share of other attributes unchanged)", "",
+                  f"| attribute | faces | {head} |",
+                  "| --- | ---: | " + " | ".join("---: | ---:" for _ in alphas) + " |"]
+        for e in rows:
+            cells = " | ".join(f"{ms:.0%} / {mk:.0%} | {ps:.0%} / {pk:.0%}" for ms, mk, ps, pk in
+                               zip(e.model_success, e.model_kept, e.photo_success, e.photo_kept))
+            lines.append(f"| {e.attribute} | {e.faces} | {cells} |")
+        mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+        cells = " | ".join(
+            f"{mean([e.model_success[i] for e in rows]):.0%} / {mean([e.model_kept[i] for e in rows]):.0%} | "
+            f"{mean([e.photo_success[i] for e in rows]):.0%} / {mean([e.photo_kept[i] for e in rows]):.0%}"
+            for i in range(len(alphas)))
+        lines += [f"| **mean** | | {cells} |", ""]
+    return lines

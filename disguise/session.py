@@ -1,8 +1,10 @@
 """What the web app does, as plain functions: no Gradio here, so every handler is testable alone.
 
 A ``Studio`` holds the loaded ``Editor``. A ``Face`` is one session's state: the code of the face
-being edited (encoded once per upload), the model-sized original, and the aligned preview. Slider
-moves only decode: ``Studio.render(face, alphas, locked)``.
+being edited (encoded once per upload), the model-sized original and reconstruction, the aligned
+preview, and the photo with its transform to the model's frame. Slider moves only decode:
+``Studio.render(face, alphas, locked, view)``. Two views: ``photo`` (the edit drawn on the
+person's photo, ``disguise.photo``; the default) and ``model`` (the model's decode, upscaled).
 """
 
 from __future__ import annotations
@@ -25,12 +27,15 @@ from PIL import Image
 
 from . import frame
 from .attributes import ATTRIBUTES, check_names, pretty
-from .editing import Editor, parse_alphas
-from .exports import alpha_strip, disguise_sheet, save_png
-from .faces import prepare_face
+from .editing import Editor, check_alphas, parse_alphas
+from .exports import (alpha_strip, check_view, disguise_sheet, edited_photo, save_animation,
+                      save_png, sweep_animation, view_tiles)
+from .faces import ImageError, load_image, prepare_face
+from .photo import PhotoCanvas, PhotoFrame
 
 SLIDER_LIMIT = 4.0  # the sliders' range: -4 .. 4, as the seed's strips
 DISPLAY = 256  # edited faces are shown at this size (upscaled from the model's)
+PHOTO_DISPLAY = 640  # the live photo view is drawn on a copy with this long side
 # Export folders kept on disk, across all sessions. Gradio copies a returned file into its own
 # cache, so an older export is no longer needed here; the cap bounds what any client can pile up.
 KEPT_EXPORTS = 64
@@ -38,15 +43,26 @@ KEPT_EXPORTS = 64
 
 @dataclass
 class Face:
-    """One session's face: its code, the model-sized original and the aligned 178 x 218 preview."""
+    """One session's face: its code, the model-sized original and reconstruction, the aligned
+    178 x 218 preview, and the photo the photo view draws on."""
 
     z: torch.Tensor  # (z_dim,) on the CPU
     original: np.ndarray  # (S, S, 3) uint8
     aligned: np.ndarray  # (218, 178, 3) uint8
     source: str  # "upload", "random" or "example"
+    photo: PhotoFrame  # at working resolution (an upload's long side <= 1024 px)
+    recon: np.ndarray  # (S, S, 3) uint8, decode(z)
+    path: str | None = None  # the upload itself, for the full-resolution download
     notice: str = ""
     face_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     exports: list[Path] = field(default_factory=list)  # deleted with the session
+    _live: PhotoCanvas | None = field(default=None, repr=False)
+
+    def live(self, policy) -> PhotoCanvas:
+        """The display-sized canvas the live photo view is drawn on (made once)."""
+        if self._live is None:
+            self._live = PhotoCanvas(self.photo.resized(PHOTO_DISPLAY), policy)
+        return self._live
 
 
 def sanitize_sliders(values: Sequence[object], limit: float = SLIDER_LIMIT) -> tuple[dict[str, float], list[str]]:
@@ -114,44 +130,101 @@ class Studio:
         """Align, crop and encode an uploaded photo (path, bytes, PIL or array). Raises ImageError."""
         prep = prepare_face(image, self.editor.policy, already_aligned=already_aligned)
         z = self.editor.encode(prep.crop)[0].detach().cpu()
+        path = str(image) if isinstance(image, (str, os.PathLike)) else None
         return Face(z=z, original=prep.crop, aligned=np.asarray(prep.aligned), source=source,
+                    photo=prep.photo, recon=self.editor.render(z, {}), path=path,
                     notice=prep.notice or (f"Face framed by {prep.method}." if prep.method not in
                                            ("as given",) else ""))
 
     def random_face(self, seed: int | None = None) -> Face:
-        """A face from the prior, z ~ N(0, I); its 'original' is its own decoding."""
+        """A face from the prior, z ~ N(0, I); its 'original' and its photo are its own decoding."""
         z = self.editor.random_codes(1, seed)[0].cpu()
         img = self.editor.decode(z)[0]
         aligned = np.asarray(Image.fromarray(img).resize(frame.SIZE, Image.Resampling.BICUBIC))
-        return Face(z=z, original=img, aligned=aligned, source="random",
+        photo = PhotoFrame.of_crop(self.upscale(img), self.editor.policy)
+        return Face(z=z, original=img, aligned=aligned, source="random", photo=photo, recon=img,
                     notice="A random face from the model's prior.")
 
-    def render(self, face: Face, alphas: Mapping[str, float], locked: Sequence[str] = ()) -> np.ndarray:
-        """The edited face at display size; ``alphas`` are validated (unknown names, non-finite)."""
-        return self.upscale(self.editor.render(face.z.to(self.editor.device), alphas, locked))
+    def render(self, face: Face, alphas: Mapping[str, float], locked: Sequence[str] = (),
+               view: str = "photo") -> np.ndarray:
+        """The edited picture; ``alphas`` are validated (unknown names, non-finite).
+
+        ``photo``: the edit drawn on a display copy of the photo; ``model``: the decode, upscaled.
+        """
+        edited = self.editor.render(face.z.to(self.editor.device), alphas, locked)
+        if check_view(view) == "model":
+            return self.upscale(edited)
+        return face.live(self.editor.policy).apply(face.recon, edited)
+
+    def before(self, face: Face, view: str = "photo") -> np.ndarray:
+        """What an edit is compared with: the photo itself, or the model's reconstruction."""
+        if check_view(view) == "model":
+            return self.upscale(face.recon)
+        return face.live(self.editor.policy).view.photo
 
     def reconstruction(self, face: Face) -> np.ndarray:
-        return self.render(face, {})
+        return self.upscale(face.recon)
+
+    def _tiles(self, face: Face, view: str):
+        return view_tiles(view, face.photo, self.editor.policy, face.recon, face.original)
 
     def export_strip(self, face: Face, attribute: str, alphas_text: str,
-                     base: Mapping[str, float] | None = None, locked: Sequence[str] = ()) -> tuple[Path, Image.Image]:
+                     base: Mapping[str, float] | None = None, locked: Sequence[str] = (),
+                     view: str = "photo") -> tuple[Path, Image.Image]:
         check_names([attribute])
         alphas = parse_alphas(alphas_text)
+        tiles, original = self._tiles(face, view)
         img = alpha_strip(self.editor, face.z.to(self.editor.device), attribute, alphas,
-                          original=face.original, base=base, locked=locked)
+                          original=original, base=base, locked=locked, tiles=tiles)
         return self._save(img, f"strip-{attribute}"), img
 
-    def export_sheet(self, face: Face, locked: Sequence[str] = ()) -> tuple[Path, Image.Image]:
-        img = disguise_sheet(self.editor, face.z.to(self.editor.device), original=face.original,
-                             locked=locked)
+    def export_sheet(self, face: Face, locked: Sequence[str] = (), view: str = "photo"
+                     ) -> tuple[Path, Image.Image]:
+        tiles, original = self._tiles(face, view)
+        img = disguise_sheet(self.editor, face.z.to(self.editor.device), original=original,
+                             locked=locked, tiles=tiles)
         return self._save(img, "disguise-sheet"), img
 
-    def _save(self, img: Image.Image, stem: str) -> Path:
-        """Write an export into a folder of its own; beyond ``KEPT_EXPORTS`` the oldest go."""
+    def export_photo(self, face: Face, alphas: Mapping[str, float], locked: Sequence[str] = ()
+                     ) -> tuple[Path, Image.Image]:
+        """The whole photo with the edit, at the upload's full resolution, as PNG (its edits in the
+        text chunks). Falls back to the working copy when the upload is gone."""
+        alphas = check_alphas(alphas)
+        edited = self.editor.render(face.z.to(self.editor.device), alphas, locked)
+        view = face.photo
+        if face.path is not None and os.path.isfile(face.path):
+            try:
+                view = face.photo.at_resolution(np.asarray(load_image(face.path, work_side=None)))
+            except ImageError:
+                pass  # the working copy was made from it, so this is not expected; keep that copy
+        img = edited_photo(view, self.editor.policy, face.recon, edited, alphas, locked)
+        return self._save(img, "edited-photo", compress_level=1), img
+
+    def export_animation(self, face: Face, attribute: str, peak: float = 4.0, frames: int = 17,
+                         locked: Sequence[str] = (), view: str = "photo") -> tuple[Path, list[Image.Image]]:
+        """An animated GIF of ``attribute`` sweeping 0 -> ``peak`` -> 0."""
+        check_names([attribute])
+        tiles, _ = self._tiles(face, view)
+        pictures = sweep_animation(self.editor, face.z.to(self.editor.device), attribute, peak,
+                                   frames, locked=locked, tiles=tiles)
+        info = {"attribute": attribute, "peak": float(peak), "frames": len(pictures), "view": view,
+                "locked": list(locked)}
+        path = self._save(pictures, f"sweep-{attribute}", animation_info=info)
+        return path, pictures
+
+    def _save(self, img: Image.Image | list[Image.Image], stem: str, compress_level: int = 6,
+              animation_info: dict | None = None) -> Path:
+        """Write an export (a PNG, or a GIF for a list of frames) into a folder of its own;
+        beyond ``KEPT_EXPORTS`` the oldest go."""
         folder = self.export_dir / uuid.uuid4().hex[:12]
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.png"
-        save_png(img, path)
+        stamp = time.strftime('%Y%m%d-%H%M%S')
+        if isinstance(img, list):
+            path = folder / f"{stem}-{stamp}.gif"
+            save_animation(img, path, info=animation_info)
+        else:
+            path = folder / f"{stem}-{stamp}.png"
+            save_png(img, path, compress_level=compress_level)
         with self._exports_lock:
             self._exports.append(folder)
             while len(self._exports) > KEPT_EXPORTS:

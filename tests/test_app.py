@@ -40,13 +40,54 @@ def test_prepare_render_and_exports(studio, astronaut, tmp_path):
     assert face.aligned.shape == (218, 178, 3) and "eyes" in face.notice
     recon = studio.reconstruction(face)
     assert recon.shape == (256, 256, 3)
-    glasses = studio.render(face, {"Eyeglasses": 3.0})
+    np.testing.assert_array_equal(studio.before(face, "model"), recon)
+    glasses = studio.render(face, {"Eyeglasses": 3.0}, view="model")
     assert np.abs(glasses.astype(int) - recon.astype(int)).mean() > 0.5
-    path, img = studio.export_strip(face, "Eyeglasses", "-4, -3, -2, -1, 0")
+    # The photo view: the person's photo itself, unchanged at 0, changed by an edit.
+    photo = studio.before(face, "photo")
+    assert photo.shape == (512, 512, 3)  # astronaut.png is 512 x 512, under the display size
+    np.testing.assert_array_equal(studio.render(face, {}, view="photo"), photo)
+    edited = studio.render(face, {"Eyeglasses": 3.0})
+    assert edited.shape == photo.shape and (edited != photo).any()
+    x0, y0, x1, y1 = face.live(studio.editor.policy).box  # where the face's crop lies in it
+    assert (edited[y1:] == photo[y1:]).all() and (edited[:, x1:] == photo[:, x1:]).all()
+    path, img = studio.export_strip(face, "Eyeglasses", "-4, -3, -2, -1, 0", view="model")
     with Image.open(path) as im:
         assert json.loads(im.text["labels"])[0] == "input" and im.size == img.size
+    path, img = studio.export_strip(face, "Eyeglasses", "0, 4")
+    assert img.size == (6 + 3 * (256 + 6), 54 + 256 + 22 + 6 + 6)  # photo view: 256 px tiles
     path, img = studio.export_sheet(face, locked=["Male"])
     assert path.is_file() and json.loads(Image.open(path).text["locked"]) == ["Male"]
+    with pytest.raises(ValueError, match="view must be one of photo, model"):
+        studio.render(face, {}, view="sketch")
+
+
+def test_the_full_size_photo_and_the_animation(studio, astronaut, tmp_path):
+    from disguise.faces import load_image
+
+    big = tmp_path / "big.jpg"
+    Image.open(astronaut).convert("RGB").resize((1500, 1500)).save(big, quality=92)
+    face = studio.prepare(big)
+    assert face.photo.size == (1024, 1024)  # worked on at 1024 px
+    path, img = studio.export_photo(face, {"Eyeglasses": 3.0}, locked=["Male"])
+    with Image.open(path) as im:
+        assert im.size == (1500, 1500) and json.loads(im.text["edits"]) == {"Eyeglasses": 3.0}
+        out = np.asarray(im.convert("RGB"))
+    full = np.asarray(load_image(big, work_side=None))
+    assert (out[1300:] == full[1300:]).all() and (out != full).any()  # the shirt is outside the face
+    same, _ = studio.export_photo(face, {})
+    np.testing.assert_array_equal(np.asarray(Image.open(same).convert("RGB")), full)
+    with pytest.raises(ValueError, match="alpha for Eyeglasses must be finite"):
+        studio.export_photo(face, {"Eyeglasses": float("nan")})
+    path, frames = studio.export_animation(face, "Wearing_Hat", peak=4.0, frames=9)
+    with Image.open(path) as im:
+        assert im.format == "GIF" and im.n_frames == 9 and im.size == (256, 256)
+    first, middle = np.asarray(frames[0]), np.asarray(frames[4])
+    assert np.array_equal(first, np.asarray(frames[-1])) and (first != middle).any()
+    for frames_, peak, message in ((0, 4.0, "needs 3 to 64 frames"), (9, float("nan"), "must be finite"),
+                                   (9, 99.0, "keep it within")):
+        with pytest.raises(ValueError, match=message):
+            studio.export_animation(face, "Wearing_Hat", peak=peak, frames=frames_)
 
 
 def test_random_faces_come_from_the_prior_and_repeat_with_a_seed(studio):
@@ -80,9 +121,9 @@ def test_app_handlers_turn_errors_into_messages(studio, tmp_path):
 
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.warns(UserWarning, match="not an image we can read"):  # gr.Warning outside a request
-        out = app.on_upload(studio, str(tmp_path / "notes.txt"), False, [], *ZERO)
+        out = app.on_upload(studio, str(tmp_path / "notes.txt"), False, [], *ZERO, "photo")
     assert "Could not use that image" in out[-1] and "not an image" in out[-1]
-    assert app.on_edit(studio, None, [], *ZERO) is None
+    assert app.on_edit(studio, None, [], *ZERO, "photo") is None
     import gradio as gr
 
     with pytest.raises(gr.Error, match="unknown attribute 'Sunglasses'"):
@@ -116,7 +157,8 @@ def test_every_handler_runs_through_the_gpu_wrapper(studio, monkeypatch):
         b.fn for b in demo.fns.values() if hasattr(b.fn, "func")}
     assert not {f for f in named if getattr(f, "__module__", "") == "app"}, named  # none unwrapped
     assert handlers == wrapped and {f.__name__ for f in handlers} >= {
-        "on_upload", "on_edit", "on_edit_by_name", "on_random", "on_reset", "on_strip", "on_sheet"}
+        "on_upload", "on_edit", "on_view", "on_edit_by_name", "on_random", "on_reset", "on_strip",
+        "on_sheet", "on_photo", "on_animation"}
 
 
 def test_exports_kept_on_disk_are_capped(studio, monkeypatch):
@@ -166,6 +208,15 @@ def _png(path) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
+def live(arr: np.ndarray) -> np.ndarray:
+    """``arr`` as the page receives it: encoded as the server encodes its live pictures."""
+    import app
+    from gradio.processing_utils import encode_pil_to_bytes
+
+    with Image.open(io.BytesIO(encode_pil_to_bytes(Image.fromarray(arr), app.LIVE_FORMAT))) as im:
+        return np.asarray(im.convert("RGB"))
+
+
 def _upload(c, path, aligned=False):
     from gradio_client import handle_file
 
@@ -180,11 +231,23 @@ def test_upload_move_sliders_export(server, astronaut):
     assert _png(preview).shape == (218, 178, 3)
     np.testing.assert_array_equal(_png(recon), _png(edited))  # all sliders at 0
     face = studio.prepare(astronaut)
-    np.testing.assert_array_equal(_png(recon), studio.reconstruction(face))
+    np.testing.assert_array_equal(_png(recon), live(studio.before(face, "photo")))  # the photo view
     out = c.predict([], *sliders(Eyeglasses=3.0, Wearing_Hat=1.5), api_name="/edit")
-    np.testing.assert_array_equal(_png(out), studio.render(face, {"Eyeglasses": 3.0, "Wearing_Hat": 1.5}))
+    np.testing.assert_array_equal(_png(out), live(studio.render(face, {"Eyeglasses": 3.0, "Wearing_Hat": 1.5})))
+    assert (_png(out) != _png(recon)).any()
+    out = c.predict([], *sliders(Eyeglasses=3.0), "model", api_name="/edit")
+    np.testing.assert_array_equal(_png(out), live(studio.render(face, {"Eyeglasses": 3.0}, view="model")))
+    before, after = c.predict([], *sliders(Eyeglasses=3.0), "model", api_name="/view")
+    np.testing.assert_array_equal(_png(before), live(studio.reconstruction(face)))
+    np.testing.assert_array_equal(_png(after), _png(out))
+    photo = c.predict([], *sliders(Eyeglasses=3.0), api_name="/photo")
+    with Image.open(photo) as im:
+        assert im.size == (512, 512) and json.loads(im.text["edits"]) == {"Eyeglasses": 3.0}
+    view, gif = c.predict("Wearing_Hat", 4, 5, [], api_name="/animation")
+    with Image.open(gif) as im:
+        assert im.format == "GIF" and im.n_frames == 5
     out = c.predict({"No_Beard": -2.0}, ["Male"], api_name="/edit_by_name")
-    np.testing.assert_array_equal(_png(out), studio.render(face, {"No_Beard": -2.0}, ["Male"]))
+    np.testing.assert_array_equal(_png(out), live(studio.render(face, {"No_Beard": -2.0}, ["Male"])))
     view, download = c.predict("Eyeglasses", "-4, -2, 0", [], api_name="/strip")
     with Image.open(download) as im:
         assert json.loads(im.text["labels"]) == ["input", "alpha = -4", "alpha = -2", "alpha = 0"]
@@ -254,11 +317,11 @@ def test_bad_values_through_the_api(server, astronaut):
     face = studio.prepare(astronaut)
     # Out of range: clamped to the slider's end. NaN, null and text: taken as 0 (with a note).
     out = c.predict([], *sliders(Male=50.0), api_name="/edit")
-    np.testing.assert_array_equal(_png(out), studio.render(face, {"Male": 4.0}))
+    np.testing.assert_array_equal(_png(out), live(studio.render(face, {"Male": 4.0})))
     for bad in ("NaN", "null", "Infinity", '"lots"'):
         out = _raw_edit(url, c.session_hash, [bad, "1.0"] + ["0"] * 38)  # Attribute 2 is Arched_Eyebrows
-        want = studio.render(face, {"Arched_Eyebrows": 1.0} if bad != "Infinity"
-                             else {"5_o_Clock_Shadow": 4.0, "Arched_Eyebrows": 1.0})
+        want = live(studio.render(face, {"Arched_Eyebrows": 1.0} if bad != "Infinity"
+                                  else {"5_o_Clock_Shadow": 4.0, "Arched_Eyebrows": 1.0}))
         np.testing.assert_array_equal(_png(out), want, err_msg=bad)
     with pytest.raises(AppError, match="unknown attribute 'Beard'"):
         c.predict({"Beard": 1.0}, [], api_name="/edit_by_name")
@@ -268,16 +331,22 @@ def test_bad_values_through_the_api(server, astronaut):
         c.predict({"Male": 1.0}, ["Sunglasses"], api_name="/edit_by_name")  # the lock dropdown
     with pytest.raises(AppError, match="the alpha list is empty"):
         c.predict("Eyeglasses", " , ", [], api_name="/strip")
+    with pytest.raises(AppError, match="'sketch' .* is not in the list of choices"):
+        c.predict([], *ZERO, "sketch", api_name="/edit")
+    with pytest.raises(AppError, match="less than minimum value 3"):
+        c.predict("Wearing_Hat", 4, 0, [], api_name="/animation")  # an animation of no frames
+    with pytest.raises(AppError, match="greater than maximum value 20"):
+        c.predict("Wearing_Hat", 99, 9, [], api_name="/animation")
     # The server is alive and this session still works.
     out = c.predict([], *sliders(Male=1.0), api_name="/edit")
-    np.testing.assert_array_equal(_png(out), studio.render(face, {"Male": 1.0}))
+    np.testing.assert_array_equal(_png(out), live(studio.render(face, {"Male": 1.0})))
 
 
 def _raw_edit(url: str, session_hash: str, values: list[str]) -> str:
     """POST the edit event with raw JSON (gradio_client cannot send NaN); returns the image path."""
     import httpx
 
-    body = '{"data": [[], ' + ", ".join(values) + '], "session_hash": "' + session_hash + '"}'
+    body = '{"data": [[], ' + ", ".join(values) + ', "photo"], "session_hash": "' + session_hash + '"}'
     r = httpx.post(url + "gradio_api/call/edit", content=body,
                    headers={"content-type": "application/json"}, timeout=30)
     r.raise_for_status()
@@ -309,7 +378,7 @@ def test_twenty_sessions_never_see_each_others_faces(server, synthetic_root):
                 name = rng.choice(ATTRIBUTES)
                 a = round(rng.uniform(-4, 4), 1)
                 out = c.predict([], *sliders(**{name: a}), api_name="/edit")
-                want = studio.render(faces[k], {name: a})
+                want = live(studio.render(faces[k], {name: a}))
                 if not np.array_equal(_png(out), want):
                     errors.append(f"session {k} got a picture that is not its face ({name}={a})")
                     return

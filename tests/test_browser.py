@@ -65,12 +65,33 @@ def test_upload_drag_slider_and_download_strip(browser, site, astronaut, tmp_pat
         "([sel, old]) => { const i = document.querySelector(sel); return i && i.src !== old; }",
         arg=["#edited img", before], timeout=WAIT)
     assert _src(page, "edited") != before
+    # It is the photo view: the person's 512 x 512 photo, not the model's 256 px decode.
+    page.wait_for_function("() => document.querySelector('#edited img')?.naturalWidth === 512", timeout=WAIT)
+
+    # Download the edited photo at full size, its edit in the PNG's text.
+    page.locator("#photo").click()
+    link = page.locator("#export-file a").first
+    link.wait_for(timeout=WAIT)
+    with page.expect_download(timeout=WAIT) as info:
+        link.click()
+    path = tmp_path / "photo.png"
+    info.value.save_as(path)
+    with Image.open(path) as im:
+        assert im.size == (512, 512) and json.loads(im.text["edits"]) == {"Eyeglasses": value}
+
+    # The model view shows the decode (256 px) beside the reconstruction.
+    page.locator("#view label", has_text="Model").click()
+    page.wait_for_function("() => document.querySelector('#edited img')?.naturalWidth === 256", timeout=WAIT)
+    page.wait_for_function("() => document.querySelector('#recon img')?.naturalWidth === 256", timeout=WAIT)
 
     # Export the strip and download it.
     page.locator("#strip-alphas textarea, #strip-alphas input").first.fill("-2, 0, 2")
     page.locator("#strip").click()
     link = page.locator("#export-file a").first
     link.wait_for(timeout=WAIT)
+    page.wait_for_function("() => [...document.querySelectorAll('#export-file a')].some(a => a.href.includes('strip-'))",
+                           timeout=WAIT)
+    link = page.locator("#export-file a[href*=\"strip-\"]").first
     with page.expect_download(timeout=WAIT) as info:
         link.click()
     path = tmp_path / "strip.png"

@@ -190,3 +190,30 @@ def test_judge_records_its_preprocessing_and_judges_other_sizes(synthetic_root, 
         JudgeConfig.from_dict({**saved, "model_type": "disguise-vae"})
     with pytest.raises(ValueError, match="faces are 32 px but the policy says 64"):
         train_classifier(x[:8], y[:8], epochs=1, progress=False, policy=Preprocess(size=64))
+
+
+def test_photo_view_is_judged_beside_the_model_view(tiny_run, synthetic_root, tmp_path):
+    """Test faces placed into scenes, edited on the photo, prepared again and judged: both views'
+    shares for the same faces, and not one pixel changed outside the faces."""
+    r = subprocess.run([sys.executable, "-m", "train.evaluate", "--model", str(tiny_run), "--data",
+                        str(synthetic_root), "--faces", "10", "--alphas", "2,4",
+                        "--attributes", "Eyeglasses,Wearing_Hat,Male", "--photo-scenes", "60",
+                        "--photo-faces", "4", "--classifier-epochs", "4", "--out", str(tmp_path),
+                        "--quiet"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = json.loads((tmp_path / "evaluation.json").read_text())
+    summary, rows = report["photo_summary"], report["photo_view"]
+    from disguise.celeba import open_celeba
+
+    assert summary["faces"] == min(60, len(open_celeba(synthetic_root).indices("test")))
+    assert 0 < summary["framed_by_eyes"] <= 1
+    assert {(e["attribute"], e["direction"]) for e in rows} <= {
+        (a, d) for a in ("Eyeglasses", "Wearing_Hat", "Male") for d in ("add", "remove")}
+    assert rows and all(1 <= e["faces"] <= 4 and e["alphas"] == ([2.0, 4.0] if e["direction"] == "add"
+                                                                  else [-2.0, -4.0]) for e in rows)
+    assert all(e["outside_change"] == 0 for e in rows)
+    # The model view's numbers are the edit protocol's own, on these faces: at alpha 0 nothing
+    # changes, so an edit that moves nothing would keep 100% in both views at every alpha.
+    assert any(k < 1 for e in rows for k in e["photo_kept"] + e["photo_success"] + e["model_kept"])
+    md = (tmp_path / "evaluation.md").read_text()
+    assert "## Photo view against model view" in md and "| **mean** |" in md

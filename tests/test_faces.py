@@ -170,3 +170,56 @@ def test_big_photo_is_reduced_while_decoding(photo):
     big = photo.resize((4000, 3000))
     out = load_image(_bytes(big, "JPEG", quality=85))
     assert max(out.size) == 1024 and out.size == (1024, 768)
+
+
+# Eyes behind glasses and tilted heads (bench/alignment.py measures both on many scenes).
+
+HOPPER_PUPILS = np.array([[222.5, 190.0], [304.5, 187.5]])  # marked by hand on the 512 x 600 photo
+TARGET_EYES = np.array([TARGET_LEFT_EYE, TARGET_RIGHT_EYE])
+
+
+@pytest.fixture(scope="module")
+def hopper() -> Image.Image:
+    """Grace Hopper's portrait, from matplotlib's sample data: a real face in real glasses."""
+    from matplotlib import cbook
+
+    return Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).convert("RGB")
+
+
+def _in_frame(m: np.ndarray, points: np.ndarray) -> np.ndarray:
+    return points @ m[:, :2].T + m[:, 2]
+
+
+def test_eyes_behind_glasses_are_found(hopper):
+    """The plain eye cascade misses her eyes behind the glasses (the face box frames her); the
+    eyeglasses cascade finds both, on her pupils, and they land on CelebA's targets."""
+    plain = detect_faces(hopper, eyeglasses=False, rolls=())
+    assert len(plain) == 1 and not plain[0].eyes_found
+    faces = detect_faces(hopper)
+    assert len(faces) == 1 and faces[0].eyes_found and faces[0].roll == 0
+    found = np.array([faces[0].left_eye, faces[0].right_eye])
+    assert np.linalg.norm(found - HOPPER_PUPILS, axis=1).max() < 4  # photo pixels, eyes 82 apart
+    prep = prepare_face(_bytes(hopper, "JPEG", quality=90), POLICY)
+    assert prep.method in ("eyes and mouth", "eyes")
+    errors = np.linalg.norm(_in_frame(prep.photo.to_frame, HOPPER_PUPILS) - TARGET_EYES, axis=1)
+    assert errors.max() < 4, errors  # frame pixels
+
+
+@pytest.mark.parametrize("angle", [-18, 20], ids=["no upright face", "no upright eyes"])
+def test_a_tilted_head_is_found_turned(photo, angle):
+    """Tilted past what the upright cascades see: at -18 degrees no face is found upright, at 20 the
+    face but not its eyes. Searched turned, the eyes are found and land on CelebA's targets."""
+    import cv2
+
+    upright = detect_faces(photo)[0]
+    m = cv2.getRotationMatrix2D((255.5, 255.5), angle, 1.0)
+    tilted = Image.fromarray(cv2.warpAffine(np.asarray(photo), m, photo.size, flags=cv2.INTER_CUBIC,
+                                            borderMode=cv2.BORDER_REFLECT))
+    assert not any(f.eyes_found for f in detect_faces(tilted, rolls=()))
+    faces = detect_faces(tilted)
+    assert faces[0].eyes_found and faces[0].roll != 0
+    prep = prepare_face(tilted, POLICY)
+    assert prep.method in ("eyes and mouth", "eyes") and prep.faces == 1
+    truth = _in_frame(m, np.array([upright.left_eye, upright.right_eye]))  # the eyes, tilted
+    errors = np.linalg.norm(_in_frame(prep.photo.to_frame, truth) - TARGET_EYES, axis=1)
+    assert errors.max() < 4, errors

@@ -19,9 +19,9 @@ def python_blocks(markdown: str) -> list[str]:
 
 
 def test_readme_python_example_runs(tmp_path):
-    blocks = [b for b in python_blocks((ROOT / "README.md").read_text()) if "from disguise" in b]
+    blocks = [b for b in python_blocks((ROOT / "README.md").read_text()) if "from disguise." in b]
     assert blocks, "the README has no Python example using the library"
-    script = "\n".join(blocks) + "\nprint(edited.shape, edited.dtype)\n"
+    script = "\n".join(blocks) + "\nprint(edited.shape, edited.dtype)\nprint(photo.shape == face.photo.photo.shape, (photo != face.photo.photo).any())\n"
     shutil.copyfile(ROOT / "examples" / "astronaut.jpg", tmp_path / "face.jpg")
     (tmp_path / "weights").symlink_to(ROOT / "weights", target_is_directory=True)
     (tmp_path / "example.py").write_text(script)
@@ -29,7 +29,25 @@ def test_readme_python_example_runs(tmp_path):
                        timeout=300, env={"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
                                          "PATH": "/usr/bin:/bin"})
     assert r.returncode == 0, r.stderr[-3000:]
-    assert r.stdout.strip().splitlines()[-1] == "(64, 64, 3) uint8"
+    assert r.stdout.strip().splitlines()[-2:] == ["(64, 64, 3) uint8", "True True"]
     with Image.open(tmp_path / "hat.png") as im:
         assert im.text["attribute"] == json.dumps("Wearing_Hat")
         assert json.loads(im.text["labels"]) == ["input"] + [f"alpha = {a}" for a in ("0", "+1", "+2", "+3", "+4")]
+        assert im.size == (6 + 6 * (256 + 6), 54 + 256 + 22 + 6 + 6)  # photo-view tiles
+
+
+def test_readme_api_example_runs_against_the_server(tmp_path):
+    """The README's gradio_client example, against the real server on the bundled weights."""
+    from tests.appserver import serve
+
+    block = next(b for b in python_blocks((ROOT / "README.md").read_text()) if "gradio_client" in b)
+    shutil.copyfile(ROOT / "examples" / "astronaut.jpg", tmp_path / "face.jpg")
+    with serve(ROOT / "weights") as (url, _):
+        script = block.replace("http://127.0.0.1:7860/", url) + (
+            "\nfrom PIL import Image\nprint(Image.open(after).size, Image.open(decode).size, "
+            "Image.open(photo).text['edits'], Image.open(gif).n_frames)\n")
+        (tmp_path / "api.py").write_text(script)
+        r = subprocess.run([sys.executable, "api.py"], cwd=tmp_path, capture_output=True, text=True,
+                           timeout=300, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "NO_PROXY": "*"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.strip().splitlines()[-1] == '(512, 512) (256, 256) {"Eyeglasses": 3.0} 17'

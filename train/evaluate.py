@@ -1,7 +1,9 @@
 """Evaluate a model and its vectors: ``python -m train.evaluate --model RUN --data ROOT``.
 
-Reconstruction quality on the test split, the independent attribute classifier's accuracy, and
-edit success per attribute. Writes RUN/evaluation.json and RUN/evaluation.md.
+Reconstruction quality on the test split, the independent attribute classifier's accuracy, edit
+success per attribute, and the photo view against the model view (test faces placed into
+photo-like scenes, edited on the photo, prepared again and judged). Writes RUN/evaluation.json and
+RUN/evaluation.md.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 from disguise.attributes import DRAWN
 from disguise.cache import load_split
@@ -19,7 +23,7 @@ from disguise.editing import Editor
 from disguise.files import atomic_write
 from disguise.judge import (CLASSIFIER_NAME, classifier_accuracy, judge_policy, load_classifier,
                             save_classifier, train_classifier)
-from disguise.metrics import QualityBar, edit_success, reconstruction_metrics
+from disguise.metrics import QualityBar, edit_success, photo_view_success, reconstruction_metrics
 from disguise.report import Report, markdown
 from train._cli import alpha_list, attribute_list, run
 
@@ -50,10 +54,24 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="max Gaussian blur (pixels) of the classifier's training augmentation")
     p.add_argument("--retrain-classifier", action="store_true",
                    help=f"ignore a saved MODEL/{CLASSIFIER_NAME}")
+    p.add_argument("--photo-scenes", type=int, default=300,
+                   help="test faces placed into photo-like scenes for the photo view's evaluation")
+    p.add_argument("--photo-faces", type=int, default=20,
+                   help="of those, faces per attribute and direction edited in both views (0: skip)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=None, help="folder for evaluation.json/.md (default: MODEL)")
     p.add_argument("--quiet", action="store_true")
     return p.parse_args(argv)
+
+
+def test_photos(data, count: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """The first ``count`` test images as they are on disk (aligned, 178 x 218) and their labels."""
+    rows = data.indices("test")[:count]
+    images = []
+    for k in rows:
+        with Image.open(data.path(k)) as im:
+            images.append(np.asarray(im.convert("RGB")))
+    return images, data.attributes[rows]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,12 +103,22 @@ def main(argv: list[str] | None = None) -> int:
     bar = QualityBar()
     edits = edit_success(editor, clf, test_x, test_y, attributes, alphas, max_faces=args.faces,
                          bar=bar, progress=not args.quiet)
-    report = Report(recon, acc, edits, bar=bar.summary(edits))
+    photo, photo_summary = [], {}
+    if args.photo_faces:
+        photos, labels = test_photos(data, args.photo_scenes)
+        photo, photo_summary = photo_view_success(editor, clf, photos, labels, attributes, alphas,
+                                                  max_faces=args.photo_faces, progress=not args.quiet)
+    report = Report(recon, acc, edits, bar=bar.summary(edits), photo_view=photo,
+                    photo_summary=photo_summary)
     atomic_write(out / "evaluation.json", lambda p: p.write_text(report.to_json()))
     atomic_write(out / "evaluation.md", lambda p: p.write_text(markdown(report)))
     print(f"reconstruction: MSE {recon['mse']:.5f}, PSNR {recon['psnr']:.2f} dB, SSIM {recon['ssim']:.3f}")
     print(f"edits passing the bar: {report.bar['passing']} of {report.bar['attributes']} added "
           f"attributes ({', '.join(e.attribute for e in edits if e.passes and e.direction == 'add')})")
+    if photo:
+        print(f"photo view: {photo_summary['framed_by_eyes']:.0%} of {photo_summary['faces']} placed test faces "
+              f"framed by the eyes; largest mean change outside the face: "
+              f"{max(e.outside_change for e in photo):g} levels")
     print(f"wrote {out / 'evaluation.md'} and {out / 'evaluation.json'}")
     return 0
 
