@@ -129,6 +129,25 @@ def on_view(studio: Studio, face: Face | None, locked, *values):
     return studio.before(face, _split(values)[1]), on_edit(studio, face, locked, *values)
 
 
+def identity_text(result: dict | None) -> str:
+    """The line under the pictures: is the edited face still this person?"""
+    if result is None:
+        return ""
+    verdict = "**still recognised**" if result["recognised"] else "**not recognised**"
+    return (f"Identity: cosine similarity {result['similarity']:.2f} to the uploaded face: {verdict} "
+            f"(the identity model's threshold is {result['threshold']:.2f} at {result['far']:.0%} "
+            f"false accepts)")
+
+
+def on_identity(studio: Studio, face: Face | None, locked, *values):
+    """After each picture: the identity model's verdict on it (empty without one)."""
+    sliders, view = _split(values)
+    if face is None:
+        return ""
+    alphas, _ = sanitize_sliders(sliders)
+    return identity_text(studio.identity(face, alphas, locked or [], view))
+
+
 def on_edit_by_name(studio: Studio, face: Face | None, alphas: dict, locked, view: str = "photo"):
     """API: {"Eyeglasses": 2, "No_Beard": -3} -> the edited face (unknown names are errors)."""
     face = _need(face)
@@ -228,6 +247,7 @@ def build_demo(studio: Studio) -> gr.Blocks:
                                      format=LIVE_FORMAT, elem_id="recon")
                     edited = gr.Image(label="After", interactive=False, height=256, format=LIVE_FORMAT,
                                       elem_id="edited")
+                identity = gr.Markdown(elem_id="identity")
                 with gr.Row():
                     reset = gr.Button("Reset all", elem_id="reset")
                     random = gr.Button("Random face", elem_id="random")
@@ -268,20 +288,26 @@ def build_demo(studio: Studio) -> gr.Blocks:
         by_name_btn = gr.Button(visible=False)
 
         # The view comes last in every event's inputs, so API clients may leave it out ("photo").
+        # After every picture, the identity line (its API endpoint is the edit's: /identity).
+        state = [face, locks, *ordered, view]
+        after = dict(fn=handler(studio, on_identity), inputs=state, outputs=identity, show_progress="hidden")
         gr.on([image.change, aligned.change], handler(studio, on_upload),
               inputs=[image, aligned, locks, *ordered, view],
-              outputs=[face, preview, recon, edited, notice], api_name="prepare")
+              outputs=[face, preview, recon, edited, notice], api_name="prepare"
+              ).then(**after, api_visibility="private")
         gr.on([s.input for s in ordered] + [locks.change], handler(studio, on_edit),
-              inputs=[face, locks, *ordered, view], outputs=edited, trigger_mode="always_last",
-              show_progress="hidden", api_name="edit")
-        view.change(handler(studio, on_view), inputs=[face, locks, *ordered, view],
-                    outputs=[recon, edited], show_progress="hidden", api_name="view")
+              inputs=state, outputs=edited, trigger_mode="always_last",
+              show_progress="hidden", api_name="edit").then(**after, api_name="identity")
+        view.change(handler(studio, on_view), inputs=state,
+                    outputs=[recon, edited], show_progress="hidden", api_name="view"
+                    ).then(**after, api_visibility="private")
         by_name_btn.click(handler(studio, on_edit_by_name), inputs=[face, by_name, locks, view],
                           outputs=edited, api_name="edit_by_name")
         random.click(handler(studio, on_random), inputs=[view],
-                     outputs=[face, preview, recon, edited, notice, *ordered], api_name="random_face")
+                     outputs=[face, preview, recon, edited, notice, *ordered], api_name="random_face"
+                     ).then(**after, api_visibility="private")
         reset.click(handler(studio, on_reset), inputs=[face, view], outputs=[edited, *ordered],
-                    api_name="reset")
+                    api_name="reset").then(**after, api_visibility="private")
         strip_btn.click(handler(studio, on_strip), inputs=[face, strip_attr, strip_alphas, locks, view],
                         outputs=[export_view, export_file], api_name="strip")
         sheet_btn.click(handler(studio, on_sheet), inputs=[face, locks, view],

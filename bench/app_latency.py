@@ -175,7 +175,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--starts", type=int, default=3)
     p.add_argument("--skip", default="", help="comma-separated parts to skip, e.g. 1,3,4")
-    p.add_argument("--live-format", default="png", choices=["png", "jpeg", "webp"],
+    p.add_argument("--live-format", default="jpeg", choices=["png", "jpeg", "webp"],
                    help="how the server encodes the live pictures (app.LIVE_FORMAT)")
     args = p.parse_args()
     skip = set(args.skip.split(","))

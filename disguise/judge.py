@@ -75,6 +75,19 @@ class JudgeConfig:
         return cls(**config_fields(cls, d, JUDGE_TYPE))
 
 
+def conv_blocks(widths: Sequence[int]) -> nn.Sequential:
+    """Per width: a stride-2 3x3 convolution and a 3x3 one, each with BatchNorm and ReLU;
+    ``(B, 3, S, S)`` -> ``(B, widths[-1], S / 2^k, S / 2^k)``. The judge's and the identity model's
+    feature extractor."""
+    layers: list[nn.Module] = []
+    cin = 3
+    for w in widths:
+        layers += [nn.Conv2d(cin, w, 3, stride=2, padding=1), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
+                   nn.Conv2d(w, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
+        cin = w
+    return nn.Sequential(*layers)
+
+
 class AttributeClassifier(nn.Module):
     """A small CNN: stride-2 conv blocks (``config.widths``), global average pooling, 40 logits.
 
@@ -85,14 +98,8 @@ class AttributeClassifier(nn.Module):
     def __init__(self, config: JudgeConfig | None = None) -> None:
         super().__init__()
         self.config = config if config is not None else JudgeConfig()
-        layers: list[nn.Module] = []
-        cin = 3
-        for w in self.config.widths:
-            layers += [nn.Conv2d(cin, w, 3, stride=2, padding=1), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
-                       nn.Conv2d(w, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
-            cin = w
-        self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(cin, len(ATTRIBUTES))
+        self.features = conv_blocks(self.config.widths)
+        self.head = nn.Linear(self.config.widths[-1], len(ATTRIBUTES))
 
     @property
     def policy(self) -> Preprocess:

@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field
 
 from .metrics import EditResult, PhotoViewResult
 
+ALPHA = "\u03b1"
+
 
 @dataclass
 class Report:
@@ -45,22 +47,17 @@ def markdown(report: Report) -> str:
                   f"(and the plain reconstruction is seen with it for under half of them): "
                   f"**{b['passing']} of {b['attributes']}** (target {b['target']}): "
                   f"{'met' if b['met'] else 'not met'}.", ""]
-    for direction in ("add", "remove"):
-        rows = [e for e in report.edits if e.direction == direction]
-        if not rows:
-            continue
-        alphas = rows[0].alphas
-        head = " | ".join(f"\u03b1={a:g}" for a in alphas)
-        lines += [f"## Edit success: {direction} (share with the attribute{'' if direction == 'add' else ' removed'}"
-                  f" / share of other attributes unchanged)", "",
-                  f"| attribute | faces | at \u03b1=0 | {head} | passes |",
-                  "| --- | ---: | ---: | " + " | ".join("---:" for _ in alphas) + " | :---: |"]
-        for e in rows:
-            cells = " | ".join(f"{s:.0%} / {p:.0%}" for s, p in zip(e.success, e.preserved))
-            verdict = (f"yes (\u03b1={e.best_alpha:g})" if e.passes else
-                       "no" if e.informative else "n/a: seen at \u03b1=0")
-            lines.append(f"| {e.attribute} | {e.faces} | {e.baseline:.0%} | {cells} | {verdict} |")
-        lines.append("")
+    def edit_row(e: EditResult) -> str:
+        cells = " | ".join(f"{s:.0%} / {p:.0%}" for s, p in zip(e.success, e.preserved))
+        verdict = (f"yes (\u03b1={e.best_alpha:g})" if e.passes else
+                   "no" if e.informative else "n/a: seen at \u03b1=0")
+        return f"| {e.attribute} | {e.faces} | {e.baseline:.0%} | {cells} | {verdict} |"
+
+    lines += _per_direction(
+        report.edits, lambda d, what: f"## Edit success: {d} ({what})",
+        lambda alphas: [f"| attribute | faces | at {ALPHA}=0 | {' | '.join(f'{ALPHA}={a:g}' for a in alphas)} | passes |",
+                        "| --- | ---: | ---: | " + " | ".join("---:" for _ in alphas) + " | :---: |"],
+        edit_row)
     lines += _photo_view(report)
     lines += ["## Attribute classifier (test split)", "",
               "| attribute | accuracy | balanced accuracy | majority baseline |",
@@ -84,24 +81,35 @@ def _photo_view(report: Report) -> list[str]:
              f"prepared again as a new upload ({s['edited_reframed_by_eyes']:.0%} framed by the eyes "
              f"again) and its crop judged; the model view judges the decodes of the same faces. "
              f"Mean change of the pixels outside the crop's footprint: largest {worst:g} levels.", ""]
+    def photo_row(e: PhotoViewResult) -> str:
+        cells = " | ".join(f"{ms:.0%} / {mk:.0%} | {ps:.0%} / {pk:.0%}" for ms, mk, ps, pk in
+                           zip(e.model_success, e.model_kept, e.photo_success, e.photo_kept))
+        return f"| {e.attribute} | {e.faces} | {cells} |"
+
+    def mean_row(rows: list[PhotoViewResult]) -> str:
+        def m(field: str, i: int) -> str:
+            return f"{sum(getattr(e, field)[i] for e in rows) / len(rows):.0%}"
+        cells = " | ".join(f"{m('model_success', i)} / {m('model_kept', i)} | {m('photo_success', i)} / "
+                           f"{m('photo_kept', i)}" for i in range(len(rows[0].alphas)))
+        return f"| **mean** | | {cells} |"
+
+    return lines + _per_direction(
+        report.photo_view, lambda d, what: f"### {d} ({what})",
+        lambda alphas: [f"| attribute | faces | {' | '.join(f'{ALPHA}={a:g} model | {ALPHA}={a:g} photo' for a in alphas)} |",
+                        "| --- | ---: | " + " | ".join("---: | ---:" for _ in alphas) + " |"],
+        photo_row, mean_row)
+
+
+def _per_direction(items: list, title, header, row, footer=None) -> list[str]:
+    """One table per direction (add, remove): ``title(direction, what the cells hold)``, the
+    ``header(alphas)`` lines, a ``row(item)`` per item and an optional ``footer(items)``."""
+    lines: list[str] = []
     for direction in ("add", "remove"):
-        rows = [e for e in report.photo_view if e.direction == direction]
+        rows = [e for e in items if e.direction == direction]
         if not rows:
             continue
-        alphas = rows[0].alphas
-        head = " | ".join(f"\u03b1={a:g} model | \u03b1={a:g} photo" for a in alphas)
-        lines += [f"### {direction} (share with the attribute{'' if direction == 'add' else ' removed'} / "
-                  f"share of other attributes unchanged)", "",
-                  f"| attribute | faces | {head} |",
-                  "| --- | ---: | " + " | ".join("---: | ---:" for _ in alphas) + " |"]
-        for e in rows:
-            cells = " | ".join(f"{ms:.0%} / {mk:.0%} | {ps:.0%} / {pk:.0%}" for ms, mk, ps, pk in
-                               zip(e.model_success, e.model_kept, e.photo_success, e.photo_kept))
-            lines.append(f"| {e.attribute} | {e.faces} | {cells} |")
-        mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
-        cells = " | ".join(
-            f"{mean([e.model_success[i] for e in rows]):.0%} / {mean([e.model_kept[i] for e in rows]):.0%} | "
-            f"{mean([e.photo_success[i] for e in rows]):.0%} / {mean([e.photo_kept[i] for e in rows]):.0%}"
-            for i in range(len(alphas)))
-        lines += [f"| **mean** | | {cells} |", ""]
+        what = (f"share with the attribute{'' if direction == 'add' else ' removed'} / share of other "
+                f"attributes unchanged")
+        lines += [title(direction, what), "", *header(rows[0].alphas), *map(row, rows)]
+        lines += ([footer(rows)] if footer else []) + [""]
     return lines

@@ -31,7 +31,10 @@ from .editing import Editor, check_alphas, parse_alphas
 from .exports import (alpha_strip, check_view, disguise_sheet, edited_photo, save_animation,
                       save_png, sweep_animation, view_tiles)
 from .faces import ImageError, load_image, prepare_face
-from .photo import PhotoCanvas, PhotoFrame
+from .identity import CONFIG_NAME as IDENTITY_CONFIG
+from .identity import Recogniser
+from .model import CONFIG_NAME, WEIGHTS_NAME, resolve_folder
+from .photo import PhotoCanvas, PhotoFrame, face_region
 
 SLIDER_LIMIT = 4.0  # the sliders' range: -4 .. 4, as the seed's strips
 DISPLAY = 256  # edited faces are shown at this size (upscaled from the model's)
@@ -53,6 +56,7 @@ class Face:
     photo: PhotoFrame  # at working resolution (an upload's long side <= 1024 px)
     recon: np.ndarray  # (S, S, 3) uint8, decode(z)
     path: str | None = None  # the upload itself, for the full-resolution download
+    identity: np.ndarray | None = None  # the person's embedding (with an identity model)
     notice: str = ""
     face_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     exports: list[Path] = field(default_factory=list)  # deleted with the session
@@ -95,9 +99,10 @@ def sanitize_sliders(values: Sequence[object], limit: float = SLIDER_LIMIT) -> t
 class Studio:
     """The loaded model, bank and defaults behind the app."""
 
-    def __init__(self, editor: Editor, display: int = DISPLAY, export_dir: str | os.PathLike | None = None
-                 ) -> None:
+    def __init__(self, editor: Editor, display: int = DISPLAY, export_dir: str | os.PathLike | None = None,
+                 recogniser: Recogniser | None = None) -> None:
         self.editor = editor
+        self.recogniser = recogniser
         self.display = display
         self.export_dir = Path(export_dir or tempfile.mkdtemp(prefix="disguise-exports-"))
         self.export_dir.mkdir(parents=True, exist_ok=True)
@@ -108,7 +113,11 @@ class Studio:
     def load(cls, source: str | os.PathLike, device: str | None = None) -> "Studio":
         """Load once at start, on the GPU when there is one, and warm up (first call is slow)."""
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        studio = cls(Editor.from_pretrained(source, device=device))
+        editor = Editor.from_pretrained(source, device=device)
+        folder = resolve_folder(source, (CONFIG_NAME, WEIGHTS_NAME))  # a Hub id: its local copy
+        recogniser = (Recogniser.from_folder(folder, device) if (folder / IDENTITY_CONFIG).is_file()
+                      else None)  # optional: weights without an identity model edit as before
+        studio = cls(editor, recogniser=recogniser)
         studio.warm_up()
         return studio
 
@@ -131,8 +140,10 @@ class Studio:
         prep = prepare_face(image, self.editor.policy, already_aligned=already_aligned)
         z = self.editor.encode(prep.crop)[0].detach().cpu()
         path = str(image) if isinstance(image, (str, os.PathLike)) else None
+        identity = (self.recogniser.embed(self.recogniser.policy.apply(prep.aligned)[None])[0]
+                    if self.recogniser else None)
         return Face(z=z, original=prep.crop, aligned=np.asarray(prep.aligned), source=source,
-                    photo=prep.photo, recon=self.editor.render(z, {}), path=path,
+                    photo=prep.photo, recon=self.editor.render(z, {}), path=path, identity=identity,
                     notice=prep.notice or (f"Face framed by {prep.method}." if prep.method not in
                                            ("as given",) else ""))
 
@@ -155,6 +166,23 @@ class Studio:
         if check_view(view) == "model":
             return self.upscale(edited)
         return face.live(self.editor.policy).apply(face.recon, edited)
+
+    def identity(self, face: Face, alphas: Mapping[str, float], locked: Sequence[str] = (),
+                 view: str = "photo") -> dict | None:
+        """Is the edited face still this person? The identity model's cosine similarity between
+        the person (the uploaded face) and the edited face, against its threshold at 1% false
+        accepts; None without an identity model or for a random face (no person to compare with).
+
+        The photo view's edited face is cut out of the edited photo as the identity model crops
+        faces; the model view's is the decode itself."""
+        if self.recogniser is None or face.identity is None:
+            return None
+        edited = self.editor.render(face.z.to(self.editor.device), alphas, locked)
+        if check_view(view) == "photo":
+            canvas = face.live(self.editor.policy)
+            policy = self.recogniser.policy
+            edited = face_region(canvas.view, policy, canvas.apply(face.recon, edited), policy.size)
+        return self.recogniser.compare(face.identity, self.recogniser.embed(edited[None])[0])
 
     def before(self, face: Face, view: str = "photo") -> np.ndarray:
         """What an edit is compared with: the photo itself, or the model's reconstruction."""

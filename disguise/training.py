@@ -29,12 +29,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import checkpoints
 from .batches import iterate_batches
 from .cache import load_split
 from .celeba import open_celeba
-from .files import atomic_write, read_safetensors, read_safetensors_metadata, write_json, write_safetensors
+from .files import atomic_write, read_safetensors_metadata, write_json
 from .losses import LossConfig, vae_loss
-from .model import WEIGHTS_NAME, VAE, VAEConfig, evaluating, load_state_strict, load_strict, resolve_pretrained
+from .model import WEIGHTS_NAME, VAE, VAEConfig, evaluating, load_strict, resolve_pretrained
 from .plots import line_chart
 from .policy import to_tensor
 
@@ -190,34 +191,12 @@ def saved_model_config(run: Path) -> VAEConfig:
 
 
 def save_checkpoint(path: Path, model: VAE, opt: torch.optim.Optimizer, meta: dict) -> None:
-    tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
-    state = opt.state_dict()
-    for pid, st in state["state"].items():
-        for k, v in st.items():
-            tensors[f"optim/{pid}/{k}"] = torch.as_tensor(v)
-    tensors["rng/torch"] = torch.get_rng_state()
-    if torch.cuda.is_available():
-        tensors["rng/cuda"] = torch.cuda.get_rng_state()
-    metadata = {k: json.dumps(v) if not isinstance(v, str) else v for k, v in meta.items()}
-    metadata["optim_groups"] = json.dumps(state["param_groups"])
-    write_safetensors(path, tensors, metadata)
+    checkpoints.save_checkpoint(path, {"model": model}, opt, meta)
 
 
 def load_checkpoint(path: Path, model: VAE, opt: torch.optim.Optimizer) -> dict[str, str]:
     """Restore model, optimiser and RNG states from ``path``; returns its metadata."""
-    tensors, meta = read_safetensors(path)
-    model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model/")}
-    load_state_strict(model, model_state, str(path))
-    state: dict[int, dict] = {}
-    for k, v in tensors.items():
-        if k.startswith("optim/"):
-            _, pid, name = k.split("/", 2)
-            state.setdefault(int(pid), {})[name] = v
-    opt.load_state_dict({"state": state, "param_groups": json.loads(meta["optim_groups"])})
-    torch.set_rng_state(tensors["rng/torch"])
-    if "rng/cuda" in tensors and torch.cuda.is_available():
-        torch.cuda.set_rng_state(tensors["rng/cuda"])
-    return meta
+    return checkpoints.load_checkpoint(path, {"model": model}, opt)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import io
 import json
 import random
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -393,3 +394,41 @@ def test_twenty_sessions_never_see_each_others_faces(server, synthetic_root):
         t.join(timeout=600)
     assert not errors, errors[:5]
     assert checked == [50] * 20
+
+
+# ----------------------------------------------------------------------------------------------
+# Identity: the bundled weights carry an identity model and its threshold
+
+
+BUNDLED = Path(__file__).resolve().parents[1] / "weights"
+
+
+@pytest.fixture(scope="module")
+def bundled() -> Studio:
+    return Studio.load(BUNDLED, device="cpu")
+
+
+def test_every_edit_says_whether_it_is_still_the_person(bundled, astronaut):
+    import app
+
+    assert bundled.recogniser is not None and 0 < bundled.recogniser.threshold < 1
+    face = bundled.prepare(astronaut)
+    plain = bundled.identity(face, {})
+    assert plain["similarity"] > 0.95 and plain["recognised"]  # the photo itself: the person
+    heavy = {"Eyeglasses": 4.0, "Wearing_Hat": 4.0, "No_Beard": -4.0, "Blond_Hair": 4.0}
+    disguised = bundled.identity(face, heavy)
+    assert disguised["similarity"] < plain["similarity"] - 0.02
+    model = bundled.identity(face, {}, view="model")  # the decode of a drawn-face model
+    assert model["similarity"] < plain["similarity"]
+    assert bundled.identity(bundled.random_face(seed=0), {}) is None  # no person to compare with
+    line = app.on_identity(bundled, face, [], *ZERO, "photo")
+    assert line.startswith(f"Identity: cosine similarity {plain['similarity']:.2f}") and "still recognised" in line
+    assert app.on_identity(bundled, None, [], *ZERO, "photo") == ""
+
+
+def test_the_identity_endpoint_through_the_server(astronaut):
+    with serve(BUNDLED) as (url, _):
+        c = client(url)
+        _upload(c, astronaut)
+        text = c.predict([], *sliders(Eyeglasses=2.0), api_name="/identity")
+    assert text.startswith("Identity: cosine similarity") and "false accepts" in text

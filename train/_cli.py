@@ -28,6 +28,13 @@ def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None,
         return 130
 
 
+def add_run_options(p: argparse.ArgumentParser, data: str, resume: str) -> None:
+    """The options every training command takes: its data folder, its run folder, --resume."""
+    p.add_argument("--data", required=True, help=data)
+    p.add_argument("--out", required=True, help="run folder (new, or an existing one with --resume)")
+    p.add_argument("--resume", action="store_true", help=resume)
+
+
 def int_list(example: str) -> Callable[[str], tuple[int, ...]]:
     """A ``type=`` for ``"64,128,128"``-style options; the message shows ``example``."""
     def parse(text: str) -> tuple[int, ...]:

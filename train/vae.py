@@ -19,7 +19,7 @@ from disguise.model import VAEConfig, resolve_pretrained
 from disguise.policy import Preprocess
 from disguise.training import (Distributed, RunFolderError, TrainConfig, saved_model_config,
                                saved_train_config, train)
-from train._cli import fail, int_list, run
+from train._cli import add_run_options, fail, int_list, run
 
 # Model options: None means "not given", so --resume can tell them from the saved config's.
 MODEL_OPTIONS = ("image_size", "z_dim", "arch", "dropout", "crop", "encoder_filters", "decoder_filters")
@@ -28,9 +28,7 @@ MODEL_OPTIONS = ("image_size", "z_dim", "arch", "dropout", "crop", "encoder_filt
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m train.vae", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True, help="CelebA-format folder (real or synthetic)")
-    p.add_argument("--out", required=True, help="run folder (new, or an existing one with --resume)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    add_run_options(p, "CelebA-format folder (real or synthetic)", "continue the run in --out")
     p.add_argument("--init", default=None, metavar="MODEL",
                    help="start from this model folder's (or Hub id's) weights; the architecture "
                         "options default to MODEL's and must agree with it")
