@@ -186,9 +186,10 @@ def on_strip(studio: Studio, face: Face | None, attribute: str, alphas_text: str
                                                      view=view))
 
 
-def on_sheet(studio: Studio, face: Face | None, locked, view: str = "photo"):
+def on_sheet(studio: Studio, face: Face | None, locked, view: str = "photo", by_identity: bool = False):
     face = _need(face)
-    return _export(face, lambda: studio.export_sheet(face, locked=locked or [], view=view))
+    return _export(face, lambda: studio.export_sheet(face, locked=locked or [], view=view,
+                                                     by_identity=bool(by_identity)))
 
 
 def on_photo(studio: Studio, face: Face | None, locked, *sliders):
@@ -269,6 +270,10 @@ def build_demo(studio: Studio) -> gr.Blocks:
                     with gr.Row():
                         strip_btn = gr.Button("Alpha strip (PNG)", variant="primary", elem_id="strip")
                         sheet_btn = gr.Button("Disguise sheet (PNG)", variant="primary", elem_id="sheet")
+                    by_identity = gr.Checkbox(label="Order the disguise sheet by identity",
+                                              info="The disguises that hide the person best first",
+                                              value=False, elem_id="by-identity",
+                                              visible=studio.recogniser is not None)
                     with gr.Row():
                         photo_btn = gr.Button("Edited photo, full size (PNG)", variant="primary",
                                               elem_id="photo")
@@ -310,7 +315,7 @@ def build_demo(studio: Studio) -> gr.Blocks:
                     api_name="reset").then(**after, api_visibility="private")
         strip_btn.click(handler(studio, on_strip), inputs=[face, strip_attr, strip_alphas, locks, view],
                         outputs=[export_view, export_file], api_name="strip")
-        sheet_btn.click(handler(studio, on_sheet), inputs=[face, locks, view],
+        sheet_btn.click(handler(studio, on_sheet), inputs=[face, locks, view, by_identity],
                         outputs=[export_view, export_file], api_name="sheet")
         photo_btn.click(handler(studio, on_photo), inputs=[face, locks, *ordered],
                         outputs=export_file, api_name="photo")

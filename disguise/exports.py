@@ -6,7 +6,7 @@ decoding is batched: one forward pass per picture.
 
 from __future__ import annotations
 
-from typing import Mapping, Protocol, Sequence
+from typing import Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -107,6 +107,9 @@ def edited_photo(photo: PhotoFrame, policy: Preprocess, recon: np.ndarray, edite
     return img
 
 
+Identity = Callable[[np.ndarray], dict]  # a tile -> {"similarity", "threshold", "recognised", ...}
+
+
 class ModelTiles:
     """The model view: each decode, upscaled to ``size`` pixels."""
 
@@ -139,34 +142,52 @@ def _label(d: ImageDraw.ImageDraw, x: int, y: int, text: str, size: int, bold: b
     d.text((x + (size - w) / 2, y + 3), text, fill=INK if bold else MUTED, font=f)
 
 
+def identity_caption(result: dict) -> str:
+    """A tile's identity line: the similarity to the person and the verdict at the threshold."""
+    return f"identity {result['similarity']:.2f}: {'recognised' if result['recognised'] else 'not recognised'}"
+
+
+def _identity_line(d: ImageDraw.ImageDraw, x: int, y: int, result: dict, size: int) -> None:
+    text = identity_caption(result)
+    f = font(11)
+    colour = (20, 110, 40) if not result["recognised"] else MUTED  # hidden: the disguise worked
+    d.text((x + (size - d.textlength(text, font=f)) / 2, y + 22), text, fill=colour, font=f)
+
+
 def alpha_strip(editor: Editor, z: torch.Tensor, attribute: str,
                 alphas: Sequence[float] = (0, 1, 2, 3, 4), original: np.ndarray | None = None,
                 base: Mapping[str, float] | None = None, locked: Sequence[str] = (),
-                tiles: Tiles | None = None) -> Image.Image:
+                tiles: Tiles | None = None, identity: Identity | None = None) -> Image.Image:
     """The seed's figure: one face decoded at each alpha of one attribute, the original first.
 
     ``tiles`` draws the faces (default: the model's decodes, upscaled); ``original`` is shown as
-    given (resized to the tile size)."""
+    given (resized to the tile size). ``identity``, given a tile, says whether it is still the
+    person (``Identity``); each tile is then labelled with it."""
     tiles = tiles or ModelTiles()
     size = tiles.size
     values = check_alpha_list(alphas)
     faces = tiles(editor.strip(z, attribute, values, base=base, locked=locked))
+    scores = [identity(f) for f in faces] if identity else []
     cols = len(values) + (original is not None)
     lock = f"; locked: {', '.join(pretty(n) for n in locked)}" if locked else ""
-    img, d, y0 = _canvas(cols, 1, f"{pretty(attribute)}", f"z + alpha * v({attribute}){lock}", size)
+    img, d, y0 = _canvas(cols, 1, f"{pretty(attribute)}", f"z + alpha * v({attribute}){lock}", size,
+                         label_h=40 if scores else 22)
     x = GAP
     if original is not None:
         img.paste(tile(original, size), (x, y0))
         _label(d, x, y0 + size, "input", size, bold=True)
         x += size + GAP
     labels = ["input"] if original is not None else []
-    for a, face in zip(values, faces):
+    for k, (a, face) in enumerate(zip(values, faces)):
         img.paste(tile(face, size), (x, y0))
         labels.append(f"alpha = {format_alpha(a)}")
         _label(d, x, y0 + size, labels[-1], size)
+        if scores:
+            _identity_line(d, x, y0 + size, scores[k], size)
         x += size + GAP
+    extra = {"identity": [round(r["similarity"], 4) for r in scores]} if scores else {}
     return _describe(img, f"{pretty(attribute)} alpha strip", labels, attribute=attribute,
-                     alphas=values, locked=list(locked))
+                     alphas=values, locked=list(locked), **extra)
 
 
 def alpha_grid(editor: Editor, zs: torch.Tensor, attribute: str,
@@ -205,30 +226,43 @@ def disguise_sheet(editor: Editor, z: torch.Tensor,
                    combos: Sequence[tuple[str, Mapping[str, float]]] = DISGUISES,
                    original: np.ndarray | None = None, locked: Sequence[str] = (),
                    columns: int = 4, title: str = "Possible disguises",
-                   tiles: Tiles | None = None) -> Image.Image:
-    """One face under several attribute combinations, each tile labelled with its edits."""
+                   tiles: Tiles | None = None, identity: Identity | None = None,
+                   by_identity: bool = False) -> Image.Image:
+    """One face under several attribute combinations, each tile labelled with its edits.
+
+    ``identity`` labels each tile with whether it is still the person; ``by_identity`` orders the
+    disguises by it, the one that hides the person best first."""
     if not combos:
         raise ValueError("a disguise sheet needs at least one combination")
+    if by_identity and identity is None:
+        raise ValueError("ordering by identity needs an identity model")
     tiles = tiles or ModelTiles()
     size = tiles.size
     edits = [check_alphas(c) for _, c in combos]
     faces = tiles(np.concatenate([editor.render(z, {})[None], editor.combinations(z, edits, locked=locked)]))
-    pictures: list[tuple[np.ndarray, str, str]] = []
+    scores = [identity(f) for f in faces] if identity else [None] * len(faces)
+    entries = list(zip(combos, faces[1:], scores[1:]))
+    if by_identity:
+        entries.sort(key=lambda e: e[2]["similarity"])
+        combos, edits = [c for c, _, _ in entries], [check_alphas(c) for (_, c), _, _ in entries]
+    pictures: list[tuple[np.ndarray, str, str, dict | None]] = []
     if original is not None:
-        pictures.append((original, "input", ""))
-    pictures.append((faces[0], "reconstruction", "all alphas 0"))
-    for (label, c), face in zip(combos, faces[1:]):
+        pictures.append((original, "input", "", None))
+    pictures.append((faces[0], "reconstruction", "all alphas 0", scores[0]))
+    for (label, c), face, score in entries:
         detail = ", ".join(f"{pretty(k)} {format_alpha(v)}" for k, v in c.items())
-        pictures.append((face, label, detail))
+        pictures.append((face, label, detail, score))
     cols = min(columns, len(pictures))
     rows = (len(pictures) + cols - 1) // cols
     lock = f"; locked: {', '.join(pretty(n) for n in locked)}" if locked else ""
-    img, d, y0 = _canvas(cols, rows, title, f"z + sum of alpha_i * v_i, per tile{lock}", size,
-                         label_h=40)
+    label_h = 58 if identity else 40
+    order = "; ordered by identity, the best hiding first" if by_identity else ""
+    img, d, y0 = _canvas(cols, rows, title, f"z + sum of alpha_i * v_i, per tile{lock}{order}", size,
+                         label_h=label_h)
     small = font(11)
-    for k, (face, label, detail) in enumerate(pictures):
+    for k, (face, label, detail, score) in enumerate(pictures):
         x = GAP + (k % cols) * (size + GAP)
-        y = y0 + (k // cols) * (size + 40 + GAP)
+        y = y0 + (k // cols) * (size + label_h + GAP)
         img.paste(tile(face, size), (x, y))
         _label(d, x, y + size, label, size, bold=True)
         if detail:
@@ -236,8 +270,12 @@ def disguise_sheet(editor: Editor, z: torch.Tensor,
             text = detail if d.textlength(detail, font=small) <= size else detail[:chars] + "..."
             w = d.textlength(text, font=small)
             d.text((x + (size - w) / 2, y + size + 22), text, fill=MUTED, font=small)
+        if score is not None:
+            _identity_line(d, x, y + size + 18, score, size)
+    extra = {"identity": [None if p[3] is None else round(p[3]["similarity"], 4) for p in pictures]} \
+        if identity else {}
     return _describe(img, title, [t[1] for t in pictures], edits=[dict(e) for e in edits],
-                     locked=list(locked))
+                     locked=list(locked), **extra)
 
 
 MAX_FRAMES = 64  # an animation is one decode and one picture per frame

@@ -196,6 +196,13 @@ class Studio:
     def _tiles(self, face: Face, view: str):
         return view_tiles(view, face.photo, self.editor.policy, face.recon, face.original)
 
+    def _tile_identity(self, face: Face):
+        """For exports: a tile -> whether it is still the person (None without a model or person)."""
+        if self.recogniser is None or face.identity is None:
+            return None
+        recogniser = self.recogniser
+        return lambda picture: recogniser.compare(face.identity, recogniser.embed(picture[None])[0])
+
     def export_strip(self, face: Face, attribute: str, alphas_text: str,
                      base: Mapping[str, float] | None = None, locked: Sequence[str] = (),
                      view: str = "photo") -> tuple[Path, Image.Image]:
@@ -203,14 +210,17 @@ class Studio:
         alphas = parse_alphas(alphas_text)
         tiles, original = self._tiles(face, view)
         img = alpha_strip(self.editor, face.z.to(self.editor.device), attribute, alphas,
-                          original=original, base=base, locked=locked, tiles=tiles)
+                          original=original, base=base, locked=locked, tiles=tiles,
+                          identity=self._tile_identity(face))
         return self._save(img, f"strip-{attribute}"), img
 
-    def export_sheet(self, face: Face, locked: Sequence[str] = (), view: str = "photo"
-                     ) -> tuple[Path, Image.Image]:
+    def export_sheet(self, face: Face, locked: Sequence[str] = (), view: str = "photo",
+                     by_identity: bool = False) -> tuple[Path, Image.Image]:
+        """The disguise sheet; ``by_identity``: the disguises that hide the person best first."""
         tiles, original = self._tiles(face, view)
         img = disguise_sheet(self.editor, face.z.to(self.editor.device), original=original,
-                             locked=locked, tiles=tiles)
+                             locked=locked, tiles=tiles, identity=self._tile_identity(face),
+                             by_identity=by_identity)
         return self._save(img, "disguise-sheet"), img
 
     def export_photo(self, face: Face, alphas: Mapping[str, float], locked: Sequence[str] = ()

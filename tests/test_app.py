@@ -432,3 +432,23 @@ def test_the_identity_endpoint_through_the_server(astronaut):
         _upload(c, astronaut)
         text = c.predict([], *sliders(Eyeglasses=2.0), api_name="/identity")
     assert text.startswith("Identity: cosine similarity") and "false accepts" in text
+
+
+def test_strips_and_sheets_say_which_disguises_hide_the_person(bundled, studio, astronaut):
+    import gradio as gr
+
+    import app
+
+    face = bundled.prepare(astronaut)
+    _, strip = bundled.export_strip(face, "Eyeglasses", "0, 2, 4")
+    ids = json.loads(strip.info["identity"])
+    assert len(ids) == 3 and ids[0] > 0.99 and ids[2] < ids[0]  # alpha 0 is the photo itself
+    assert strip.height == 54 + 256 + 40 + 6 + 6  # a second caption line under each tile
+    _, plain = bundled.export_sheet(face)
+    _, ordered = bundled.export_sheet(face, by_identity=True)
+    ranked = json.loads(ordered.info["identity"])[2:]  # after the input and the reconstruction
+    assert ranked == sorted(ranked) and sorted(json.loads(plain.info["identity"])[2:]) == ranked
+    labels = json.loads(ordered.info["labels"])
+    assert labels[:2] == ["input", "reconstruction"] and set(labels) == set(json.loads(plain.info["labels"]))
+    with pytest.raises(gr.Error, match="ordering by identity needs an identity model"):
+        app.on_sheet(studio, studio.prepare(astronaut), [], "photo", True)  # tiny_run has none

@@ -217,3 +217,31 @@ def test_photo_view_is_judged_beside_the_model_view(tiny_run, synthetic_root, tm
     assert any(k < 1 for e in rows for k in e["photo_kept"] + e["photo_success"] + e["model_kept"])
     md = (tmp_path / "evaluation.md").read_text()
     assert "## Photo view against model view" in md and "| **mean** |" in md
+
+
+def test_identity_kept_after_edits_with_the_bundled_models(synthetic_root):
+    """Drawn test faces, edited as the photo view draws them, compared with themselves by the
+    bundled identity model: small edits keep the person, strong ones lose some of it."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    from disguise.celeba import open_celeba
+    from disguise.editing import Editor
+    from disguise.identity import Recogniser
+    from disguise.metrics import identity_retention
+
+    weights = Path(__file__).resolve().parents[1] / "weights"
+    editor, recogniser = Editor.from_pretrained(weights), Recogniser.from_folder(weights)
+    data = open_celeba(synthetic_root)
+    rows = data.indices("test")
+    faces = [np.asarray(Image.open(data.path(i)).convert("RGB")) for i in rows]
+    results = identity_retention(editor, recogniser, faces, data.attributes[rows],
+                                 ["Eyeglasses", "Blond_Hair"], [0.5, 4.0], max_faces=12, progress=False)
+    assert {(r.attribute, r.direction) for r in results} == {
+        (a, d) for a in ("Eyeglasses", "Blond_Hair") for d in ("add", "remove")}
+    for r in results:
+        assert r.alphas == ([0.5, 4.0] if r.direction == "add" else [-0.5, -4.0]) and 1 <= r.faces <= 12
+        assert r.similarity[0] > r.similarity[1], r  # a stronger edit moves the face further
+        assert r.recognised[0] >= 0.75, r  # a light touch is still the person
+    assert min(r.similarity[1] for r in results) < 0.95

@@ -1,8 +1,9 @@
 """Evaluate a model and its vectors: ``python -m train.evaluate --model RUN --data ROOT``.
 
 Reconstruction quality on the test split, the independent attribute classifier's accuracy, edit
-success per attribute, and the photo view against the model view (test faces placed into
-photo-like scenes, edited on the photo, prepared again and judged). Writes RUN/evaluation.json and
+success per attribute, the photo view against the model view (test faces placed into
+photo-like scenes, edited on the photo, prepared again and judged), and, when MODEL holds an
+identity model, the share of faces still recognised after each edit. Writes RUN/evaluation.json and
 RUN/evaluation.md.
 """
 
@@ -23,7 +24,10 @@ from disguise.editing import Editor
 from disguise.files import atomic_write
 from disguise.judge import (CLASSIFIER_NAME, classifier_accuracy, judge_policy, load_classifier,
                             save_classifier, train_classifier)
-from disguise.metrics import QualityBar, edit_success, photo_view_success, reconstruction_metrics
+from disguise.identity import CONFIG_NAME as IDENTITY_CONFIG
+from disguise.identity import Recogniser
+from disguise.metrics import (QualityBar, edit_success, identity_retention, photo_view_success,
+                              reconstruction_metrics)
 from disguise.report import Report, markdown
 from train._cli import alpha_list, attribute_list, run
 
@@ -108,8 +112,15 @@ def main(argv: list[str] | None = None) -> int:
         photos, labels = test_photos(data, args.photo_scenes)
         photo, photo_summary = photo_view_success(editor, clf, photos, labels, attributes, alphas,
                                                   max_faces=args.photo_faces, progress=not args.quiet)
+    kept, threshold = [], None
+    if (Path(args.model) / IDENTITY_CONFIG).is_file():  # weights with an identity model
+        recogniser = Recogniser.from_folder(args.model, device)
+        photos, labels = test_photos(data, len(data.indices("test")))
+        kept = identity_retention(editor, recogniser, photos, labels, attributes, alphas,
+                                  max_faces=args.faces, progress=not args.quiet)
+        threshold = recogniser.threshold
     report = Report(recon, acc, edits, bar=bar.summary(edits), photo_view=photo,
-                    photo_summary=photo_summary)
+                    photo_summary=photo_summary, identity=kept, identity_threshold=threshold)
     atomic_write(out / "evaluation.json", lambda p: p.write_text(report.to_json()))
     atomic_write(out / "evaluation.md", lambda p: p.write_text(markdown(report)))
     print(f"reconstruction: MSE {recon['mse']:.5f}, PSNR {recon['psnr']:.2f} dB, SSIM {recon['ssim']:.3f}")
