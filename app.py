@@ -22,6 +22,7 @@ from PIL import Image
 from disguise.attributes import ATTRIBUTES, GROUPS, pretty
 from disguise.faces import ImageError
 from disguise.exports import VIEWS
+from disguise.match import MAX_SUSPECTS
 from disguise.session import SLIDER_LIMIT, Face, Studio, sanitize_sliders
 
 HERE = Path(__file__).resolve().parent
@@ -37,6 +38,12 @@ try:  # On a ZeroGPU Space the `spaces` package lends a GPU per call; elsewhere 
 except ImportError:
     def gpu(fn):
         return fn
+
+MATCH_INTRO = """Who is this? Upload a still of a disguised person and the suspects' photos: they are
+ranked by the identity model's similarity, each with the attributes in which the sighting differs
+(glasses, hat, beard, hair colour, ...) and the suspect drawn in that disguise, beside the
+sighting, so you can judge the match by eye. A suspect below the identity model's threshold is
+not a match."""
 
 INTRO = """# disguise
 Upload a face and move the sliders to see it with an attribute added (right) or removed (left):
@@ -211,6 +218,27 @@ def on_animation(studio: Studio, face: Face | None, attribute: str, peak, frames
                                                          locked=locked or [], view=view))
 
 
+def on_match(studio: Studio, sighting, suspects):
+    """A sighting against the suspects' photos: a ranked table, the pictures side by side, a PNG."""
+    if sighting is None:
+        raise gr.Error("Upload the sighting (a photo of the disguised person) first.")
+    paths = [getattr(s, "name", s) for s in (suspects or [])]
+    try:
+        result, path = studio.match(sighting, paths)
+    except (ValueError, ImageError) as e:
+        raise gr.Error(str(e)) from None
+    rows = [f"| {k} | {m.name} | {m.similarity:.3f} | {'yes' if m.recognised else 'no'} | "
+            f"{', '.join(m.difference_labels) or '-'} |" for k, m in enumerate(result.suspects, 1)]
+    table = "\n".join([f"**{result.summary}**", "",
+                       "| rank | suspect | similarity | recognised | sighting differs in |",
+                       "| ---: | --- | ---: | :---: | --- |", *rows])
+    pictures = []  # a row per suspect, the best five: the sighting, the suspect, in its disguise
+    for m in result.suspects[:5]:
+        pictures += [(result.sighting, "sighting"), (m.face, f"{m.name}: {m.similarity:.2f}"),
+                     (m.disguised, f"{m.name}, in the sighting's disguise")]
+    return table, pictures, str(path)
+
+
 # ----------------------------------------------------------------------------------------------
 # Layout
 
@@ -227,67 +255,85 @@ def build_demo(studio: Studio) -> gr.Blocks:
     with gr.Blocks(title="disguise", delete_cache=(600, 3600)) as demo:
         face = gr.State(None, time_to_live=3600, delete_callback=_drop_exports)
         gr.Markdown(INTRO)
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=4, min_width=300):
-                image = FaceImage(label="Face photo", sources=["upload", "webcam", "clipboard"],
-                                  type="filepath", image_mode=None, height=300, elem_id="face-input")
-                aligned = gr.Checkbox(label="Already aligned (skip face detection)", value=False,
-                                      info="178 x 218 images, CelebA's size, are taken as aligned")
-                notice = gr.Markdown(elem_id="notice")
-                gr.Examples(examples(), inputs=[image], label="Try one: faces the demo model knows",
-                            examples_per_page=8)
-                preview = gr.Image(label="Aligned face", interactive=False, height=220,
-                                   elem_id="aligned")
-            with gr.Column(scale=5, min_width=320):
-                view = gr.Radio([("Your photo", "photo"), ("Model", "model")], value="photo",
-                                label="View", elem_id="view",
-                                info="Photo: the edit drawn on the photo itself. Model: the VAE's "
-                                     "own decode, beside its reconstruction (all sliders at 0).")
-                with gr.Row():
-                    recon = gr.Image(label="Before", interactive=False, height=256,
-                                     format=LIVE_FORMAT, elem_id="recon")
-                    edited = gr.Image(label="After", interactive=False, height=256, format=LIVE_FORMAT,
-                                      elem_id="edited")
-                identity = gr.Markdown(elem_id="identity")
-                with gr.Row():
-                    reset = gr.Button("Reset all", elem_id="reset")
-                    random = gr.Button("Random face", elem_id="random")
-                locks = gr.Dropdown(choices, multiselect=True, value=[], label="Lock attributes",
-                                    info="Keep these fixed while moving others (e.g. lock Male, "
-                                         "then add a beard)", elem_id="locks")
-                with gr.Accordion("Export", open=True):
+        with gr.Tab("Disguise", id="disguise-tab"):
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=4, min_width=300):
+                    image = FaceImage(label="Face photo", sources=["upload", "webcam", "clipboard"],
+                                      type="filepath", image_mode=None, height=300, elem_id="face-input")
+                    aligned = gr.Checkbox(label="Already aligned (skip face detection)", value=False,
+                                          info="178 x 218 images, CelebA's size, are taken as aligned")
+                    notice = gr.Markdown(elem_id="notice")
+                    gr.Examples(examples(), inputs=[image], label="Try one: faces the demo model knows",
+                                examples_per_page=8)
+                    preview = gr.Image(label="Aligned face", interactive=False, height=220,
+                                       elem_id="aligned")
+                with gr.Column(scale=5, min_width=320):
+                    view = gr.Radio([("Your photo", "photo"), ("Model", "model")], value="photo",
+                                    label="View", elem_id="view",
+                                    info="Photo: the edit drawn on the photo itself. Model: the VAE's "
+                                         "own decode, beside its reconstruction (all sliders at 0).")
                     with gr.Row():
-                        strip_attr = gr.Dropdown(choices, value="Eyeglasses", label="Strip attribute",
-                                                 elem_id="strip-attr")
-                        strip_alphas = gr.Textbox("0, 1, 2, 3, 4", label="Alphas",
-                                                  info="e.g. -4, -3, -2, -1, 0 to remove",
-                                                  elem_id="strip-alphas")
+                        recon = gr.Image(label="Before", interactive=False, height=256,
+                                         format=LIVE_FORMAT, elem_id="recon")
+                        edited = gr.Image(label="After", interactive=False, height=256, format=LIVE_FORMAT,
+                                          elem_id="edited")
+                    identity = gr.Markdown(elem_id="identity")
                     with gr.Row():
-                        peak = gr.Number(4.0, label="Animation peak alpha", minimum=-20, maximum=20,
-                                         elem_id="peak")
-                        frames = gr.Number(17, label="Animation frames", precision=0, minimum=3,
-                                           maximum=64, elem_id="frames")
-                    with gr.Row():
-                        strip_btn = gr.Button("Alpha strip (PNG)", variant="primary", elem_id="strip")
-                        sheet_btn = gr.Button("Disguise sheet (PNG)", variant="primary", elem_id="sheet")
-                    by_identity = gr.Checkbox(label="Order the disguise sheet by identity",
-                                              info="The disguises that hide the person best first",
-                                              value=False, elem_id="by-identity",
-                                              visible=studio.recogniser is not None)
-                    with gr.Row():
-                        photo_btn = gr.Button("Edited photo, full size (PNG)", variant="primary",
-                                              elem_id="photo")
-                        gif_btn = gr.Button("Animation (GIF)", variant="primary", elem_id="animation")
-                    export_view = gr.Image(label="Export preview", interactive=False, elem_id="export-view")
-                    export_file = gr.File(label="Download", elem_id="export-file")
-            with gr.Column(scale=4, min_width=300):
-                sliders = {}
-                for group, names in GROUPS.items():
-                    with gr.Accordion(group, open=group in OPEN_GROUPS):
-                        for name in names:
-                            sliders[name] = AlphaSlider(-SLIDER_LIMIT, SLIDER_LIMIT, value=0.0,
-                                                        step=0.1, label=pretty(name),
-                                                        elem_id=f"slider-{name}")
+                        reset = gr.Button("Reset all", elem_id="reset")
+                        random = gr.Button("Random face", elem_id="random")
+                    locks = gr.Dropdown(choices, multiselect=True, value=[], label="Lock attributes",
+                                        info="Keep these fixed while moving others (e.g. lock Male, "
+                                             "then add a beard)", elem_id="locks")
+                    with gr.Accordion("Export", open=True):
+                        with gr.Row():
+                            strip_attr = gr.Dropdown(choices, value="Eyeglasses", label="Strip attribute",
+                                                     elem_id="strip-attr")
+                            strip_alphas = gr.Textbox("0, 1, 2, 3, 4", label="Alphas",
+                                                      info="e.g. -4, -3, -2, -1, 0 to remove",
+                                                      elem_id="strip-alphas")
+                        with gr.Row():
+                            peak = gr.Number(4.0, label="Animation peak alpha", minimum=-20, maximum=20,
+                                             elem_id="peak")
+                            frames = gr.Number(17, label="Animation frames", precision=0, minimum=3,
+                                               maximum=64, elem_id="frames")
+                        with gr.Row():
+                            strip_btn = gr.Button("Alpha strip (PNG)", variant="primary", elem_id="strip")
+                            sheet_btn = gr.Button("Disguise sheet (PNG)", variant="primary", elem_id="sheet")
+                        by_identity = gr.Checkbox(label="Order the disguise sheet by identity",
+                                                  info="The disguises that hide the person best first",
+                                                  value=False, elem_id="by-identity",
+                                                  visible=studio.recogniser is not None)
+                        with gr.Row():
+                            photo_btn = gr.Button("Edited photo, full size (PNG)", variant="primary",
+                                                  elem_id="photo")
+                            gif_btn = gr.Button("Animation (GIF)", variant="primary", elem_id="animation")
+                        export_view = gr.Image(label="Export preview", interactive=False, elem_id="export-view")
+                        export_file = gr.File(label="Download", elem_id="export-file")
+                with gr.Column(scale=4, min_width=300):
+                    sliders = {}
+                    for group, names in GROUPS.items():
+                        with gr.Accordion(group, open=group in OPEN_GROUPS):
+                            for name in names:
+                                sliders[name] = AlphaSlider(-SLIDER_LIMIT, SLIDER_LIMIT, value=0.0,
+                                                            step=0.1, label=pretty(name),
+                                                            elem_id=f"slider-{name}")
+        with gr.Tab("Match a sighting", id="match-tab"):
+            gr.Markdown(MATCH_INTRO)
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=4, min_width=300):
+                    sighting = FaceImage(label="Sighting (a still of the disguised person)",
+                                         sources=["upload", "clipboard"], type="filepath",
+                                         image_mode=None, height=260, elem_id="sighting")
+                    suspects = gr.File(label=f"Suspects' photos (up to {MAX_SUSPECTS})", file_count="multiple",
+                                       type="filepath", elem_id="suspects")
+                    match_btn = gr.Button("Match", variant="primary", elem_id="match",
+                                          interactive=studio.matcher is not None)
+                with gr.Column(scale=8, min_width=320):
+                    match_summary = gr.Markdown(elem_id="match-summary")
+                    match_gallery = gr.Gallery(label="Sighting | suspect | suspect in the sighting's disguise",
+                                               columns=3, height="auto", elem_id="match-gallery")
+                    match_file = gr.File(label="Report (PNG)", elem_id="match-file")
+
         ordered = [sliders[a] for a in ATTRIBUTES]
         by_name = gr.JSON(visible=False)
         by_name_btn = gr.Button(visible=False)
@@ -317,6 +363,8 @@ def build_demo(studio: Studio) -> gr.Blocks:
                         outputs=[export_view, export_file], api_name="strip")
         sheet_btn.click(handler(studio, on_sheet), inputs=[face, locks, view, by_identity],
                         outputs=[export_view, export_file], api_name="sheet")
+        match_btn.click(handler(studio, on_match), inputs=[sighting, suspects],
+                        outputs=[match_summary, match_gallery, match_file], api_name="match")
         photo_btn.click(handler(studio, on_photo), inputs=[face, locks, *ordered],
                         outputs=export_file, api_name="photo")
         gif_btn.click(handler(studio, on_animation), inputs=[face, strip_attr, peak, frames, locks, view],

@@ -206,8 +206,8 @@ class Matcher:
     def disguise(self, suspect: PreparedFace, alphas: dict[str, float], size: int = PHOTO_TILE,
                  locked: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(disguised, face)``: the suspect's face region with ``alphas`` drawn on its photo,
-        and without; both ``(size, size, 3)`` uint8. ``locked`` (default ``LOCKED`` and the
-        disguise attributes not edited) are held fixed while the others move (``Editor.direction``)."""
+        and without; both ``(size, size, 3)`` uint8. ``locked`` (default ``LOCKED``, less
+        what is edited) are held fixed while the others move (``Editor.direction``)."""
         view = suspect.photo
         face = face_region(view, self.policy, view.photo, size)
         if not alphas:

@@ -51,6 +51,7 @@ def markdown(report: Report) -> str:
                   f"(and the plain reconstruction is seen with it for under half of them): "
                   f"**{b['passing']} of {b['attributes']}** (target {b['target']}): "
                   f"{'met' if b['met'] else 'not met'}.", ""]
+
     def edit_row(e: EditResult) -> str:
         cells = " | ".join(f"{s:.0%} / {p:.0%}" for s, p in zip(e.success, e.preserved))
         verdict = (f"yes (\u03b1={e.best_alpha:g})" if e.passes else

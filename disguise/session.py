@@ -33,6 +33,8 @@ from .exports import (alpha_strip, check_view, disguise_sheet, edited_photo, sav
 from .faces import ImageError, load_image, prepare_face
 from .identity import CONFIG_NAME as IDENTITY_CONFIG
 from .identity import Recogniser
+from .judge import CLASSIFIER_NAME, load_classifier
+from .match import Matcher, MatchResult, match_sheet
 from .model import CONFIG_NAME, WEIGHTS_NAME, resolve_folder
 from .photo import PhotoCanvas, PhotoFrame, face_region
 
@@ -100,9 +102,10 @@ class Studio:
     """The loaded model, bank and defaults behind the app."""
 
     def __init__(self, editor: Editor, display: int = DISPLAY, export_dir: str | os.PathLike | None = None,
-                 recogniser: Recogniser | None = None) -> None:
+                 recogniser: Recogniser | None = None, matcher: Matcher | None = None) -> None:
         self.editor = editor
         self.recogniser = recogniser
+        self.matcher = matcher  # sightings against suspects (needs the identity model and the judge)
         self.display = display
         self.export_dir = Path(export_dir or tempfile.mkdtemp(prefix="disguise-exports-"))
         self.export_dir.mkdir(parents=True, exist_ok=True)
@@ -117,7 +120,10 @@ class Studio:
         folder = resolve_folder(source, (CONFIG_NAME, WEIGHTS_NAME))  # a Hub id: its local copy
         recogniser = (Recogniser.from_folder(folder, device) if (folder / IDENTITY_CONFIG).is_file()
                       else None)  # optional: weights without an identity model edit as before
-        studio = cls(editor, recogniser=recogniser)
+        judge = folder / CLASSIFIER_NAME
+        matcher = (Matcher(editor, recogniser, load_classifier(judge, device))
+                   if recogniser is not None and judge.is_file() else None)
+        studio = cls(editor, recogniser=recogniser, matcher=matcher)
         studio.warm_up()
         return studio
 
@@ -249,6 +255,18 @@ class Studio:
                 "locked": list(locked)}
         path = self._save(pictures, f"sweep-{attribute}", animation_info=info)
         return path, pictures
+
+    def match(self, sighting, gallery: Sequence) -> tuple[MatchResult, Path]:
+        """Rank ``gallery`` (image paths, at most ``MAX_SUSPECTS``) against ``sighting``; the
+        result and its picture (sighting, suspect, suspect in the sighting's disguise) as PNG."""
+        if self.matcher is None:
+            raise ValueError("matching needs weights with an identity model and the attribute "
+                             "classifier (identity.json, attribute_classifier.safetensors)")
+        result = self.matcher.match(sighting, list(gallery))
+        img = match_sheet(result)
+        img.info.update({"Title": "disguise: sighting against suspects", "Software": "disguise",
+                         "summary": result.summary})
+        return result, self._save(img, "match")
 
     def _save(self, img: Image.Image | list[Image.Image], stem: str, compress_level: int = 6,
               animation_info: dict | None = None) -> Path:

@@ -452,3 +452,40 @@ def test_strips_and_sheets_say_which_disguises_hide_the_person(bundled, studio, 
     assert labels[:2] == ["input", "reconstruction"] and set(labels) == set(json.loads(plain.info["labels"]))
     with pytest.raises(gr.Error, match="ordering by identity needs an identity model"):
         app.on_sheet(studio, studio.prepare(astronaut), [], "photo", True)  # tiny_run has none
+
+
+def test_match_a_sighting_through_the_server(tmp_path):
+    """The Match tab's endpoint: a planted suspect (the same drawn person, without the glasses
+    the sighting wears) ranks first among six; bad input gets a message."""
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    from disguise import synthetic as S
+
+    plan = S.make_plan(3000, seed=3)
+    test = np.flatnonzero(plan.partition == 2)
+    people = list(dict.fromkeys(plan.person_of[test].tolist()))[:6]
+    first = [int(test[plan.person_of[test] == pid][0]) for pid in people]
+
+    def draw(index: int, glasses: bool, path):
+        person = plan.persons[plan.person_of[index]]
+        lab, rng = S.item_labels(plan.seed, person, index)
+        lab["Eyeglasses"] = glasses
+        S.render(person, lab, rng)[0].save(path)
+        return handle_file(str(path))
+
+    sighting = draw(first[0], True, tmp_path / "sighting.png")
+    gallery = [draw(i, False, tmp_path / f"p{k}.png") for k, i in enumerate(first)]
+    (tmp_path / "notes.txt").write_text("not a photo")
+    with serve(BUNDLED) as (url, _):
+        c = client(url)
+        table, pictures, report = c.predict(sighting, gallery + [handle_file(str(tmp_path / "notes.txt"))],
+                                             api_name="/match")
+        assert table.startswith("**best match: p0") and "| 1 | p0 |" in table and "+glasses" in table
+        assert "skipped 1 unreadable file" in table and len(pictures) == 3 * 5
+        with Image.open(report) as im:
+            assert im.format == "PNG" and "best match: p0" in im.text["summary"]
+        with pytest.raises(AppError, match="the gallery is empty"):
+            c.predict(sighting, [], api_name="/match")
+        with pytest.raises(AppError, match="no file in the gallery is an image"):
+            c.predict(sighting, [handle_file(str(tmp_path / "notes.txt"))], api_name="/match")
