@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 from functools import partial
+from types import SimpleNamespace
 from pathlib import Path
 
 import gradio as gr
@@ -249,6 +250,65 @@ def examples() -> list[str]:
     return [str(p) for p in photo + sorted(EXAMPLES.glob("face_*.jpg"))]
 
 
+def _slider_groups() -> dict[str, gr.Slider]:
+    """The forty sliders, in the app's groups (the first few open)."""
+    sliders = {}
+    for group, names in GROUPS.items():
+        with gr.Accordion(group, open=group in OPEN_GROUPS):
+            for name in names:
+                sliders[name] = AlphaSlider(-SLIDER_LIMIT, SLIDER_LIMIT, value=0.0, step=0.1,
+                                            label=pretty(name), elem_id=f"slider-{name}")
+    return sliders
+
+
+def _export_panel(choices, studio: Studio) -> SimpleNamespace:
+    """The Export accordion: strip, sheet, full-size photo and animation, and their preview."""
+    with gr.Accordion("Export", open=True):
+        with gr.Row():
+            strip_attr = gr.Dropdown(choices, value="Eyeglasses", label="Strip attribute",
+                                     elem_id="strip-attr")
+            strip_alphas = gr.Textbox("0, 1, 2, 3, 4", label="Alphas", info="e.g. -4, -3, -2, -1, 0 to remove",
+                                      elem_id="strip-alphas")
+        with gr.Row():
+            peak = gr.Number(4.0, label="Animation peak alpha", minimum=-20, maximum=20, elem_id="peak")
+            frames = gr.Number(17, label="Animation frames", precision=0, minimum=3, maximum=64,
+                               elem_id="frames")
+        with gr.Row():
+            strip_btn = gr.Button("Alpha strip (PNG)", variant="primary", elem_id="strip")
+            sheet_btn = gr.Button("Disguise sheet (PNG)", variant="primary", elem_id="sheet")
+        by_identity = gr.Checkbox(label="Order the disguise sheet by identity",
+                                  info="The disguises that hide the person best first", value=False,
+                                  elem_id="by-identity", visible=studio.recogniser is not None)
+        with gr.Row():
+            photo_btn = gr.Button("Edited photo, full size (PNG)", variant="primary", elem_id="photo")
+            gif_btn = gr.Button("Animation (GIF)", variant="primary", elem_id="animation")
+        export_view = gr.Image(label="Export preview", interactive=False, elem_id="export-view")
+        export_file = gr.File(label="Download", elem_id="export-file")
+    return SimpleNamespace(**{k: v for k, v in locals().items() if k not in ("choices", "studio")})
+
+
+def _match_tab(studio: Studio) -> None:
+    """The second tab: a sighting against the suspects' photos, wired to ``on_match``."""
+    with gr.Tab("Match a sighting", id="match-tab"):
+        gr.Markdown(MATCH_INTRO)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=4, min_width=300):
+                sighting = FaceImage(label="Sighting (a still of the disguised person)",
+                                     sources=["upload", "clipboard"], type="filepath", image_mode=None,
+                                     height=260, elem_id="sighting")
+                suspects = gr.File(label=f"Suspects' photos (up to {MAX_SUSPECTS})", file_count="multiple",
+                                   type="filepath", elem_id="suspects")
+                match_btn = gr.Button("Match", variant="primary", elem_id="match",
+                                      interactive=studio.matcher is not None)
+            with gr.Column(scale=8, min_width=320):
+                summary = gr.Markdown(elem_id="match-summary")
+                pictures = gr.Gallery(label="Sighting | suspect | suspect in the sighting's disguise",
+                                      columns=3, height="auto", elem_id="match-gallery")
+                report = gr.File(label="Report (PNG)", elem_id="match-file")
+    match_btn.click(handler(studio, on_match), inputs=[sighting, suspects],
+                    outputs=[summary, pictures, report], api_name="match")
+
+
 def build_demo(studio: Studio) -> gr.Blocks:
     """The page, wired to ``studio``. Importable: tests launch it on a local port."""
     choices = [(pretty(a), a) for a in ATTRIBUTES]
@@ -284,55 +344,10 @@ def build_demo(studio: Studio) -> gr.Blocks:
                     locks = gr.Dropdown(choices, multiselect=True, value=[], label="Lock attributes",
                                         info="Keep these fixed while moving others (e.g. lock Male, "
                                              "then add a beard)", elem_id="locks")
-                    with gr.Accordion("Export", open=True):
-                        with gr.Row():
-                            strip_attr = gr.Dropdown(choices, value="Eyeglasses", label="Strip attribute",
-                                                     elem_id="strip-attr")
-                            strip_alphas = gr.Textbox("0, 1, 2, 3, 4", label="Alphas",
-                                                      info="e.g. -4, -3, -2, -1, 0 to remove",
-                                                      elem_id="strip-alphas")
-                        with gr.Row():
-                            peak = gr.Number(4.0, label="Animation peak alpha", minimum=-20, maximum=20,
-                                             elem_id="peak")
-                            frames = gr.Number(17, label="Animation frames", precision=0, minimum=3,
-                                               maximum=64, elem_id="frames")
-                        with gr.Row():
-                            strip_btn = gr.Button("Alpha strip (PNG)", variant="primary", elem_id="strip")
-                            sheet_btn = gr.Button("Disguise sheet (PNG)", variant="primary", elem_id="sheet")
-                        by_identity = gr.Checkbox(label="Order the disguise sheet by identity",
-                                                  info="The disguises that hide the person best first",
-                                                  value=False, elem_id="by-identity",
-                                                  visible=studio.recogniser is not None)
-                        with gr.Row():
-                            photo_btn = gr.Button("Edited photo, full size (PNG)", variant="primary",
-                                                  elem_id="photo")
-                            gif_btn = gr.Button("Animation (GIF)", variant="primary", elem_id="animation")
-                        export_view = gr.Image(label="Export preview", interactive=False, elem_id="export-view")
-                        export_file = gr.File(label="Download", elem_id="export-file")
+                    ex = _export_panel(choices, studio)
                 with gr.Column(scale=4, min_width=300):
-                    sliders = {}
-                    for group, names in GROUPS.items():
-                        with gr.Accordion(group, open=group in OPEN_GROUPS):
-                            for name in names:
-                                sliders[name] = AlphaSlider(-SLIDER_LIMIT, SLIDER_LIMIT, value=0.0,
-                                                            step=0.1, label=pretty(name),
-                                                            elem_id=f"slider-{name}")
-        with gr.Tab("Match a sighting", id="match-tab"):
-            gr.Markdown(MATCH_INTRO)
-            with gr.Row(equal_height=False):
-                with gr.Column(scale=4, min_width=300):
-                    sighting = FaceImage(label="Sighting (a still of the disguised person)",
-                                         sources=["upload", "clipboard"], type="filepath",
-                                         image_mode=None, height=260, elem_id="sighting")
-                    suspects = gr.File(label=f"Suspects' photos (up to {MAX_SUSPECTS})", file_count="multiple",
-                                       type="filepath", elem_id="suspects")
-                    match_btn = gr.Button("Match", variant="primary", elem_id="match",
-                                          interactive=studio.matcher is not None)
-                with gr.Column(scale=8, min_width=320):
-                    match_summary = gr.Markdown(elem_id="match-summary")
-                    match_gallery = gr.Gallery(label="Sighting | suspect | suspect in the sighting's disguise",
-                                               columns=3, height="auto", elem_id="match-gallery")
-                    match_file = gr.File(label="Report (PNG)", elem_id="match-file")
+                    sliders = _slider_groups()
+        _match_tab(studio)
 
         ordered = [sliders[a] for a in ATTRIBUTES]
         by_name = gr.JSON(visible=False)
@@ -359,16 +374,15 @@ def build_demo(studio: Studio) -> gr.Blocks:
                      ).then(**after, api_visibility="private")
         reset.click(handler(studio, on_reset), inputs=[face, view], outputs=[edited, *ordered],
                     api_name="reset").then(**after, api_visibility="private")
-        strip_btn.click(handler(studio, on_strip), inputs=[face, strip_attr, strip_alphas, locks, view],
-                        outputs=[export_view, export_file], api_name="strip")
-        sheet_btn.click(handler(studio, on_sheet), inputs=[face, locks, view, by_identity],
-                        outputs=[export_view, export_file], api_name="sheet")
-        match_btn.click(handler(studio, on_match), inputs=[sighting, suspects],
-                        outputs=[match_summary, match_gallery, match_file], api_name="match")
-        photo_btn.click(handler(studio, on_photo), inputs=[face, locks, *ordered],
-                        outputs=export_file, api_name="photo")
-        gif_btn.click(handler(studio, on_animation), inputs=[face, strip_attr, peak, frames, locks, view],
-                      outputs=[export_view, export_file], api_name="animation")
+        shown = [ex.export_view, ex.export_file]
+        ex.strip_btn.click(handler(studio, on_strip), inputs=[face, ex.strip_attr, ex.strip_alphas, locks, view],
+                           outputs=shown, api_name="strip")
+        ex.sheet_btn.click(handler(studio, on_sheet), inputs=[face, locks, view, ex.by_identity],
+                           outputs=shown, api_name="sheet")
+        ex.photo_btn.click(handler(studio, on_photo), inputs=[face, locks, *ordered],
+                           outputs=ex.export_file, api_name="photo")
+        ex.gif_btn.click(handler(studio, on_animation), inputs=[face, ex.strip_attr, ex.peak, ex.frames, locks, view],
+                         outputs=shown, api_name="animation")
     return demo
 
 

@@ -237,6 +237,33 @@ def _load_checkpoint(path: Path, net: IdentityNet, head: MarginHead, opt: torch.
     return int(saved["epoch"]), int(saved["batch"])
 
 
+def _checkpoint_path(run_dir: str | os.PathLike | None, resume: bool) -> Path | None:
+    """Where a run's checkpoint goes; a new run never overwrites one, a resumed run needs one."""
+    if run_dir is None:
+        if resume:
+            raise ValueError("resume needs a run_dir")
+        return None
+    ckpt = Path(run_dir) / CHECKPOINT_NAME
+    if resume and not ckpt.is_file():
+        raise FileNotFoundError(f"{ckpt}: nothing to resume (no checkpoint)")
+    if not resume and ckpt.exists():
+        raise ValueError(f"{ckpt} already exists; resume it or choose a new folder")
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    return ckpt
+
+
+def _step(net: IdentityNet, head: MarginHead, opt: torch.optim.Optimizer, x: torch.Tensor,
+          y: torch.Tensor, where: str) -> float:
+    """One optimisation step; a loss that is not finite is an error, raised before the step."""
+    loss = F.cross_entropy(head(net(x), y), y)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"the loss became {float(loss.detach())} at {where}; try a lower lr")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
 def train_identity(faces: np.ndarray, person_ids: np.ndarray, config: IdentityConfig | None = None,
                    epochs: int = 20, batch_size: int = 64, lr: float = 2e-3, seed: int = 0,
                    progress: bool = True, run_dir: str | os.PathLike | None = None,
@@ -265,16 +292,7 @@ def train_identity(faces: np.ndarray, person_ids: np.ndarray, config: IdentityCo
         raise ValueError(f"{len(faces)} faces, fewer than one batch of {batch_size}")
     device = torch.device(device)
     labels_t = torch.from_numpy(labels.astype(np.int64))
-    ckpt = Path(run_dir) / CHECKPOINT_NAME if run_dir is not None else None
-    if ckpt is not None:
-        if resume and not ckpt.is_file():
-            raise FileNotFoundError(f"{ckpt}: nothing to resume (no checkpoint)")
-        if not resume and ckpt.exists():
-            raise ValueError(f"{ckpt} already exists; resume it or choose a new folder")
-        ckpt.parent.mkdir(parents=True, exist_ok=True)
-    elif resume:
-        raise ValueError("resume needs a run_dir")
-
+    ckpt = _checkpoint_path(run_dir, resume)
     torch.manual_seed(seed)
     net = IdentityNet(config).to(device)
     head = MarginHead(config.embedding_dim, len(people), config.loss, config.scale, config.margin).to(device)
@@ -304,17 +322,11 @@ def train_identity(faces: np.ndarray, person_ids: np.ndarray, config: IdentityCo
                     continue
                 for group in opt.param_groups:
                     group["lr"] = _lr_at(lr, epoch * steps + i, epochs * steps)
-                x = _augment(to_tensor(faces[idx], device), blur)
-                loss = F.cross_entropy(head(net(x), labels_t[idx].to(device)), labels_t[idx].to(device))
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"the loss became {float(loss)} at epoch {epoch + 1}, "
-                                             f"batch {i}; try a lower lr")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                batch, total = i + 1, total + loss.item()
+                loss = _step(net, head, opt, _augment(to_tensor(faces[idx], device), blur),
+                             labels_t[idx].to(device), f"epoch {epoch + 1}, batch {i}")
+                batch, total = i + 1, total + loss
                 bar.update(1)
-                bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
+                bar.set_postfix(epoch=epoch + 1, loss=f"{loss:.3f}")
                 if on_batch:
                     on_batch(epoch, i)
             epoch, batch = epoch + 1, 0
