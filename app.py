@@ -25,12 +25,23 @@ from disguise.faces import ImageError
 from disguise.exports import VIEWS
 from disguise.match import MAX_SUSPECTS
 from disguise.session import SLIDER_LIMIT, Face, Studio, sanitize_sliders
+from disguise.web_assets import IMMUTABLE, ROUTE, WebAssets, encoded
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_WEIGHTS = os.environ.get("DISGUISE_WEIGHTS", str(HERE / "weights"))
 EXAMPLES = HERE / "examples"
 OPEN_GROUPS = ("Hair", "Facial hair", "Accessories")
 LIVE_FORMAT = "jpeg"  # the live pictures: PNG made a photo-view event 1.9x slower (bench/app_latency.py)
+LIVE_JS = (HERE / "web" / "live.js").read_text()  # the page's decoder loop (web/live.js)
+LIVE_TEMPLATE = """<div class="live-box"><span class="live-label">After</span>
+<canvas class="live-canvas" id="live-canvas"></canvas><div class="live-note"></div></div>"""
+LIVE_CSS = """.live-box { position: relative; border: 1px solid var(--border-color-primary);
+  border-radius: var(--radius-lg); padding: 6px; text-align: center; }
+.live-label { position: absolute; left: 8px; top: 6px; font-size: var(--text-sm);
+  color: var(--block-label-text-color); background: var(--block-label-background-fill); padding: 0 6px;
+  border-radius: var(--radius-sm); }
+.live-canvas { width: 100%; height: 256px; object-fit: contain; }
+.live-note { font-size: var(--text-xs); color: var(--body-text-color-subdued); }"""
 
 try:  # On a ZeroGPU Space the `spaces` package lends a GPU per call; elsewhere nothing changes.
     import spaces
@@ -106,18 +117,26 @@ def _split(values) -> tuple[list, str]:
     return sliders, view
 
 
+def live_document(studio: Studio, face: Face | None, locked, sliders, view: str) -> str:
+    """What the page decodes edits from, in the browser ("" without a face or a decoder)."""
+    if face is None or studio.decoder_file is None:
+        return ""
+    alphas, _ = sanitize_sliders(sliders)
+    return studio.live(face, [alphas.get(a, 0.0) for a in ATTRIBUTES], locked or [], view)
+
+
 def on_upload(studio: Studio, image, already_aligned: bool, locked, *values):
     if image is None:  # the input was cleared: keep the face being edited
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return (gr.skip(),) * 6
     sliders, view = _split(values)
     try:
         face = studio.prepare(image, already_aligned=True if already_aligned else None)
     except ImageError as e:
         gr.Warning(str(e))
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), f"**Could not use that image:** {e}"
+        return (gr.skip(),) * 4 + (f"**Could not use that image:** {e}", gr.skip())
     alphas, _ = sanitize_sliders(sliders)
     return (face, face.aligned, studio.before(face, view), studio.render(face, alphas, locked or [], view),
-            face.notice)
+            face.notice, live_document(studio, face, locked, sliders, view))
 
 
 def on_edit(studio: Studio, face: Face | None, locked, *values):
@@ -131,10 +150,18 @@ def on_edit(studio: Studio, face: Face | None, locked, *values):
 
 
 def on_view(studio: Studio, face: Face | None, locked, *values):
-    """The view switch: both pictures again, in the other view."""
+    """The view switch: both pictures again, in the other view (and the page's document)."""
     if face is None:
-        return None, None
-    return studio.before(face, _split(values)[1]), on_edit(studio, face, locked, *values)
+        return None, None, ""
+    sliders, view = _split(values)
+    return (studio.before(face, view), on_edit(studio, face, locked, *values),
+            live_document(studio, face, locked, sliders, view))
+
+
+def on_locks(studio: Studio, face: Face | None, locked, *values):
+    """New locks: the page gets the vectors as they now condition each other."""
+    sliders, view = _split(values)
+    return live_document(studio, face, locked, sliders, view)
 
 
 def identity_text(result: dict | None) -> str:
@@ -167,14 +194,18 @@ def on_edit_by_name(studio: Studio, face: Face | None, alphas: dict, locked, vie
         raise gr.Error(str(e)) from None
 
 
-def on_random(studio: Studio, view: str):
+def on_random(studio: Studio, locked, view: str):
     face = studio.random_face()
     before = studio.before(face, view)
-    return (face, face.aligned, before, before, face.notice) + (0.0,) * len(ATTRIBUTES)
+    zero = (0.0,) * len(ATTRIBUTES)
+    return ((face, face.aligned, before, before, face.notice) + zero
+            + (live_document(studio, face, locked, zero, view),))
 
 
-def on_reset(studio: Studio, face: Face | None, view: str):
-    return (studio.before(face, view) if face is not None else None,) + (0.0,) * len(ATTRIBUTES)
+def on_reset(studio: Studio, face: Face | None, locked, view: str):
+    zero = (0.0,) * len(ATTRIBUTES)
+    return ((studio.before(face, view) if face is not None else None,) + zero
+            + (live_document(studio, face, locked, zero, view),))
 
 
 def _export(face: Face, make):
@@ -309,8 +340,19 @@ def _match_tab(studio: Studio) -> None:
                     outputs=[summary, pictures, report], api_name="match")
 
 
-def build_demo(studio: Studio) -> gr.Blocks:
-    """The page, wired to ``studio``. Importable: tests launch it on a local port."""
+def _live_view(assets: WebAssets) -> gr.HTML:
+    """The canvas the page draws edits on itself while a slider moves (web/live.js); hidden
+    until the runtime and decoder have loaded, and for good if they cannot."""
+    return gr.HTML("", html_template=LIVE_TEMPLATE, css_template=LIVE_CSS, js_on_load=LIVE_JS,
+                   elem_id="live", apply_default_css=False, slider_limit=SLIDER_LIMIT,
+                   **assets.page_props())
+
+
+def build_demo(studio: Studio, assets: WebAssets | None = None) -> gr.Blocks:
+    """The page, wired to ``studio``. Importable: tests launch it on a local port (``launch``).
+
+    ``assets``: where the page gets its decoder and runtime (default: ``WebAssets.choose``)."""
+    assets = assets or WebAssets.choose(studio.decoder_file)
     choices = [(pretty(a), a) for a in ATTRIBUTES]
     with gr.Blocks(title="disguise", delete_cache=(600, 3600)) as demo:
         face = gr.State(None, time_to_live=3600, delete_callback=_drop_exports)
@@ -335,8 +377,10 @@ def build_demo(studio: Studio) -> gr.Blocks:
                     with gr.Row():
                         recon = gr.Image(label="Before", interactive=False, height=256,
                                          format=LIVE_FORMAT, elem_id="recon")
-                        edited = gr.Image(label="After", interactive=False, height=256, format=LIVE_FORMAT,
-                                          elem_id="edited")
+                        with gr.Column(min_width=160):
+                            edited = gr.Image(label="After", interactive=False, height=256,
+                                              format=LIVE_FORMAT, elem_id="edited")
+                            live = _live_view(assets)
                     identity = gr.Markdown(elem_id="identity")
                     with gr.Row():
                         reset = gr.Button("Reset all", elem_id="reset")
@@ -355,24 +399,29 @@ def build_demo(studio: Studio) -> gr.Blocks:
 
         # The view comes last in every event's inputs, so API clients may leave it out ("photo").
         # After every picture, the identity line (its API endpoint is the edit's: /identity).
+        # While a slider is dragged the page draws the edit itself (web/live.js) and asks the
+        # server once, on release; the live view's "input" is its way of asking the server per
+        # move instead, when it cannot decode (no runtime, no decoder, an error).
         state = [face, locks, *ordered, view]
         after = dict(fn=handler(studio, on_identity), inputs=state, outputs=identity, show_progress="hidden")
         gr.on([image.change, aligned.change], handler(studio, on_upload),
               inputs=[image, aligned, locks, *ordered, view],
-              outputs=[face, preview, recon, edited, notice], api_name="prepare"
+              outputs=[face, preview, recon, edited, notice, live], api_name="prepare"
               ).then(**after, api_visibility="private")
-        gr.on([s.input for s in ordered] + [locks.change], handler(studio, on_edit),
+        gr.on([s.release for s in ordered] + [live.input, locks.change], handler(studio, on_edit),
               inputs=state, outputs=edited, trigger_mode="always_last",
               show_progress="hidden", api_name="edit").then(**after, api_name="identity")
+        locks.change(handler(studio, on_locks), inputs=state, outputs=live, show_progress="hidden",
+                     api_visibility="private")
         view.change(handler(studio, on_view), inputs=state,
-                    outputs=[recon, edited], show_progress="hidden", api_name="view"
+                    outputs=[recon, edited, live], show_progress="hidden", api_name="view"
                     ).then(**after, api_visibility="private")
         by_name_btn.click(handler(studio, on_edit_by_name), inputs=[face, by_name, locks, view],
                           outputs=edited, api_name="edit_by_name")
-        random.click(handler(studio, on_random), inputs=[view],
-                     outputs=[face, preview, recon, edited, notice, *ordered], api_name="random_face"
+        random.click(handler(studio, on_random), inputs=[locks, view],
+                     outputs=[face, preview, recon, edited, notice, *ordered, live], api_name="random_face"
                      ).then(**after, api_visibility="private")
-        reset.click(handler(studio, on_reset), inputs=[face, view], outputs=[edited, *ordered],
+        reset.click(handler(studio, on_reset), inputs=[face, locks, view], outputs=[edited, *ordered, live],
                     api_name="reset").then(**after, api_visibility="private")
         shown = [ex.export_view, ex.export_file]
         ex.strip_btn.click(handler(studio, on_strip), inputs=[face, ex.strip_attr, ex.strip_alphas, locks, view],
@@ -384,6 +433,40 @@ def build_demo(studio: Studio) -> gr.Blocks:
         ex.gif_btn.click(handler(studio, on_animation), inputs=[face, ex.strip_attr, ex.peak, ex.frames, locks, view],
                          outputs=shown, api_name="animation")
     return demo
+
+
+def asset_routes(assets: WebAssets, prefix: str = "") -> list:
+    """``<root>/disguise-web/<version>/<file>``: the decoder and the runtime, cached for good
+    (the version is in the URL), compressed once."""
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import PlainTextResponse, Response
+    from starlette.routing import Route
+
+    async def serve(request):
+        found = assets.find(request.path_params["version"], request.path_params["name"])
+        if found is None:
+            return PlainTextResponse("not found", status_code=404)
+        path, media_type = found
+        body, encoding = await run_in_threadpool(encoded, path, request.headers.get("accept-encoding", ""))
+        headers = {"Cache-Control": IMMUTABLE, "Vary": "Accept-Encoding"}
+        if encoding:
+            headers["Content-Encoding"] = encoding
+        return Response(body, media_type=media_type, headers=headers)
+
+    return [Route(f"{prefix}/{ROUTE}/{{version}}/{{name}}", serve, methods=["GET", "HEAD"])]
+
+
+def launch(demo: gr.Blocks, assets: WebAssets, **kwargs):
+    """``demo.launch(**kwargs)`` with the page's decoder and runtime files served beside it."""
+    return demo.launch(app_kwargs={"routes": asset_routes(assets)}, max_file_size="25mb", **kwargs)
+
+
+def mount(parent, demo: gr.Blocks, assets: WebAssets, path: str, **kwargs):
+    """The app under ``path`` of an existing FastAPI app (``gr.mount_gradio_app``), with the
+    page's files under the same path: the page finds them from its own root."""
+    path = "/" + path.strip("/")
+    parent.router.routes[:0] = asset_routes(assets, prefix=path)  # before the mount catches them
+    return gr.mount_gradio_app(parent, demo, path=path, max_file_size="25mb", **kwargs)
 
 
 def settle() -> None:
@@ -410,11 +493,27 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"disguise: {args.weights} loaded on {studio.editor.device} "
           f"({studio.editor.size} x {studio.editor.size}, z {studio.editor.model.config.z_dim})")
-    demo = build_demo(studio)
+    try:
+        assets = WebAssets.choose(studio.decoder_file)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"disguise: the page decodes in the browser: {_live_summary(studio, assets)}")
+    demo = build_demo(studio, assets)
     settle()
-    demo.launch(server_name=args.host, server_port=args.port, max_file_size="25mb",
-                theme=gr.themes.Soft(), footer_links=["api"])
+    launch(demo, assets, server_name=args.host, server_port=args.port, theme=gr.themes.Soft(),
+           footer_links=["api"])
     return 0
+
+
+def _live_summary(studio: Studio, assets: WebAssets) -> str:
+    if studio.decoder_file is None:
+        return f"no ({studio.decoder_problem}); every edit goes through the server"
+    if assets.runtime == "off":
+        return "no (DISGUISE_RUNTIME=off)"
+    source = ("web/node_modules" if assets.runtime == "local"
+              else "the CDN (run `npm ci --prefix web` to serve it from here)")
+    return f"yes, {studio.decoder_file.name} with onnxruntime-web from {source}"
 
 
 if __name__ == "__main__":

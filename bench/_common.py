@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -43,3 +44,30 @@ def synthetic_data(count: int, folder: str | None = None) -> Path:
     if not (path / "list_attr_celeba.txt").is_file():
         write_dataset(str(path), count, seed=0, workers=os.cpu_count() or 1)
     return path
+
+
+def start_server(argv: list[str], port: int, env: dict | None = None) -> tuple[subprocess.Popen, float]:
+    """Start a server process (``python ARGV``); return it and the seconds until it answered HTTP."""
+    import urllib.request
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
+    t = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, *argv], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env)
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
+            return proc, time.perf_counter() - t
+        except OSError:
+            if proc.poll() is not None or time.perf_counter() - t > 120:
+                proc.kill()
+                raise RuntimeError(f"the server did not start: {argv}") from None
+            time.sleep(0.05)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

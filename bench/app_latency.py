@@ -28,11 +28,8 @@ import argparse
 import gc
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 
 import _common
 import numpy as np
@@ -82,8 +79,8 @@ def server_latency(weights: str, events: int, threads: int, photo: str, live_for
     process (as in production), after uploading ``photo``."""
     from gradio_client import Client, handle_file
 
-    port = _free_port()
-    proc, _ = _start([str(_common.ROOT / "bench" / "_serve.py"), weights, str(port), str(threads),
+    port = _common.free_port()
+    proc, _ = _common.start_server([str(_common.ROOT / "bench" / "_serve.py"), weights, str(port), str(threads),
                       live_format], port)
     try:
         c = Client(f"http://127.0.0.1:{port}/", verbose=False)
@@ -125,34 +122,9 @@ def photo_work(studio: Studio, photo: str, repeats: int = 50) -> tuple[float, fl
     return ms_live, ms_work, live.view.size, face.photo.size
 
 
-def _start(argv: list[str], port: int) -> tuple[subprocess.Popen, float]:
-    """Start a server process; return it and the seconds until it answered HTTP."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, *argv], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=env)
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
-            return proc, time.perf_counter() - t
-        except OSError:
-            if proc.poll() is not None or time.perf_counter() - t > 120:
-                proc.kill()
-                raise RuntimeError(f"the server did not start: {argv}") from None
-            time.sleep(0.05)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def cold_start(weights: str) -> tuple[float, float]:
-    port = _free_port()
-    proc, took = _start([str(_common.ROOT / "app.py"), "--weights", weights, "--port", str(port)], port)
+    port = _common.free_port()
+    proc, took = _common.start_server([str(_common.ROOT / "app.py"), "--weights", weights, "--port", str(port)], port)
     try:
         from gradio_client import Client, handle_file
 

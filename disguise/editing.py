@@ -19,7 +19,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
-from .attributes import INDEX, check_names
+from .attributes import ATTRIBUTES, INDEX, check_names
 from .model import CONFIG_NAME, VAE, WEIGHTS_NAME, resolve_folder
 from .policy import Preprocess, to_tensor
 from .vectors import BANK_NAME, AttributeBank
@@ -143,14 +143,22 @@ class Editor:
         check_names(locked)
         delta = torch.zeros(self.model.config.z_dim, device=self.device)
         for name, a in alphas.items():
-            if a == 0.0:
-                continue
-            v = self.vectors[INDEX[name]]
-            others = [INDEX[n] for n in locked if n != name]
-            if others:
-                v = condition(v, self.vectors[others])
-            delta = delta + a * v
+            if a != 0.0:
+                delta = delta + a * self._vector(name, locked)
         return delta
+
+    def _vector(self, name: str, locked: list[str]) -> torch.Tensor:
+        """``name``'s edit vector, orthogonal to the other locked attributes' vectors."""
+        v = self.vectors[INDEX[name]]
+        others = [INDEX[n] for n in locked if n != name]
+        return condition(v, self.vectors[others]) if others else v
+
+    def conditioned_bank(self, locked: Iterable[str] = ()) -> torch.Tensor:
+        """All forty edit vectors as ``direction`` uses them under ``locked``: ``(40, z_dim)``,
+        so that ``z + alphas @ bank`` is the edit (what the page computes in the browser)."""
+        locked = list(dict.fromkeys(locked))
+        check_names(locked)
+        return torch.stack([self._vector(name, locked) for name in ATTRIBUTES])
 
     def edit(self, z: torch.Tensor, alphas: Mapping[str, float], locked: Iterable[str] = ()
              ) -> torch.Tensor:

@@ -295,7 +295,7 @@ def resolve_folder(source: str | os.PathLike, needed: tuple[str, ...], revision:
 
         try:
             folder = Path(snapshot_download(str(source), revision=revision,
-                                            allow_patterns=["*.json", "*.safetensors", "*.md"]))
+                                            allow_patterns=["*.json", "*.safetensors", "*.md", "*.onnx"]))
         except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as e:
             raise FileNotFoundError(f"{source}: not a local folder, and the Hub repo could not be "
                                     f"fetched ({type(e).__name__}: {e})") from None

@@ -34,8 +34,10 @@ from .faces import ImageError, load_image, prepare_face
 from .identity import CONFIG_NAME as IDENTITY_CONFIG
 from .identity import Recogniser
 from .judge import CLASSIFIER_NAME, load_classifier
+from .live import live_document
 from .match import Matcher, MatchResult, match_sheet
 from .model import CONFIG_NAME, WEIGHTS_NAME, resolve_folder
+from .onnx_decoder import decoder_for
 from .photo import PhotoCanvas, PhotoFrame, face_region
 
 SLIDER_LIMIT = 4.0  # the sliders' range: -4 .. 4, as the seed's strips
@@ -107,6 +109,10 @@ class Studio:
         self.recogniser = recogniser
         self.matcher = matcher  # sightings against suspects (needs the identity model and the judge)
         self.display = display
+        # The ONNX decoder the page runs (``Studio.load`` finds or exports it); None: the page
+        # edits through the server, and ``decoder_problem`` says why.
+        self.decoder_file: Path | None = None
+        self.decoder_problem = "no ONNX decoder was asked for"
         self.export_dir = Path(export_dir or tempfile.mkdtemp(prefix="disguise-exports-"))
         self.export_dir.mkdir(parents=True, exist_ok=True)
         self._exports: collections.deque[Path] = collections.deque()
@@ -124,8 +130,17 @@ class Studio:
         matcher = (Matcher(editor, recogniser, load_classifier(judge, device))
                    if recogniser is not None and judge.is_file() else None)
         studio = cls(editor, recogniser=recogniser, matcher=matcher)
+        studio.find_decoder(folder)
         studio.warm_up()
         return studio
+
+    def find_decoder(self, folder: str | os.PathLike, cache: str | os.PathLike | None = None) -> None:
+        """The ONNX decoder for the page: the folder's own, or exported now into ``cache``.
+        Failing is not fatal: the page then edits through the server, as without one."""
+        try:
+            self.decoder_file, self.decoder_problem = decoder_for(folder, self.editor.model, cache), ""
+        except Exception as e:  # noqa: BLE001 - any failure (no onnx, read-only cache) means no file
+            self.decoder_file, self.decoder_problem = None, f"{type(e).__name__}: {e}"
 
     def warm_up(self) -> None:
         s = self.editor.size
@@ -189,6 +204,13 @@ class Studio:
             policy = self.recogniser.policy
             edited = face_region(canvas.view, policy, canvas.apply(face.recon, edited), policy.size)
         return self.recogniser.compare(face.identity, self.recogniser.embed(edited[None])[0])
+
+    def live(self, face: Face, alphas: Sequence[float], locked: Sequence[str] = (), view: str = "photo") -> str:
+        """The JSON document the page decodes edits of ``face`` from (``disguise.live``):
+        its code, the vectors as ``locked`` conditions them, and the photo view's data."""
+        canvas = face.live(self.editor.policy) if check_view(view) == "photo" else None
+        return live_document(face.face_id, face.z, self.editor.conditioned_bank(locked), face.recon,
+                             canvas, alphas, view, self.display)
 
     def before(self, face: Face, view: str = "photo") -> np.ndarray:
         """What an edit is compared with: the photo itself, or the model's reconstruction."""

@@ -15,16 +15,20 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(weights: Path) -> Iterator[tuple[str, object]]:
-    """Yield (url, studio) for the app built on ``weights``, served until the block exits."""
+def serve(weights: Path, runtime: str | None = None, runtime_dir: Path | None = None
+          ) -> Iterator[tuple[str, object]]:
+    """Yield (url, studio) for the app built on ``weights``, served until the block exits.
+
+    ``runtime``/``runtime_dir``: where the page's onnxruntime-web comes from (``WebAssets``)."""
     import app
     from disguise.session import Studio
+    from disguise.web_assets import LOCAL_RUNTIME, WebAssets
 
     studio = Studio.load(weights, device="cpu")
-    demo = app.build_demo(studio)
+    assets = WebAssets.choose(studio.decoder_file, runtime, runtime_dir or LOCAL_RUNTIME)
+    demo = app.build_demo(studio, assets)
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                max_file_size="25mb")
+    app.launch(demo, assets, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         yield f"http://127.0.0.1:{port}/", studio
     finally:

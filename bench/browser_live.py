@@ -1,0 +1,240 @@
+"""The live view in a real browser: the page decoding edits itself (web/live.js).
+
+    python bench/browser_live.py [--weights weights] [--codes 50] [--seconds 4]
+
+Runs `python app.py` in its own process (onnxruntime-web from web/node_modules: run
+`npm ci --prefix web` first) and drives Debian's chromium with Playwright (headless, software
+rendering, no GPU):
+
+1. Loading: time from navigation until the page can decode, and the bytes it fetched, on a first
+   visit (empty cache) and on a second visit (the same browser profile, reopened).
+2. Parity: the page's picture at model size against the server's (Editor.render) for random
+   codes, alphas and locks (target: at most 1 level apart); and the photo view drawn by the page
+   against PhotoCanvas.apply on the photo as the page received it.
+3. Dragging the Eyeglasses slider: pictures drawn per second (target >= 30), input-to-pixels
+   (the oldest slider input a picture answers, until that picture is drawn, and until the frame
+   it is shown in; target p50 <= 16 ms), and requests sent to the server before the release
+   (target 0); once with Playwright's mouse, once with input events sent inside the page on
+   every display frame (the way a person's drag arrives: one per frame).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import shutil
+import statistics
+import tempfile
+import time
+
+import _common
+import numpy as np
+from PIL import Image
+
+from disguise.attributes import ATTRIBUTES
+from disguise.photo import PhotoCanvas, PhotoFrame
+from disguise.session import Studio
+from disguise.web_assets import LOCAL_RUNTIME, ORT_VERSION, local_runtime_version
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]
+ASTRONAUT = _common.ROOT / "examples" / "astronaut.jpg"
+RENDER = """async ([doc, alphas]) => { await window.disguiseLive.prepare(doc);
+                                       return await window.disguiseLive.render(alphas); }"""
+# Input events inside the page, one per display frame, sweeping the slider for `seconds`.
+IN_PAGE_DRAG = """async (seconds) => {
+  const range = document.querySelector('#slider-Eyeglasses input[type=range]');
+  const live = window.disguiseLive;
+  const frames0 = live.frames, stats0 = live.stats.length;
+  const t0 = performance.now();
+  let k = 0;
+  await new Promise((done) => {
+    function step() {
+      const t = performance.now() - t0;
+      if (t > seconds * 1000) return done();
+      range.value = (3.5 * Math.sin(k++ * 0.05)).toFixed(2);
+      range.dispatchEvent(new Event('input', {bubbles: true}));
+      requestAnimationFrame(step);
+    }
+    requestAnimationFrame(step);
+  });
+  const t1 = performance.now();
+  await new Promise((r) => setTimeout(r, 200));
+  return {inputs: k, frames: live.frames - frames0, seconds: (t1 - t0) / 1000,
+          stats: live.stats.slice(stats0)};
+}"""
+
+
+def visit(playwright, profile: str, url: str) -> dict:
+    """Open the page in a browser on ``profile``; seconds until it can decode, bytes fetched."""
+    context = playwright.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=ARGS)
+    page = context.new_page()
+    cdp = context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    fetched = {"all": 0, "assets": 0, "network": 0, "cached": 0}
+    urls, from_cache = {}, set()
+
+    def on_sent(e):
+        urls[e["requestId"]] = e["request"]["url"]
+
+    def on_response(e):
+        if e["response"].get("fromDiskCache") or e["response"].get("fromPrefetchCache"):
+            from_cache.add(e["requestId"])
+
+    def on_finished(e):
+        fetched["all"] += e["encodedDataLength"]
+        if "/disguise-web/" in urls.get(e["requestId"], ""):
+            fetched["assets"] += e["encodedDataLength"]
+            cached = e["requestId"] in from_cache
+            fetched["cached" if cached else "network"] += 1
+
+    cdp.on("Network.requestWillBeSent", on_sent)
+    cdp.on("Network.requestServedFromCache", lambda e: from_cache.add(e["requestId"]))
+    cdp.on("Network.responseReceived", on_response)
+    cdp.on("Network.loadingFinished", on_finished)
+    page.goto(url, wait_until="load")
+    page.wait_for_function("() => window.disguiseLive && window.disguiseLive.mode !== 'loading'", timeout=120_000)
+    mode = page.evaluate("() => window.disguiseLive.mode")
+    ready = page.evaluate("() => window.disguiseLive.readyAt || null")
+    page.wait_for_timeout(500)
+    context.close()
+    return {"mode": mode, "ready_ms": ready, **fetched}
+
+
+def parity(page, studio: Studio, codes: int) -> tuple[int, float]:
+    """The largest difference (levels) and the share of identical values over ``codes`` random
+    codes, alphas and locks, model size."""
+    rng = np.random.default_rng(0)
+    worst, same = 0, []
+    for k in range(codes):
+        face = studio.random_face(seed=1000 + k)
+        names = [str(n) for n in rng.choice(ATTRIBUTES, size=int(rng.integers(1, 7)), replace=False)]
+        alphas = {n: float(rng.uniform(-4, 4)) for n in names}
+        locked = [str(n) for n in rng.choice(ATTRIBUTES, size=int(rng.integers(0, 4)), replace=False)]
+        vector = [alphas.get(a, 0.0) for a in ATTRIBUTES]
+        got = np.array(page.evaluate(RENDER, [studio.live(face, vector, locked, "model"), vector]), np.int16)
+        want = studio.editor.render(face.z, alphas, locked).astype(np.int16).reshape(-1)
+        worst = max(worst, int(np.abs(got - want).max()))
+        same.append(float((got == want).mean()))
+    return worst, float(np.mean(same))
+
+
+def photo_parity(page, studio: Studio) -> tuple[int, float]:
+    """The page's photo view against PhotoCanvas.apply on the photo as sent (levels: max, p99)."""
+    face = studio.prepare(ASTRONAUT)
+    vector = [0.0] * len(ATTRIBUTES)
+    vector[ATTRIBUTES.index("Eyeglasses")] = 3.0
+    vector[ATTRIBUTES.index("Wearing_Hat")] = 2.0
+    doc = studio.live(face, vector, [], "photo")
+    edited = np.array(page.evaluate(RENDER, [doc, vector]), np.uint8).reshape(face.recon.shape)
+    data = page.evaluate("() => document.querySelector('#live canvas').toDataURL('image/png')")
+    shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(data.split(",", 1)[1]))).convert("RGB"), int)
+    src = json.loads(doc)["photo"]["src"]
+    sent = np.asarray(Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).convert("RGB"))
+    view = PhotoFrame(sent, face.live(studio.editor.policy).view.to_frame)
+    want = PhotoCanvas(view, studio.editor.policy).apply(face.recon, edited).astype(int)
+    diff = np.abs(shown - want)
+    return int(diff.max()), float(np.percentile(diff, 99))
+
+
+def summarise(stats: list[dict], seconds: float) -> str:
+    drawn = [s["drawn"] - s["input"] for s in stats if s["input"]]
+    shown = [s["frame"] - s["input"] for s in stats if s["input"] and s["frame"]]
+    decode = [s["decode"] for s in stats]
+    q = lambda xs, p: float(np.percentile(xs, p)) if xs else float("nan")  # noqa: E731
+    return (f"{len(stats) / seconds:5.1f} pictures/s; input-to-pixels p50 {q(drawn, 50):.1f} ms "
+            f"(p90 {q(drawn, 90):.1f}), to the frame shown p50 {q(shown, 50):.1f} ms; "
+            f"decode p50 {statistics.median(decode):.1f} ms")
+
+
+def drag_with_mouse(page, moves: int = 120) -> tuple[str, int]:
+    track = page.locator("#slider-Eyeglasses input[type=range]")
+    track.scroll_into_view_if_needed()
+    box = track.bounding_box()
+    y = box["y"] + box["height"] / 2
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    n0 = page.evaluate("() => window.disguiseLive.stats.length")
+    page.mouse.move(box["x"] + box["width"] * 0.1, y)
+    page.mouse.down()
+    t0 = time.perf_counter()
+    for k in range(moves):
+        page.mouse.move(box["x"] + box["width"] * (0.1 + 0.8 * (k % 60) / 60), y)
+    seconds = time.perf_counter() - t0
+    page.wait_for_timeout(100)
+    before_release = len(requests)
+    page.mouse.up()
+    stats = page.evaluate(f"() => window.disguiseLive.stats.slice({n0})")
+    return summarise(stats, seconds), before_release
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--weights", default=str(_common.ROOT / "weights"))
+    p.add_argument("--codes", type=int, default=50)
+    p.add_argument("--seconds", type=float, default=4.0)
+    args = p.parse_args()
+    if local_runtime_version(LOCAL_RUNTIME) != ORT_VERSION:
+        raise SystemExit(f"onnxruntime-web {ORT_VERSION} is not under web/: run `npm ci --prefix web`")
+    from playwright.sync_api import sync_playwright
+
+    port = _common.free_port()
+    proc, started = _common.start_server([str(_common.ROOT / "app.py"), "--weights", args.weights,
+                                          "--port", str(port)], port, env={"DISGUISE_RUNTIME": "local"})
+    url = f"http://127.0.0.1:{port}/"
+    studio = Studio.load(args.weights, device="cpu")
+    print(f"disguise in the browser: chromium headless (software rendering), onnxruntime-web {ORT_VERSION} "
+          f"(WASM, 1 thread); app answered in {started:.2f} s")
+    try:
+        with sync_playwright() as pw, tempfile.TemporaryDirectory() as profile:
+            print("1. loading (navigation until the page can decode; bytes over the network)")
+            for name in ("first visit", "second visit"):
+                v = visit(pw, profile, url)
+                print(f"   {name:12s}: {v['mode']}, ready at {v['ready_ms']:.0f} ms; {v['all'] / 1e6:.2f} MB in all, "
+                      f"{v['assets'] / 1e6:.2f} MB of it decoder and runtime (files: {v['network']} from the "
+                      f"server, {v['cached']} from the browser's cache)")
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url, wait_until="load")
+            page.wait_for_selector("#face-input input[type=file]", state="attached", timeout=60_000)
+            page.set_input_files("#face-input input[type=file]", str(ASTRONAUT))
+            page.wait_for_function("() => window.disguiseLive?.frames > 0", timeout=60_000)
+            print("2. parity with the server")
+            worst, same = parity(page, studio, args.codes)
+            print(f"   model size, {args.codes} random codes, alphas and locks: at most {worst} level(s) apart "
+                  f"(target <= 1), {same:.4%} of values identical")
+            most, p99 = photo_parity(page, studio)
+            print(f"   photo view (astronaut, glasses and hat) against PhotoCanvas.apply: at most {most} levels, "
+                  f"p99 {p99:.0f}")
+            # back to the uploaded face for the drags
+            page.goto(url, wait_until="load")
+            page.wait_for_selector("#face-input input[type=file]", state="attached", timeout=60_000)
+            page.set_input_files("#face-input input[type=file]", str(ASTRONAUT))
+            page.wait_for_function("() => window.disguiseLive?.frames > 0", timeout=60_000)
+            print("3. dragging Eyeglasses in the photo view (targets: >= 30 pictures/s, p50 <= 16 ms, "
+                  "0 requests)")
+            line, before_release = drag_with_mouse(page)
+            print(f"   Playwright's mouse : {line}; {before_release} requests before the release")
+            requests = []
+            page.on("request", lambda r: requests.append(r.url))
+            # the release's own requests (the server's picture, the identity line) end first
+            for _ in range(40):  # (Playwright delivers events only inside its own calls: no time.sleep)
+                seen = len(requests)
+                page.wait_for_timeout(500)
+                if len(requests) == seen:
+                    break
+            requests.clear()
+            result = page.evaluate(IN_PAGE_DRAG, args.seconds)
+            print(f"   in-page input events: {result['inputs'] / result['seconds']:.0f} inputs/s -> "
+                  f"{summarise(result['stats'], result['seconds'])}; {len(requests)} requests {requests[:3]}")
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

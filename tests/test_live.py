@@ -1,0 +1,207 @@
+"""The page's decoder without a browser: the ONNX export against PyTorch (onnxruntime in Python),
+the document the page decodes from, and the files served for it."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from disguise.attributes import ATTRIBUTES
+from disguise.model import VAE, WEIGHTS_NAME
+from disguise.onnx_decoder import (DECODER_NAME, INPUT, OUTPUT, check_parity, decoder_for, export_decoder,
+                                   exported_from, weights_digest)
+from disguise.web_assets import (LOCAL_RUNTIME, ORT_VERSION, RUNTIME_FILES, RUNTIME_INTEGRITY, RUNTIME_SCRIPT,
+                                 WEB_DIR, WebAssets, encoded, sri)
+
+ort = pytest.importorskip("onnxruntime", reason="onnxruntime is a test requirement (requirements-test.txt)")
+
+
+@pytest.fixture(scope="module")
+def studio(tiny_run):
+    from disguise.session import Studio
+
+    return Studio.load(tiny_run, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_run, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("onnx")
+    model = VAE.from_pretrained(tiny_run)
+    path = export_decoder(model, folder / DECODER_NAME, weights_digest(tiny_run / WEIGHTS_NAME))
+    return path, model
+
+
+def _page_edit(doc: dict, alphas) -> np.ndarray:
+    """What web/live.js computes from the document: z + alphas @ bank, in float32."""
+    z = np.frombuffer(base64.b64decode(doc["z"]), "<f4")
+    bank = np.frombuffer(base64.b64decode(doc["bank"]), "<f4").reshape(len(ATTRIBUTES), doc["zDim"])
+    out = z.copy()
+    for i, a in enumerate(alphas):
+        if a:
+            out += np.float32(a) * bank[i]
+    return out
+
+
+def test_the_page_computes_the_servers_picture_within_one_level(exported, tiny_run, studio):
+    """Random codes, alphas and locks: the document's z and conditioned vectors, summed as the
+    page sums them, decoded by onnxruntime, against ``Editor.render``."""
+    path, _ = exported
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    editor = studio.editor
+    rng = np.random.default_rng(0)
+    worst, exact = 0, []
+    for k in range(24):
+        face = studio.random_face(seed=k)
+        names = rng.choice(ATTRIBUTES, size=rng.integers(1, 6), replace=False)
+        alphas = {str(n): float(rng.uniform(-4, 4)) for n in names}
+        locked = [str(n) for n in rng.choice(ATTRIBUTES, size=rng.integers(0, 4), replace=False)]
+        doc = json.loads(studio.live(face, [alphas.get(a, 0.0) for a in ATTRIBUTES], locked, "model"))
+        z = _page_edit(doc, [alphas.get(a, 0.0) for a in ATTRIBUTES])
+        got = session.run([OUTPUT], {INPUT: z[None]})[0][0].astype(int)
+        want = editor.render(face.z, alphas, locked).astype(int)
+        assert got.shape == want.shape and session.get_outputs()[0].type == "tensor(uint8)"
+        worst = max(worst, int(np.abs(got - want).max()))
+        exact.append((got == want).mean())
+    assert worst <= 1, worst
+    assert np.mean(exact) > 0.99
+
+
+def test_conditioned_bank_is_what_direction_uses(studio):
+    editor = studio.editor
+    alphas = {"Eyeglasses": 2.0, "Male": -1.5, "Wearing_Hat": 0.7}
+    for locked in ([], ["Male"], ["Male", "Young", "Eyeglasses"]):
+        bank = editor.conditioned_bank(locked)
+        a = torch.tensor([alphas.get(n, 0.0) for n in ATTRIBUTES])
+        torch.testing.assert_close(a @ bank, editor.direction(alphas, locked), atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="Sunglasses"):
+        editor.conditioned_bank(["Sunglasses"])
+
+
+def test_check_parity_measures_a_real_difference(exported, tmp_path):
+    path, model = exported
+    codes = torch.randn(16, model.config.z_dim, generator=torch.Generator().manual_seed(1))
+    parity = check_parity(path, model, codes)
+    assert parity.codes == 16 and parity.max_levels <= 1 and parity.share_exact > 0.99
+    other = VAE(model.config)  # fresh weights: the same file is now far from "PyTorch"
+    assert check_parity(path, other, codes).max_levels > 10
+
+
+def test_decoder_for_uses_a_matching_export_and_replaces_a_stale_one(exported, tiny_run, tmp_path):
+    path, model = exported
+    folder = tmp_path / "weights"
+    shutil.copytree(tiny_run, folder)
+    cache = tmp_path / "cache"
+    made = decoder_for(folder, model, cache)  # none in the folder: exported into the cache
+    assert made.parent == cache and exported_from(made) == weights_digest(folder / WEIGHTS_NAME)
+    assert decoder_for(folder, model, cache) == made  # and reused
+    shutil.copyfile(path, folder / DECODER_NAME)  # the folder's own, of these weights: used
+    assert decoder_for(folder, model, cache) == folder / DECODER_NAME
+    # New weights in the folder: its decoder.onnx is stale and is not served.
+    other = VAE(model.config)
+    other.save_pretrained(folder)
+    fresh = decoder_for(folder, other, cache)
+    assert fresh != folder / DECODER_NAME and exported_from(fresh) == weights_digest(folder / WEIGHTS_NAME)
+    # A damaged file is not used either.
+    (folder / DECODER_NAME).write_bytes(b"not onnx")
+    assert exported_from(folder / DECODER_NAME) is None
+    assert decoder_for(folder, other, cache) == fresh
+
+
+def test_a_studio_without_a_decoder_says_why(studio, tmp_path, monkeypatch):
+    import disguise.session as session
+
+    def broken(*args, **kwargs):
+        raise OSError("read-only file system")
+
+    monkeypatch.setattr(session, "decoder_for", broken)
+    fresh = session.Studio(studio.editor)
+    fresh.find_decoder(tmp_path)
+    assert fresh.decoder_file is None and "read-only" in fresh.decoder_problem
+
+
+def test_the_live_document(studio, astronaut):
+    face = studio.prepare(astronaut)
+    alphas = [0.0] * len(ATTRIBUTES)
+    alphas[ATTRIBUTES.index("Eyeglasses")] = 2.5
+    doc = json.loads(studio.live(face, alphas, ["Male"], "photo"))
+    size, zdim = studio.editor.size, studio.editor.model.config.z_dim
+    assert doc["format"] == 1 and doc["face"] == face.face_id and doc["alphas"] == alphas
+    assert doc["attributes"] == list(ATTRIBUTES) and doc["size"] == size and doc["zDim"] == zdim
+    np.testing.assert_array_equal(np.frombuffer(base64.b64decode(doc["z"]), "<f4"), face.z.numpy())
+    bank = np.frombuffer(base64.b64decode(doc["bank"]), "<f4").reshape(len(ATTRIBUTES), zdim)
+    np.testing.assert_allclose(bank, studio.editor.conditioned_bank(["Male"]).numpy())
+    recon = np.frombuffer(base64.b64decode(doc["recon"]), np.uint8).reshape(size, size, 3)
+    np.testing.assert_array_equal(recon, face.recon)
+    canvas = face.live(studio.editor.policy)
+    photo = doc["photo"]
+    assert (photo["width"], photo["height"]) == canvas.view.size and photo["box"] == list(canvas.box)
+    np.testing.assert_allclose(np.reshape(photo["warp"], (2, 3)), canvas.warp_matrix)
+    assert photo["src"].startswith("data:image/jpeg;base64,")
+    assert "photo" not in json.loads(studio.live(face, alphas, [], "model"))
+    with pytest.raises(ValueError, match="40 alphas"):
+        studio.live(face, alphas[:3], [], "photo")
+    with pytest.raises(ValueError, match="view"):
+        studio.live(face, alphas, [], "sketch")
+
+
+def test_web_assets_serve_only_their_files(exported, tmp_path):
+    path, _ = exported
+    runtime = tmp_path / "dist"
+    runtime.mkdir()
+    for name in RUNTIME_FILES:
+        (runtime / name).write_bytes(b"// " + name.encode())
+    (runtime.parent / "package.json").write_text(json.dumps({"version": ORT_VERSION}))
+    assets = WebAssets.choose(path, "auto", runtime)
+    assert assets.runtime == "local"
+    props = assets.page_props()
+    version, name = props["model_url"].split("/")[-2:]
+    assert assets.find(version, name) == (path, "application/octet-stream")
+    assert props["runtime_integrity"] == "" and not props["runtime_url"].startswith("http")
+    wasm = assets.find(f"ort-{ORT_VERSION}", "ort-wasm-simd-threaded.wasm")
+    assert wasm == (runtime / "ort-wasm-simd-threaded.wasm", "application/wasm")
+    for bad in [("x", "decoder.onnx"), (version, "config.json"), (f"ort-{ORT_VERSION}", "..%2Fpackage.json"),
+                ("ort-0.0.1", RUNTIME_SCRIPT), (f"ort-{ORT_VERSION}", "ort.webgpu.min.js")]:
+        assert assets.find(*bad) is None, bad
+    # Another runtime version on disk, or none: the CDN's pinned copy, with its integrity hash.
+    (runtime.parent / "package.json").write_text(json.dumps({"version": "1.0.0"}))
+    cdn = WebAssets.choose(path, "auto", runtime)
+    assert cdn.runtime == "cdn" and cdn.page_props()["runtime_integrity"] == RUNTIME_INTEGRITY
+    assert cdn.page_props()["runtime_url"].startswith(f"https://cdn.jsdelivr.net/npm/onnxruntime-web@{ORT_VERSION}/")
+    assert cdn.find(f"ort-{ORT_VERSION}", RUNTIME_SCRIPT) is None
+    assert WebAssets.choose(None, "local", runtime).runtime == "off"  # no decoder: no page decoding
+    assert WebAssets.choose(path, "off", runtime).page_props()["model_url"] == ""
+    with pytest.raises(ValueError, match="DISGUISE_RUNTIME"):
+        WebAssets.choose(path, "webgpu", runtime)
+
+
+def test_encoded_files_decompress_to_themselves(exported):
+    path, _ = exported
+    data = path.read_bytes()
+    body, encoding = encoded(path, "gzip, deflate, br")
+    assert encoding == "br" and len(body) < len(data)
+    import brotli
+
+    assert brotli.decompress(body) == data
+    body, encoding = encoded(path, "gzip")
+    assert encoding == "gzip" and gzip.decompress(body) == data
+    assert encoded(path, "") == (data, None)
+
+
+def test_the_pinned_runtime_is_the_one_npm_installs():
+    """web/package.json, its lock file and the app agree on the release; the integrity hash the
+    page checks the CDN's copy against is the npm copy's."""
+    pkg = json.loads((WEB_DIR / "package.json").read_text())
+    lock = json.loads((WEB_DIR / "package-lock.json").read_text())
+    assert pkg["dependencies"]["onnxruntime-web"] == ORT_VERSION
+    assert lock["packages"]["node_modules/onnxruntime-web"]["version"] == ORT_VERSION
+    if not (LOCAL_RUNTIME / RUNTIME_SCRIPT).is_file():
+        pytest.skip("onnxruntime-web is not installed: run `npm ci --prefix web` (the README's test command does)")
+    assert sri(LOCAL_RUNTIME / RUNTIME_SCRIPT) == RUNTIME_INTEGRITY
+    for name in RUNTIME_FILES:
+        assert (LOCAL_RUNTIME / name).is_file(), name
