@@ -238,7 +238,7 @@ def test_without_the_runtime_the_page_edits_through_the_server(browser, tiny_run
     empty = tmp_path / "onnxruntime-web" / "dist"
     empty.mkdir(parents=True)
     (empty.parent / "package.json").write_text(json.dumps({"version": ORT_VERSION}))
-    with serve(tiny_run, runtime="local", runtime_dir=empty) as (url, _):
+    with serve(tiny_run, runtime="local", runtime_dir=empty) as (url, studio):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -258,6 +258,19 @@ def test_without_the_runtime_the_page_edits_through_the_server(browser, tiny_run
         page.wait_for_function("([sel, old]) => document.querySelector(sel)?.src !== old",
                                arg=["#edited img", before], timeout=WAIT)  # before the release
         page.mouse.up()
+        value = float(track.input_value())
+        # The server's last picture is the edit at the slider's final value.
+        from tests.test_app import live
+
+        want = live(studio.render(studio.prepare(astronaut), {"Eyeglasses": value}))
+        for _ in range(100):
+            page.wait_for_timeout(200)
+            shown = page.request.get(_src(page, "edited")).body()
+            with Image.open(io.BytesIO(shown)) as im:
+                if np.array_equal(np.asarray(im.convert("RGB")), want):
+                    break
+        else:
+            raise AssertionError(f"the server's picture never showed Eyeglasses = {value}")
         assert page.evaluate("() => window.disguiseLive.frames") == 0
         assert errors == [] and page.locator(".toast-body").count() == 0
         page.close()

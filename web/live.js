@@ -353,7 +353,8 @@ async function run() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Sliders: their DOM events (delegated: closed accordions render their sliders later).
+// Sliders: their DOM events, delegated (closed accordions render their sliders later), in the
+// bubbling phase: Gradio's own handlers have taken the new value by the time these run.
 
 function sliderOf(target) {
   const box = target && target.closest ? target.closest('[id^="slider-"]') : null;
@@ -372,7 +373,7 @@ document.addEventListener("input", (e) => {
   if (!Number.isFinite(a)) a = 0;
   live.alphas[doc.index[name]] = Math.min(Math.max(a, -SLIDER_LIMIT), SLIDER_LIMIT);
   request(e.timeStamp);
-}, true);
+});
 
 // A slider's own reset button sets its value without an input event.
 document.addEventListener("click", (e) => {
@@ -385,13 +386,13 @@ document.addEventListener("click", (e) => {
       request(performance.now());
     }
   }, 50);
-}, true);
+});
 
 // Keys move a slider without a pointer release: the server's picture and identity line follow
 // the last key.
 document.addEventListener("keyup", (e) => {
   if (live.mode === "browser" && sliderOf(e.target) !== null && e.target.type === "range") trigger("input");
-}, true);
+});
 
 // For tests and benchmarks: load a document as the server would send it, and decode given
 // slider positions with it (the model-sized pixels, RGB).
