@@ -10,6 +10,8 @@ and wires; the work is in disguise/ (see disguise/session.py for the handlers).
 from __future__ import annotations
 
 import argparse
+import functools
+import inspect
 import os
 import shutil
 import sys
@@ -22,6 +24,7 @@ from PIL import Image
 
 from disguise.attributes import ATTRIBUTES, GROUPS, pretty
 from disguise.faces import ImageError
+from disguise.latent_space import BUNDLED_CLASSIC, MAX_ABS, LatentSpace, load_latent_space
 from disguise.exports import VIEWS
 from disguise.match import MAX_SUSPECTS
 from disguise.session import SLIDER_LIMIT, Face, Studio, sanitize_sliders
@@ -57,6 +60,12 @@ ranked by the identity model's similarity, each with the attributes in which the
 sighting, so you can judge the match by eye. A suspect below the identity model's threshold is
 not a match."""
 
+LATENT_INTRO = """How a VAE organises what it learned, in two dimensions: the convolutional VAE of *Generative
+Deep Learning with Keras*, ch. 8 (z = 2), trained on Fashion-MNIST. Each dot is a test image's
+code, coloured by its class; move the point (click the plane, or drag the sliders) and the decoder
+draws what lies there. Beside it, the book's figure: decodes over a 15 x 15 grid of the plane, at
+the normal distribution's quantiles 0.05 .. 0.95."""
+
 INTRO = """# disguise
 Upload a face and move the sliders to see it with an attribute added (right) or removed (left):
 glasses, a hat, a beard, another hair colour, make-up, age. Built to predict how a wanted person
@@ -87,6 +96,19 @@ class AlphaSlider(gr.Slider):
         return payload
 
 
+def _latent_space() -> LatentSpace | None:
+    """The "Latent space" tab's model (``DISGUISE_CLASSIC`` or the bundled weights/classic);
+    None, with a message, when it cannot be loaded: the face editor runs without the tab."""
+    folder = os.environ.get("DISGUISE_CLASSIC") or str(BUNDLED_CLASSIC)
+    try:
+        space = load_latent_space(folder)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"disguise: no Latent space tab: {e}", file=sys.stderr)
+        return None
+    space.scatter()  # draws the scatter once, here rather than on the first visitor's move
+    return space
+
+
 def _drop_exports(face: Face | None) -> None:
     """Called by Gradio when a session's state expires: its exported files go too."""
     for path in getattr(face, "exports", []) or []:
@@ -98,9 +120,19 @@ def _drop_exports(face: Face | None) -> None:
 # through ``handler``, so on a ZeroGPU Space every one of them runs with a GPU.
 
 
-def handler(studio: Studio, fn):
-    """``fn`` bound to ``studio`` and wrapped for ZeroGPU (a no-op elsewhere)."""
-    return partial(gpu(fn), studio)
+def handler(loaded: Studio | LatentSpace, fn):
+    """``fn`` bound to what it works with (the studio, the latent space) and wrapped for ZeroGPU
+    (a no-op elsewhere). A function rather than a ``partial``: Gradio reads the parameters'
+    annotations to hand over event data (``gr.SelectData``), and a partial has none."""
+    run = gpu(fn)
+
+    @functools.wraps(fn)
+    def bound(*args, **kwargs):
+        return run(loaded, *args, **kwargs)
+
+    bound.__signature__ = inspect.signature(partial(fn, loaded))
+    bound.func = fn  # what it runs (the tests check every event goes through here)
+    return bound
 
 
 def _need(face: Face | None) -> Face:
@@ -271,6 +303,21 @@ def on_match(studio: Studio, sighting, suspects):
     return table, pictures, str(path)
 
 
+def on_latent(space: LatentSpace, x, y):
+    """A point of the latent plane -> its decode, and the plane with the point marked."""
+    try:
+        return space.decode_point(x, y), space.scatter(x, y)
+    except ValueError as e:
+        raise gr.Error(str(e)) from None
+
+
+def on_plane_click(space: LatentSpace, evt: gr.SelectData):
+    """A click on the plane moves the point there (both sliders follow)."""
+    x, y = space.point_at(*evt.index)
+    x, y = round(x, 2), round(y, 2)
+    return (x, y) + on_latent(space, x, y)
+
+
 # ----------------------------------------------------------------------------------------------
 # Layout
 
@@ -348,11 +395,43 @@ def _live_view(assets: WebAssets) -> gr.HTML:
                    **assets.page_props())
 
 
-def build_demo(studio: Studio, assets: WebAssets | None = None) -> gr.Blocks:
+def _latent_tab(space: LatentSpace | None) -> None:
+    """The third tab: a point moved over a 2-D VAE's latent plane, decoded live."""
+    with gr.Tab("Latent space", id="latent-tab"):
+        gr.Markdown(LATENT_INTRO)
+        if space is None:
+            gr.Markdown("*No 2-D model could be loaded (see the server's log).*")
+            return
+        side = round(min(space.limit, MAX_ABS), 2)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=5, min_width=300):
+                plane = gr.Image(space.scatter(0.0, 0.0), label="The test set's codes: click to move the "
+                                 "point", show_label=False, interactive=False, format="png",
+                                 elem_id="latent-plane")
+                x = AlphaSlider(-side, side, value=0.0, step=0.01, label="z[0]", elem_id="latent-x")
+                y = AlphaSlider(-side, side, value=0.0, step=0.01, label="z[1]", elem_id="latent-y")
+            with gr.Column(scale=3, min_width=240):
+                decoded = gr.Image(space.decode_point(0.0, 0.0), label="Decoded",
+                                   interactive=False, format="png", elem_id="latent-decoded")
+            with gr.Column(scale=5, min_width=300):
+                gr.Image(space.manifold(), label="Decodes over the plane (15 x 15)", show_label=False,
+                         interactive=False, format="png", elem_id="latent-manifold")
+    gr.on([x.input, y.input], handler(space, on_latent), inputs=[x, y], outputs=[decoded, plane],
+          trigger_mode="always_last", show_progress="hidden", api_name="latent")
+    plane.select(handler(space, on_plane_click), outputs=[x, y, decoded, plane], show_progress="hidden",
+                 api_visibility="private")
+
+
+_NO_SPACE = object()
+
+
+def build_demo(studio: Studio, assets: WebAssets | None = None, latent=_NO_SPACE) -> gr.Blocks:
     """The page, wired to ``studio``. Importable: tests launch it on a local port (``launch``).
 
-    ``assets``: where the page gets its decoder and runtime (default: ``WebAssets.choose``)."""
+    ``assets``: where the page gets its decoder and runtime (default: ``WebAssets.choose``);
+    ``latent``: the Latent space tab's model (default: the bundled one; None: no model)."""
     assets = assets or WebAssets.choose(studio.decoder_file)
+    latent = _latent_space() if latent is _NO_SPACE else latent
     choices = [(pretty(a), a) for a in ATTRIBUTES]
     with gr.Blocks(title="disguise", delete_cache=(600, 3600)) as demo:
         face = gr.State(None, time_to_live=3600, delete_callback=_drop_exports)
@@ -392,6 +471,7 @@ def build_demo(studio: Studio, assets: WebAssets | None = None) -> gr.Blocks:
                 with gr.Column(scale=4, min_width=300):
                     sliders = _slider_groups()
         _match_tab(studio)
+        _latent_tab(latent)
 
         ordered = [sliders[a] for a in ATTRIBUTES]
         by_name = gr.JSON(visible=False)

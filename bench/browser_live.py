@@ -34,6 +34,7 @@ import numpy as np
 from PIL import Image
 
 from disguise.attributes import ATTRIBUTES
+from disguise.live import random_edits
 from disguise.photo import PhotoCanvas, PhotoFrame
 from disguise.session import Studio
 from disguise.web_assets import LOCAL_RUNTIME, ORT_VERSION, local_runtime_version
@@ -107,13 +108,9 @@ def visit(playwright, profile: str, url: str) -> dict:
 def parity(page, studio: Studio, codes: int) -> tuple[int, float]:
     """The largest difference (levels) and the share of identical values over ``codes`` random
     codes, alphas and locks, model size."""
-    rng = np.random.default_rng(0)
     worst, same = 0, []
-    for k in range(codes):
-        face = studio.random_face(seed=1000 + k)
-        names = [str(n) for n in rng.choice(ATTRIBUTES, size=int(rng.integers(1, 7)), replace=False)]
-        alphas = {n: float(rng.uniform(-4, 4)) for n in names}
-        locked = [str(n) for n in rng.choice(ATTRIBUTES, size=int(rng.integers(0, 4)), replace=False)]
+    for face_seed, alphas, locked in random_edits(codes, seed=2):
+        face = studio.random_face(seed=face_seed)
         vector = [alphas.get(a, 0.0) for a in ATTRIBUTES]
         got = np.array(page.evaluate(RENDER, [studio.live(face, vector, locked, "model"), vector]), np.int16)
         want = studio.editor.render(face.z, alphas, locked).astype(np.int16).reshape(-1)

@@ -12,15 +12,19 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .files import read_safetensors, write_safetensors
+from .files import read_safetensors, read_safetensors_metadata, write_safetensors
 from .model import load_state_strict
+
+EXTRA = "extra"
 
 
 def save_checkpoint(path: str | Path, modules: dict[str, nn.Module], opt: torch.optim.Optimizer,
-                    meta: dict) -> None:
+                    meta: dict, extra: dict[str, torch.Tensor] | None = None) -> None:
     """Write ``modules`` (each under its prefix, e.g. ``{"model": net}``), ``opt``'s state, the
-    RNG states and ``meta`` (values JSON-encoded unless already strings) to ``path``."""
+    RNG states and ``meta`` (values JSON-encoded unless already strings) to ``path``; ``extra``:
+    other tensors the run keeps (``read_extra`` gives them back)."""
     tensors = {f"{prefix}/{k}": v for prefix, m in modules.items() for k, v in m.state_dict().items()}
+    tensors.update({f"{EXTRA}/{k}": v for k, v in (extra or {}).items()})
     state = opt.state_dict()
     for pid, st in state["state"].items():
         for k, v in st.items():
@@ -52,3 +56,12 @@ def load_checkpoint(path: str | Path, modules: dict[str, nn.Module], opt: torch.
     if "rng/cuda" in tensors and torch.cuda.is_available():
         torch.cuda.set_rng_state(tensors["rng/cuda"])
     return meta
+
+
+def read_extra(path: str | Path) -> dict[str, torch.Tensor]:
+    """The ``extra`` tensors a checkpoint was saved with (``{}`` if none), without the rest."""
+    from safetensors import safe_open
+
+    read_safetensors_metadata(path)  # a missing or corrupt file: the usual clear error
+    with safe_open(str(path), framework="pt") as f:
+        return {k[len(EXTRA) + 1:]: f.get_tensor(k) for k in f.keys() if k.startswith(EXTRA + "/")}

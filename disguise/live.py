@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import io
 import json
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -66,3 +66,15 @@ def live_document(face_id: str, z: torch.Tensor, bank: torch.Tensor, recon: np.n
             "negligible": NEGLIGIBLE, "full": FULL, "feather": FEATHER,
         }
     return json.dumps(doc, separators=(",", ":"))
+
+
+def random_edits(count: int, seed: int = 0, most: int = 6, most_locked: int = 3
+                 ) -> Iterator[tuple[int, dict[str, float], list[str]]]:
+    """``count`` random edits to check the page against the server with: a face seed, 1 to
+    ``most`` alphas in -4..4 and 0 to ``most_locked`` locks, repeatable by ``seed``."""
+    rng = np.random.default_rng(seed)
+    for k in range(count):
+        names = rng.choice(ATTRIBUTES, size=int(rng.integers(1, most + 1)), replace=False)
+        alphas = {str(n): float(rng.uniform(-4, 4)) for n in names}
+        locked = [str(n) for n in rng.choice(ATTRIBUTES, size=int(rng.integers(0, most_locked + 1)), replace=False)]
+        yield seed * 100_000 + k, alphas, locked

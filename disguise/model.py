@@ -18,7 +18,7 @@ import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Iterator
+from typing import ClassVar, Iterator
 
 import torch
 from torch import nn
@@ -30,8 +30,28 @@ CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
 MODEL_TYPE = "disguise-vae"
 
 
+class SavedConfig:
+    """What a model config dataclass saved as JSON beside its weights shares: ``to_dict`` (with
+    its ``model_type``), a strict ``from_dict`` and ``differences`` (for resuming a run)."""
+
+    model_type: ClassVar[str]
+
+    def to_dict(self) -> dict:
+        return {"model_type": self.model_type, **{k: list(v) if isinstance(v, tuple) else v
+                                                  for k, v in asdict(self).items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        return cls(**config_fields(cls, d, cls.model_type))
+
+    def differences(self, other: "SavedConfig") -> list[str]:
+        """``name: mine != theirs`` for each field that differs."""
+        a, b = self.to_dict(), other.to_dict()
+        return [f"{k}: {a[k]} != {b[k]}" for k in a if a[k] != b[k]]
+
+
 @dataclass
-class VAEConfig:
+class VAEConfig(SavedConfig):
     """Everything needed to rebuild a VAE.
 
     Attributes:
@@ -62,6 +82,7 @@ class VAEConfig:
     dropout: float = 0.25
     leaky_slope: float = 0.3
     preprocess: dict = field(default_factory=dict)
+    model_type: ClassVar[str] = MODEL_TYPE
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -105,19 +126,6 @@ class VAEConfig:
     def policy(self) -> Preprocess:
         return Preprocess.from_dict(self.preprocess)
 
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        return {"model_type": MODEL_TYPE, **{k: list(v) if isinstance(v, tuple) else v
-                                             for k, v in d.items()}}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "VAEConfig":
-        return cls(**config_fields(cls, d, MODEL_TYPE))
-
-    def differences(self, other: "VAEConfig") -> list[str]:
-        """``name: mine != theirs`` for each field that differs."""
-        a, b = self.to_dict(), other.to_dict()
-        return [f"{k}: {a[k]} != {b[k]}" for k in a if a[k] != b[k]]
 
 
 def config_fields(cls: type, d: dict, model_type: str) -> dict:
@@ -184,6 +192,13 @@ class ResBlock(nn.Module):
         return self.drop(self.act(h + self.skip(x)))
 
 
+def reparameterize(mu: torch.Tensor, log_var: torch.Tensor, generator: torch.Generator | None = None
+                   ) -> torch.Tensor:
+    """z = mu + exp(log_var / 2) * eps, eps ~ N(0, I) (Kingma & Welling 2014, sec. 2.4)."""
+    eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    return mu + torch.exp(0.5 * log_var) * eps
+
+
 class VAE(nn.Module):
     """Convolutional VAE on images in [0, 1]: ``forward(x) -> (recon, mu, log_var)``."""
 
@@ -232,12 +247,7 @@ class VAE(nn.Module):
         h = self.encoder(x).flatten(1)
         return self.mu(h), self.log_var(h)
 
-    @staticmethod
-    def reparameterize(mu: torch.Tensor, log_var: torch.Tensor,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
-        """z = mu + exp(log_var / 2) * eps, eps ~ N(0, I) (Kingma & Welling 2014, sec. 2.4)."""
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-        return mu + torch.exp(0.5 * log_var) * eps
+    reparameterize = staticmethod(reparameterize)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """``(B, z_dim)`` -> ``(B, C, H, W)`` in [0, 1]."""

@@ -10,6 +10,11 @@ A run folder holds, at every epoch's end:
   above their reconstructions) and ``samples/epoch_NNN_prior.png`` (fixed z ~ N(0, I) decoded).
 
 Several processes (``torchrun``) train with DistributedDataParallel; only rank 0 writes files.
+
+The loop over an epoch (``train_epoch``), the step (``train_step``), the run's position
+(``RunState``, ``RunningLoss``), the run-folder check and ``evaluate_loss`` take any model whose
+``forward`` gives ``(recon, mu, log_var)``: the seeds' classic VAEs train with them too
+(``disguise.classic_training``).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ContextManager, Iterable, Protocol
 
 import numpy as np
 import torch
@@ -45,6 +50,14 @@ METRIC_COLUMNS = ["epoch", "train_total", "train_recon", "train_kl", "val_total"
                   "val_kl", "lr", "seconds", "images_per_second"]
 LR_SCHEDULES = ("constant", "cosine")
 COSINE_FLOOR = 0.01  # the cosine schedule ends at this share of the peak learning rate
+
+
+class ModelConfig(Protocol):
+    """What the loop's bookkeeping needs of a model config (``VAEConfig``, ``ClassicConfig``)."""
+
+    def to_dict(self) -> dict: ...
+
+    def differences(self, other) -> list[str]: ...
 
 
 class RunFolderError(ValueError):
@@ -148,8 +161,11 @@ def pick_device(name: str, dist: Distributed) -> torch.device:
     return dev
 
 
-def check_run_folder(run: Path, model_cfg: VAEConfig, resume: bool) -> None:
-    """Refuse to start where it would overwrite another run or resume into the wrong model."""
+def check_run_folder(run: Path, model_cfg: ModelConfig, resume: bool) -> None:
+    """Refuse to start where it would overwrite another run or resume into the wrong model.
+
+    ``model_cfg`` is any saved config (``VAEConfig``, ``ClassicConfig``): its class reads the
+    checkpoint's config back and lists the differences."""
     has = [n for n in (CHECKPOINT, "model.safetensors", "config.json") if (run / n).exists()]
     if not resume and has:
         raise RunFolderError(f"{run} already holds a run ({', '.join(has)}); pass --resume to "
@@ -158,7 +174,7 @@ def check_run_folder(run: Path, model_cfg: VAEConfig, resume: bool) -> None:
         if not (run / CHECKPOINT).is_file():
             raise RunFolderError(f"{run / CHECKPOINT}: nothing to resume (no checkpoint)")
         meta = _checkpoint_meta(run / CHECKPOINT)
-        saved = VAEConfig.from_dict(json.loads(meta["model_config"]))
+        saved = type(model_cfg).from_dict(json.loads(meta["model_config"]))
         diff = saved.differences(model_cfg)
         if diff:
             raise RunFolderError(f"{run / CHECKPOINT} holds another architecture: "
@@ -220,7 +236,7 @@ class RunningLoss:
 
     def postfix(self) -> dict[str, str]:
         n = max(self.batches, 1)
-        return {"loss": f"{self.total / n:.1f}", "recon": f"{self.recon / n:.1f}", "kl": f"{self.kl / n:.1f}"}
+        return {"loss": f"{self.total / n:.5g}", "recon": f"{self.recon / n:.5g}", "kl": f"{self.kl / n:.4g}"}
 
     def means(self, device: torch.device, dist: "Distributed") -> tuple[float, float, float]:
         """Per-batch means over every process's batches."""
@@ -248,7 +264,9 @@ class RunState:
     running: RunningLoss = field(default_factory=RunningLoss)
     history: list[dict] = field(default_factory=list)
 
-    def meta(self, model_cfg: VAEConfig, cfg: TrainConfig) -> dict:
+    def meta(self, model_cfg: ModelConfig, cfg) -> dict:
+        """The checkpoint metadata: position, sums, history, the model config and the training
+        options (``cfg``: a dataclass)."""
         return {"epoch": str(self.epoch), "batch": str(self.batch), "sums": self.running.to_list(),
                 "history": self.history, "model_config": model_cfg.to_dict(), "train_config": asdict(cfg)}
 
@@ -400,25 +418,44 @@ def _train_epoch(run: _Run, state: RunState, on_batch: Callable[[int, int], None
     """Train the rest of epoch ``state.epoch`` (from batch ``state.batch``); returns its seconds."""
     cfg, epoch = run.cfg, state.epoch
     run.net.train()
-    t0 = time.perf_counter()
     batches = iterate_batches(len(run.train_x), cfg.batch_size, shuffle=True,
                               generator=epoch_generator(cfg.seed, epoch), rank=run.dist.rank,
                               world=run.dist.world, drop_last=True)
-    with tqdm(total=run.steps, initial=state.batch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-              unit="batch", disable=not (run.progress and run.dist.main), leave=False) as bar:
+    return train_epoch(run.net, run.opt, batches, run.steps, state, run.batch, cfg.loss_config,
+                       lambda i: cfg.lr_at(epoch * run.steps + i, cfg.epochs * run.steps),
+                       desc=f"epoch {epoch + 1}/{cfg.epochs}", progress=run.progress and run.dist.main,
+                       autocast=run.autocast, on_batch=on_batch)
+
+
+def train_epoch(net: nn.Module, opt: torch.optim.Optimizer, batches: Iterable[np.ndarray], steps: int,
+                state: RunState, to_batch: Callable[[np.ndarray], torch.Tensor], loss_cfg: LossConfig,
+                lr_at: Callable[[int], float], desc: str = "", progress: bool = True,
+                autocast: Callable[[], ContextManager] = contextlib.nullcontext,
+                on_batch: Callable[[int, int], None] | None = None) -> float:
+    """The loop over one epoch's index ``batches`` (``steps`` of them), for any model whose
+    ``forward`` gives ``(recon, mu, log_var)``; returns the seconds it took.
+
+    Skips the first ``state.batch`` batches (a resumed epoch: already trained on), sets the
+    learning rate of step ``i`` to ``lr_at(i)``, steps on ``to_batch(indices)`` and adds the loss
+    terms to ``state.running``. ``on_batch(epoch, batch)`` is called after every step, once
+    ``state`` counts it, so a ``KeyboardInterrupt`` raised there checkpoints a consistent state.
+    """
+    t0 = time.perf_counter()
+    with tqdm(total=steps, initial=state.batch, desc=desc, unit="batch", disable=not progress,
+              leave=False) as bar:
         for i, idx in enumerate(batches):
             if i < state.batch:  # resumed mid-epoch: these batches were already trained on
                 continue
-            for group in run.opt.param_groups:
-                group["lr"] = cfg.lr_at(epoch * run.steps + i, cfg.epochs * run.steps)
-            terms = train_step(run.net, run.opt, run.batch(idx), cfg.loss_config, run.autocast(),
-                               where=f"epoch {epoch + 1}, batch {i}")
+            for group in opt.param_groups:
+                group["lr"] = lr_at(i)
+            terms = train_step(net, opt, to_batch(idx), loss_cfg, autocast(),
+                               where=f"epoch {state.epoch + 1}, batch {i}")
             state.running.add(terms)
             state.batch = i + 1
             bar.update(1)
             bar.set_postfix(state.running.postfix())
             if on_batch:
-                on_batch(epoch, i)
+                on_batch(state.epoch, i)
     return time.perf_counter() - t0
 
 
@@ -477,15 +514,18 @@ def train_step(net: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, loss
 
 
 @torch.no_grad()
-def evaluate_loss(model: VAE, images: np.ndarray, loss_cfg: LossConfig, device: torch.device,
-                  batch_size: int = 128, seed: int = 0) -> dict[str, float]:
+def evaluate_loss(model: nn.Module, images: np.ndarray, loss_cfg: LossConfig, device: torch.device,
+                  batch_size: int = 128, seed: int = 0,
+                  to_batch: Callable[[np.ndarray, torch.device], torch.Tensor] = to_tensor
+                  ) -> dict[str, float]:
     """Mean loss terms over ``images`` in eval mode (the model's mode is restored), with a fixed
-    noise stream (repeatable)."""
+    noise stream (repeatable). ``to_batch(images, device)`` makes a float batch of stored images
+    (default: RGB faces)."""
     gen = torch.Generator(device=device).manual_seed(seed + 2)
     totals, n = np.zeros(3), 0
     with evaluating(model):
         for start in range(0, len(images), batch_size):
-            x = to_tensor(images[start:start + batch_size], device)
+            x = to_batch(images[start:start + batch_size], device)
             recon, mu, log_var = model(x, generator=gen)
             t = vae_loss(recon, x, mu, log_var, loss_cfg)
             totals += np.array([float(t.total), float(t.recon), float(t.kl)]) * len(x)

@@ -159,7 +159,7 @@ def test_every_handler_runs_through_the_gpu_wrapper(studio, monkeypatch):
     assert not {f for f in named if getattr(f, "__module__", "") == "app"}, named  # none unwrapped
     assert handlers == wrapped and {f.__name__ for f in handlers} >= {
         "on_upload", "on_edit", "on_view", "on_edit_by_name", "on_random", "on_reset", "on_strip",
-        "on_sheet", "on_photo", "on_animation"}
+        "on_sheet", "on_photo", "on_animation", "on_locks", "on_latent", "on_plane_click"}
 
 
 def test_exports_kept_on_disk_are_capped(studio, monkeypatch):
@@ -489,3 +489,44 @@ def test_match_a_sighting_through_the_server(tmp_path):
             c.predict(sighting, [], api_name="/match")
         with pytest.raises(AppError, match="no file in the gallery is an image"):
             c.predict(sighting, [handle_file(str(tmp_path / "notes.txt"))], api_name="/match")
+
+
+# ----------------------------------------------------------------------------------------------
+# The Latent space tab (the bundled 2-D conv VAE on Fashion-MNIST)
+
+
+def _raw_call(url: str, api: str, body: str) -> str:
+    """POST ``body`` as it is to ``/gradio_api/call/API`` and read the event stream's answer."""
+    import httpx
+
+    event = httpx.post(f"{url}gradio_api/call/{api}", content=body,
+                       headers={"Content-Type": "application/json"}, timeout=30).json()["event_id"]
+    return httpx.get(f"{url}gradio_api/call/{api}/{event}", timeout=30).text
+
+
+def test_the_latent_space_tab_through_the_api(server):
+    from gradio_client.exceptions import AppError
+
+    from disguise.latent_space import load_latent_space
+
+    url, _ = server
+    c = client(url)
+    space = load_latent_space()
+    decoded, plane = c.predict(0.5, -1.25, api_name="/latent")
+    want = np.asarray(space.decode_point(0.5, -1.25).convert("RGB"))
+    np.testing.assert_array_equal(_png(decoded), want)
+    assert _png(decoded).shape == (224, 224, 3)
+    marked = _png(plane)
+    np.testing.assert_array_equal(marked, np.asarray(space.scatter(0.5, -1.25)))
+    assert (marked != np.asarray(space.scatter())).any()  # the point is drawn
+    other, _ = c.predict(-2.0, 2.0, api_name="/latent")
+    assert (_png(other) != _png(decoded)).any()  # another point, another picture
+    for bad, message in [(100.0, "beyond"), ("left", "two numbers"), (None, "two numbers")]:
+        with pytest.raises(AppError, match=message):
+            c.predict(bad, 0.0, api_name="/latent")
+    # JSON has no NaN or infinity, but a client may send Python's spelling of them.
+    for raw in ("NaN", "Infinity", "-Infinity"):
+        answer = _raw_call(url, "latent", f'{{"data": [{raw}, 0.5]}}')
+        assert "event: error" in answer and "finite" in answer, answer
+    again, _ = c.predict(0.5, -1.25, api_name="/latent")  # the server is still fine
+    np.testing.assert_array_equal(_png(again), want)

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from disguise.attributes import ATTRIBUTES
+from disguise.live import random_edits
 from disguise.photo import PhotoCanvas, PhotoFrame
 from tests.appserver import serve
 
@@ -44,6 +45,22 @@ SHOWN_WIDTH = """(w) => (window.disguiseLive?.mode === 'browser'
     ? document.querySelector('#live canvas')?.width : document.querySelector('#edited img')?.naturalWidth) === w"""
 
 
+def _drag(page, attribute: str, to: float, steps: int, release: bool = True):
+    """Drag ``attribute``'s slider with the mouse from its middle (0) to ``to`` of its width, in
+    ``steps`` moves; the slider's range input."""
+    track = page.locator(f"#slider-{attribute} input[type=range]")
+    track.scroll_into_view_if_needed()
+    box = track.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 2, y)
+    page.mouse.down()
+    for k in range(1, steps + 1):
+        page.mouse.move(box["x"] + box["width"] * (0.5 + (to - 0.5) * k / steps), y)
+    if release:
+        page.mouse.up()
+    return track
+
+
 def _src(page, elem_id: str) -> str | None:
     img = page.locator(f"#{elem_id} img")
     return img.first.get_attribute("src") if img.count() else None
@@ -60,15 +77,7 @@ def test_upload_drag_slider_and_download_strip(browser, site, astronaut, tmp_pat
     before = _src(page, "edited")
 
     # Drag the Eyeglasses slider with the mouse, from the middle (0) towards the right end.
-    track = page.locator("#slider-Eyeglasses input[type=range]")
-    track.scroll_into_view_if_needed()
-    box = track.bounding_box()
-    y = box["y"] + box["height"] / 2
-    page.mouse.move(box["x"] + box["width"] / 2, y)
-    page.mouse.down()
-    for k in range(1, 11):
-        page.mouse.move(box["x"] + box["width"] * (0.5 + 0.045 * k), y)
-    page.mouse.up()
+    track = _drag(page, "Eyeglasses", 0.95, 10)
     value = float(track.input_value())
     assert value > 2.5, value
     page.wait_for_function(
@@ -169,13 +178,9 @@ def test_the_page_decodes_edits_itself(browser, live_site, astronaut):
 
     # Model size: random codes, alphas and locks, the page's pixels against the server's.
     render = "async ([doc, alphas]) => { await window.disguiseLive.prepare(doc); return await window.disguiseLive.render(alphas); }"
-    rng = np.random.default_rng(0)
     worst = 0
-    for k in range(6):
-        face = studio.random_face(seed=k)
-        names = [str(n) for n in rng.choice(ATTRIBUTES, size=4, replace=False)]
-        alphas = {n: float(rng.uniform(-4, 4)) for n in names}
-        locked = [str(n) for n in rng.choice(ATTRIBUTES, size=int(rng.integers(0, 3)), replace=False)]
+    for face_seed, alphas, locked in random_edits(6, seed=1):
+        face = studio.random_face(seed=face_seed)
         vector = [alphas.get(a, 0.0) for a in ATTRIBUTES]
         got = np.array(page.evaluate(render, [studio.live(face, vector, locked, "model"), vector]), np.int16)
         want = studio.editor.render(face.z, alphas, locked).astype(np.int16).reshape(-1)
@@ -210,15 +215,8 @@ def test_a_drag_asks_the_server_nothing_until_release(browser, live_site, astron
     server_picture = page.locator("#edited img").first.get_attribute("src")
     requests = []
     page.on("request", lambda r: requests.append(r.url))
-    track = page.locator("#slider-Eyeglasses input[type=range]")
-    track.scroll_into_view_if_needed()
-    box = track.bounding_box()
-    y = box["y"] + box["height"] / 2
     frames = page.evaluate("() => window.disguiseLive.frames")
-    page.mouse.move(box["x"] + box["width"] / 2, y)
-    page.mouse.down()
-    for k in range(1, 21):
-        page.mouse.move(box["x"] + box["width"] * (0.5 + 0.02 * k), y)
+    _drag(page, "Eyeglasses", 0.9, 20, release=False)
     page.wait_for_function(f"() => window.disguiseLive.frames > {frames + 5}", timeout=WAIT)
     assert requests == [], requests  # every picture of the drag was drawn in the page
     page.mouse.up()
@@ -247,14 +245,7 @@ def test_without_the_runtime_the_page_edits_through_the_server(browser, tiny_run
         page.wait_for_selector("#edited img", timeout=WAIT)
         before = _src(page, "edited")
         assert page.locator("#edited").is_visible() and not page.locator("#live").is_visible()
-        track = page.locator("#slider-Eyeglasses input[type=range]")
-        track.scroll_into_view_if_needed()
-        box = track.bounding_box()
-        y = box["y"] + box["height"] / 2
-        page.mouse.move(box["x"] + box["width"] / 2, y)
-        page.mouse.down()
-        for k in range(1, 8):
-            page.mouse.move(box["x"] + box["width"] * (0.5 + 0.06 * k), y)
+        track = _drag(page, "Eyeglasses", 0.92, 7, release=False)
         page.wait_for_function("([sel, old]) => document.querySelector(sel)?.src !== old",
                                arg=["#edited img", before], timeout=WAIT)  # before the release
         page.mouse.up()
@@ -316,3 +307,20 @@ def test_mounted_under_a_sub_path_the_page_still_decodes(browser, tiny_run, astr
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def test_the_latent_space_tab_follows_a_click(browser, site):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(site, wait_until="load")
+    page.get_by_role("tab", name="Latent space").click()
+    page.wait_for_selector("#latent-plane img", timeout=WAIT)
+    decoded = _src(page, "latent-decoded")
+    plane = page.locator("#latent-plane img")
+    box = plane.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.75, box["y"] + box["height"] * 0.3)  # upper right
+    page.wait_for_function("([sel, old]) => document.querySelector(sel)?.src !== old",
+                           arg=["#latent-decoded img", decoded], timeout=WAIT)
+    x = float(page.locator("#latent-x input[type=number]").input_value())
+    y = float(page.locator("#latent-y input[type=number]").input_value())
+    assert x > 0.5 and y > 0.5, (x, y)  # up is +z[1]: the plane is drawn as a plot
+    page.close()

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from disguise.attributes import ATTRIBUTES
+from disguise.live import random_edits
 from disguise.model import VAE, WEIGHTS_NAME
 from disguise.onnx_decoder import (DECODER_NAME, INPUT, OUTPUT, check_parity, decoder_for, export_decoder,
                                    exported_from, weights_digest)
@@ -54,13 +55,9 @@ def test_the_page_computes_the_servers_picture_within_one_level(exported, tiny_r
     path, _ = exported
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     editor = studio.editor
-    rng = np.random.default_rng(0)
     worst, exact = 0, []
-    for k in range(24):
-        face = studio.random_face(seed=k)
-        names = rng.choice(ATTRIBUTES, size=rng.integers(1, 6), replace=False)
-        alphas = {str(n): float(rng.uniform(-4, 4)) for n in names}
-        locked = [str(n) for n in rng.choice(ATTRIBUTES, size=rng.integers(0, 4), replace=False)]
+    for face_seed, alphas, locked in random_edits(24, seed=0):
+        face = studio.random_face(seed=face_seed)
         doc = json.loads(studio.live(face, [alphas.get(a, 0.0) for a in ATTRIBUTES], locked, "model"))
         z = _page_edit(doc, [alphas.get(a, 0.0) for a in ATTRIBUTES])
         got = session.run([OUTPUT], {INPUT: z[None]})[0][0].astype(int)
