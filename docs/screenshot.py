@@ -30,7 +30,9 @@ def main() -> None:
         page.goto(url, wait_until="load")
         page.wait_for_selector("#face-input input[type=file]", state="attached", timeout=30_000)
         page.set_input_files("#face-input input[type=file]", str(ROOT / "examples" / "astronaut.jpg"))
-        page.wait_for_selector("#edited img", timeout=30_000)
+        page.wait_for_selector("#edited img", state="attached", timeout=30_000)
+        # the page draws edits itself once its decoder has loaded (web/live.js)
+        page.wait_for_function("() => window.disguiseLive?.frames > 0", timeout=60_000)
         for name, value in (("Eyeglasses", "3"),):
             page.locator(f"#slider-{name} input[type=range]").fill(value)
             page.wait_for_timeout(800)

@@ -224,6 +224,17 @@ def test_a_drag_asks_the_server_nothing_until_release(browser, live_site, astron
     page.wait_for_function("([sel, old]) => document.querySelector(sel)?.getAttribute('src') !== old",
                            arg=["#edited img", server_picture], timeout=WAIT)
     assert any("/gradio_api/queue/join" in r for r in requests)
+    # Keys move a slider without a release: the page draws each step, and the server the last.
+    server_picture = page.locator("#edited img").first.get_attribute("src")
+    frames = page.evaluate("() => window.disguiseLive.frames")
+    track = page.locator("#slider-Wearing_Hat input[type=range]")
+    track.focus()
+    for _ in range(5):
+        track.press("ArrowRight")
+    page.wait_for_function(f"() => window.disguiseLive.frames >= {frames + 1}", timeout=WAIT)
+    page.wait_for_function("([sel, old]) => document.querySelector(sel)?.getAttribute('src') !== old",
+                           arg=["#edited img", server_picture], timeout=WAIT)
+    assert float(track.input_value()) > 0
     page.close()
 
 

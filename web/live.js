@@ -388,10 +388,10 @@ document.addEventListener("click", (e) => {
   }, 50);
 });
 
-// Keys move a slider without a pointer release: the server's picture and identity line follow
-// the last key.
-document.addEventListener("keyup", (e) => {
-  if (live.mode === "browser" && sliderOf(e.target) !== null && e.target.type === "range") trigger("input");
+// The end of a move that Gradio's release event does not see (keys, a value set by a script):
+// the range input's own "change". The server then draws its picture and the identity line.
+document.addEventListener("change", (e) => {
+  if (live.mode === "browser" && e.target.type === "range" && sliderOf(e.target) !== null) trigger("input");
 });
 
 // For tests and benchmarks: load a document as the server would send it, and decode given
