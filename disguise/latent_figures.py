@@ -107,10 +107,16 @@ def write_gif(path: str | os.PathLike, frames: Sequence[Image.Image], fps: float
 
 def image_grid(images: torch.Tensor, nrow: int, pad: int = 2, scale: int = 1) -> Image.Image:
     """``(N, 1, H, W)`` images in [0, 1] as one grey picture, ``nrow`` per row, white between them."""
-    from torchvision.utils import make_grid
-
-    grid = make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=pad, pad_value=1.0)
-    img = Image.fromarray((grid[0].numpy() * 255 + 0.5).astype(np.uint8), mode="L")
+    tiles = (images.detach().float().cpu().clamp(0, 1)[:, 0].numpy() * 255 + 0.5).astype(np.uint8)
+    n, h, w = tiles.shape
+    cols = min(nrow, n)
+    rows = math.ceil(n / cols)
+    # as torchvision's make_grid lays it out: padding around and between the tiles
+    grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad), 255, np.uint8)
+    for k, tile in enumerate(tiles):
+        r, c = divmod(k, cols)
+        grid[pad + r * (h + pad):pad + r * (h + pad) + h, pad + c * (w + pad):pad + c * (w + pad) + w] = tile
+    img = Image.fromarray(grid, mode="L")
     return img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST) if scale > 1 else img
 
 
