@@ -36,6 +36,7 @@ EXAMPLES = HERE / "examples"
 OPEN_GROUPS = ("Hair", "Facial hair", "Accessories")
 LIVE_FORMAT = "jpeg"  # the live pictures: PNG made a photo-view event 1.9x slower (bench/app_latency.py)
 LIVE_JS = (HERE / "web" / "live.js").read_text()  # the page's decoder loop (web/live.js)
+LATENT_DRAG_JS = (HERE / "web" / "latent_drag.js").read_text()  # dragging the point over the plane
 LIVE_TEMPLATE = """<div class="live-box"><span class="live-label">After</span>
 <canvas class="live-canvas" id="live-canvas"></canvas><div class="live-note"></div></div>"""
 LIVE_CSS = """.live-box { position: relative; border: 1px solid var(--border-color-primary);
@@ -396,7 +397,8 @@ def _live_view(assets: WebAssets) -> gr.HTML:
 
 
 def _latent_tab(space: LatentSpace | None) -> None:
-    """The third tab: a point moved over a 2-D VAE's latent plane, decoded live."""
+    """The third tab: a point moved over a 2-D VAE's latent plane (a click, a drag, or the two
+    sliders), decoded live."""
     with gr.Tab("Latent space", id="latent-tab"):
         gr.Markdown(LATENT_INTRO)
         if space is None:
@@ -410,6 +412,8 @@ def _latent_tab(space: LatentSpace | None) -> None:
                                  elem_id="latent-plane")
                 x = AlphaSlider(-side, side, value=0.0, step=0.01, label="z[0]", elem_id="latent-x")
                 y = AlphaSlider(-side, side, value=0.0, step=0.01, label="z[1]", elem_id="latent-y")
+                gr.HTML("", html_template="", js_on_load=LATENT_DRAG_JS, apply_default_css=False,
+                        elem_id="latent-drag", to_pixel=list(space.pixel_transform), limit=side)
             with gr.Column(scale=3, min_width=240):
                 decoded = gr.Image(space.decode_point(0.0, 0.0), label="Decoded",
                                    interactive=False, format="png", elem_id="latent-decoded")

@@ -81,12 +81,18 @@ class LatentSpace:
         draw.line((px + r, py, px + 2 * r, py), fill=(220, 20, 20), width=2)
         return image
 
+    @property
+    def pixel_transform(self) -> tuple[float, float, float, float]:
+        """``(ax, bx, ay, by)``: the latent point ``(x, y)`` lies at pixel ``(ax x + bx, ay y + by)``
+        of the scatter."""
+        if self._background is None:
+            self._draw_background()
+        return tuple(float(v) for v in self._to_pixel)  # type: ignore[return-value]
+
     def point_at(self, px: float, py: float) -> tuple[float, float]:
         """The latent point under pixel ``(px, py)`` of the scatter (a click on it), kept within
         the plotted square."""
-        if self._background is None:
-            self._draw_background()
-        ax, bx, ay, by = self._to_pixel
+        ax, bx, ay, by = self.pixel_transform
         zx, zy = (float(px) - bx) / ax, (float(py) - by) / ay
         return max(-self.limit, min(self.limit, zx)), max(-self.limit, min(self.limit, zy))
 

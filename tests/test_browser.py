@@ -320,18 +320,37 @@ def test_mounted_under_a_sub_path_the_page_still_decodes(browser, tiny_run, astr
         thread.join(timeout=30)
 
 
-def test_the_latent_space_tab_follows_a_click(browser, site):
+def test_the_latent_space_point_follows_a_click_and_a_drag(browser, site):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(site, wait_until="load")
     page.get_by_role("tab", name="Latent space").click()
     page.wait_for_selector("#latent-plane img", timeout=WAIT)
+    box = page.locator("#latent-plane img").bounding_box()
+
+    def at(u, v):
+        return box["x"] + box["width"] * u, box["y"] + box["height"] * v
+
+    def point():
+        return tuple(float(page.locator(f"#latent-{axis} input[type=range]").input_value()) for axis in "xy")
+
+    def decoded_changes(old):
+        page.wait_for_function("([sel, old]) => document.querySelector(sel)?.src !== old",
+                               arg=["#latent-decoded img", old], timeout=WAIT)
+        return _src(page, "latent-decoded")
+
+    # A click: the server's select event moves the point there (up is +z[1]: drawn as a plot).
     decoded = _src(page, "latent-decoded")
-    plane = page.locator("#latent-plane img")
-    box = plane.bounding_box()
-    page.mouse.click(box["x"] + box["width"] * 0.75, box["y"] + box["height"] * 0.3)  # upper right
-    page.wait_for_function("([sel, old]) => document.querySelector(sel)?.src !== old",
-                           arg=["#latent-decoded img", decoded], timeout=WAIT)
-    x = float(page.locator("#latent-x input[type=number]").input_value())
-    y = float(page.locator("#latent-y input[type=number]").input_value())
-    assert x > 0.5 and y > 0.5, (x, y)  # up is +z[1]: the plane is drawn as a plot
+    page.mouse.click(*at(0.75, 0.3))
+    decoded = decoded_changes(decoded)
+    x, y = point()
+    assert x > 0.5 and y > 0.5, (x, y)
+    # A drag: the sliders follow the pointer while it is held, and the decode follows them.
+    page.mouse.move(*at(0.5, 0.5))
+    page.mouse.down()
+    for k in range(1, 11):  # towards the lower left: negative z[0] and z[1]
+        page.mouse.move(*at(0.5 - 0.025 * k, 0.5 + 0.025 * k))
+    x, y = point()
+    assert x < -0.5 and y < -0.5, (x, y)
+    decoded_changes(decoded)
+    page.mouse.up()
     page.close()
