@@ -429,6 +429,89 @@ def _latent_tab(space: LatentSpace | None) -> None:
 _NO_SPACE = object()
 
 
+def _disguise_tab(studio: Studio, assets: WebAssets) -> SimpleNamespace:
+    """The first tab's layout: the photo, the before/after pictures (and the page's own live
+    view), locks, exports and the forty sliders. Returns its components by name."""
+    choices = [(pretty(a), a) for a in ATTRIBUTES]
+    with gr.Tab("Disguise", id="disguise-tab"):
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=4, min_width=300):
+                image = FaceImage(label="Face photo", sources=["upload", "webcam", "clipboard"],
+                                  type="filepath", image_mode=None, height=300, elem_id="face-input")
+                aligned = gr.Checkbox(label="Already aligned (skip face detection)", value=False,
+                                      info="178 x 218 images, CelebA's size, are taken as aligned")
+                notice = gr.Markdown(elem_id="notice")
+                gr.Examples(examples(), inputs=[image], label="Try one: faces the demo model knows",
+                            examples_per_page=8)
+                preview = gr.Image(label="Aligned face", interactive=False, height=220, elem_id="aligned")
+            with gr.Column(scale=5, min_width=320):
+                view = gr.Radio([("Your photo", "photo"), ("Model", "model")], value="photo",
+                                label="View", elem_id="view",
+                                info="Photo: the edit drawn on the photo itself. Model: the VAE's "
+                                     "own decode, beside its reconstruction (all sliders at 0).")
+                with gr.Row():
+                    recon = gr.Image(label="Before", interactive=False, height=256,
+                                     format=LIVE_FORMAT, elem_id="recon")
+                    with gr.Column(min_width=160):
+                        edited = gr.Image(label="After", interactive=False, height=256,
+                                          format=LIVE_FORMAT, elem_id="edited")
+                        live = _live_view(assets)
+                identity = gr.Markdown(elem_id="identity")
+                with gr.Row():
+                    reset = gr.Button("Reset all", elem_id="reset")
+                    random = gr.Button("Random face", elem_id="random")
+                locks = gr.Dropdown(choices, multiselect=True, value=[], label="Lock attributes",
+                                    info="Keep these fixed while moving others (e.g. lock Male, "
+                                         "then add a beard)", elem_id="locks")
+                ex = _export_panel(choices, studio)
+            with gr.Column(scale=4, min_width=300):
+                sliders = _slider_groups()
+    ordered = [sliders[a] for a in ATTRIBUTES]
+    return SimpleNamespace(**{k: v for k, v in locals().items() if k not in ("studio", "assets", "choices")})
+
+
+def _wire_disguise(studio: Studio, face: gr.State, ui: SimpleNamespace) -> None:
+    """The first tab's events.
+
+    The view comes last in every event's inputs, so API clients may leave it out ("photo").
+    After every picture, the identity line (its API endpoint is the edit's: /identity). While a
+    slider is dragged the page draws the edit itself (web/live.js) and asks the server once, on
+    release; the live view's "input" is its way of asking the server per move instead, when it
+    cannot decode (no runtime, no decoder, an error)."""
+    ordered, locks, view, live = ui.ordered, ui.locks, ui.view, ui.live
+    state = [face, locks, *ordered, view]
+    after = dict(fn=handler(studio, on_identity), inputs=state, outputs=ui.identity, show_progress="hidden")
+    gr.on([ui.image.change, ui.aligned.change], handler(studio, on_upload),
+          inputs=[ui.image, ui.aligned, locks, *ordered, view],
+          outputs=[face, ui.preview, ui.recon, ui.edited, ui.notice, live], api_name="prepare"
+          ).then(**after, api_visibility="private")
+    gr.on([s.release for s in ordered] + [live.input, locks.change], handler(studio, on_edit),
+          inputs=state, outputs=ui.edited, trigger_mode="always_last",
+          show_progress="hidden", api_name="edit").then(**after, api_name="identity")
+    locks.change(handler(studio, on_locks), inputs=state, outputs=live, show_progress="hidden",
+                 api_visibility="private")
+    view.change(handler(studio, on_view), inputs=state, outputs=[ui.recon, ui.edited, live],
+                show_progress="hidden", api_name="view").then(**after, api_visibility="private")
+    by_name = gr.JSON(visible=False)
+    gr.Button(visible=False).click(handler(studio, on_edit_by_name), inputs=[face, by_name, locks, view],
+                                   outputs=ui.edited, api_name="edit_by_name")
+    ui.random.click(handler(studio, on_random), inputs=[locks, view],
+                    outputs=[face, ui.preview, ui.recon, ui.edited, ui.notice, *ordered, live],
+                    api_name="random_face").then(**after, api_visibility="private")
+    ui.reset.click(handler(studio, on_reset), inputs=[face, locks, view], outputs=[ui.edited, *ordered, live],
+                   api_name="reset").then(**after, api_visibility="private")
+    ex = ui.ex
+    shown = [ex.export_view, ex.export_file]
+    ex.strip_btn.click(handler(studio, on_strip), inputs=[face, ex.strip_attr, ex.strip_alphas, locks, view],
+                       outputs=shown, api_name="strip")
+    ex.sheet_btn.click(handler(studio, on_sheet), inputs=[face, locks, view, ex.by_identity],
+                       outputs=shown, api_name="sheet")
+    ex.photo_btn.click(handler(studio, on_photo), inputs=[face, locks, *ordered],
+                       outputs=ex.export_file, api_name="photo")
+    ex.gif_btn.click(handler(studio, on_animation), inputs=[face, ex.strip_attr, ex.peak, ex.frames, locks, view],
+                     outputs=shown, api_name="animation")
+
+
 def build_demo(studio: Studio, assets: WebAssets | None = None, latent=_NO_SPACE) -> gr.Blocks:
     """The page, wired to ``studio``. Importable: tests launch it on a local port (``launch``).
 
@@ -436,86 +519,13 @@ def build_demo(studio: Studio, assets: WebAssets | None = None, latent=_NO_SPACE
     ``latent``: the Latent space tab's model (default: the bundled one; None: no model)."""
     assets = assets or WebAssets.choose(studio.decoder_file)
     latent = _latent_space() if latent is _NO_SPACE else latent
-    choices = [(pretty(a), a) for a in ATTRIBUTES]
     with gr.Blocks(title="disguise", delete_cache=(600, 3600)) as demo:
         face = gr.State(None, time_to_live=3600, delete_callback=_drop_exports)
         gr.Markdown(INTRO)
-        with gr.Tab("Disguise", id="disguise-tab"):
-            with gr.Row(equal_height=False):
-                with gr.Column(scale=4, min_width=300):
-                    image = FaceImage(label="Face photo", sources=["upload", "webcam", "clipboard"],
-                                      type="filepath", image_mode=None, height=300, elem_id="face-input")
-                    aligned = gr.Checkbox(label="Already aligned (skip face detection)", value=False,
-                                          info="178 x 218 images, CelebA's size, are taken as aligned")
-                    notice = gr.Markdown(elem_id="notice")
-                    gr.Examples(examples(), inputs=[image], label="Try one: faces the demo model knows",
-                                examples_per_page=8)
-                    preview = gr.Image(label="Aligned face", interactive=False, height=220,
-                                       elem_id="aligned")
-                with gr.Column(scale=5, min_width=320):
-                    view = gr.Radio([("Your photo", "photo"), ("Model", "model")], value="photo",
-                                    label="View", elem_id="view",
-                                    info="Photo: the edit drawn on the photo itself. Model: the VAE's "
-                                         "own decode, beside its reconstruction (all sliders at 0).")
-                    with gr.Row():
-                        recon = gr.Image(label="Before", interactive=False, height=256,
-                                         format=LIVE_FORMAT, elem_id="recon")
-                        with gr.Column(min_width=160):
-                            edited = gr.Image(label="After", interactive=False, height=256,
-                                              format=LIVE_FORMAT, elem_id="edited")
-                            live = _live_view(assets)
-                    identity = gr.Markdown(elem_id="identity")
-                    with gr.Row():
-                        reset = gr.Button("Reset all", elem_id="reset")
-                        random = gr.Button("Random face", elem_id="random")
-                    locks = gr.Dropdown(choices, multiselect=True, value=[], label="Lock attributes",
-                                        info="Keep these fixed while moving others (e.g. lock Male, "
-                                             "then add a beard)", elem_id="locks")
-                    ex = _export_panel(choices, studio)
-                with gr.Column(scale=4, min_width=300):
-                    sliders = _slider_groups()
+        ui = _disguise_tab(studio, assets)
         _match_tab(studio)
         _latent_tab(latent)
-
-        ordered = [sliders[a] for a in ATTRIBUTES]
-        by_name = gr.JSON(visible=False)
-        by_name_btn = gr.Button(visible=False)
-
-        # The view comes last in every event's inputs, so API clients may leave it out ("photo").
-        # After every picture, the identity line (its API endpoint is the edit's: /identity).
-        # While a slider is dragged the page draws the edit itself (web/live.js) and asks the
-        # server once, on release; the live view's "input" is its way of asking the server per
-        # move instead, when it cannot decode (no runtime, no decoder, an error).
-        state = [face, locks, *ordered, view]
-        after = dict(fn=handler(studio, on_identity), inputs=state, outputs=identity, show_progress="hidden")
-        gr.on([image.change, aligned.change], handler(studio, on_upload),
-              inputs=[image, aligned, locks, *ordered, view],
-              outputs=[face, preview, recon, edited, notice, live], api_name="prepare"
-              ).then(**after, api_visibility="private")
-        gr.on([s.release for s in ordered] + [live.input, locks.change], handler(studio, on_edit),
-              inputs=state, outputs=edited, trigger_mode="always_last",
-              show_progress="hidden", api_name="edit").then(**after, api_name="identity")
-        locks.change(handler(studio, on_locks), inputs=state, outputs=live, show_progress="hidden",
-                     api_visibility="private")
-        view.change(handler(studio, on_view), inputs=state,
-                    outputs=[recon, edited, live], show_progress="hidden", api_name="view"
-                    ).then(**after, api_visibility="private")
-        by_name_btn.click(handler(studio, on_edit_by_name), inputs=[face, by_name, locks, view],
-                          outputs=edited, api_name="edit_by_name")
-        random.click(handler(studio, on_random), inputs=[locks, view],
-                     outputs=[face, preview, recon, edited, notice, *ordered, live], api_name="random_face"
-                     ).then(**after, api_visibility="private")
-        reset.click(handler(studio, on_reset), inputs=[face, locks, view], outputs=[edited, *ordered, live],
-                    api_name="reset").then(**after, api_visibility="private")
-        shown = [ex.export_view, ex.export_file]
-        ex.strip_btn.click(handler(studio, on_strip), inputs=[face, ex.strip_attr, ex.strip_alphas, locks, view],
-                           outputs=shown, api_name="strip")
-        ex.sheet_btn.click(handler(studio, on_sheet), inputs=[face, locks, view, ex.by_identity],
-                           outputs=shown, api_name="sheet")
-        ex.photo_btn.click(handler(studio, on_photo), inputs=[face, locks, *ordered],
-                           outputs=ex.export_file, api_name="photo")
-        ex.gif_btn.click(handler(studio, on_animation), inputs=[face, ex.strip_attr, ex.peak, ex.frames, locks, view],
-                         outputs=shown, api_name="animation")
+        _wire_disguise(studio, face, ui)
     return demo
 
 
