@@ -38,7 +38,7 @@ def pct_ms(xs: list[float], q: float) -> float:
 
 def synthetic_data(count: int, folder: str | None = None) -> Path:
     """A synthetic CelebA of ``count`` faces (made once, reused from the temp folder)."""
-    from disguise.synthetic import write_dataset
+    from disguise.data.synthetic import write_dataset
 
     path = Path(folder or os.path.join(os.environ.get("TMPDIR", "/tmp"), f"disguise-bench-{count}"))
     if not (path / "list_attr_celeba.txt").is_file():

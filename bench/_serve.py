@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 import app
-from disguise.session import Studio
+from disguise.serving.server import settle
+from disguise.serving.studio import Studio
 
 
 def main() -> None:
@@ -38,7 +39,7 @@ def main() -> None:
     with demo:  # the baseline: same server, same output component, no model work
         out = gr.Image(format="png", visible=False)
         gr.Button(visible=False).click(noop, None, out, api_name="noop", show_progress="hidden")
-    app.settle()
+    settle()
     demo.launch(server_name="127.0.0.1", server_port=port, quiet=True)
 
 

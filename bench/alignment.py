@@ -10,7 +10,7 @@ and the true eyes are carried into CelebA's 178 x 218 frame by the transform it 
 (``photo.to_frame``). A face's eye error is how far the worse of its two eyes lands from its target
 (``disguise.frame``), in frame pixels. Three sets:
 
-* drawn faces (``disguise.synthetic``): glasses forced on for half, a hat for a quarter; the truth
+* drawn faces (``disguise.data.synthetic``): glasses forced on for half, a hat for a quarter; the truth
   is the drawn eye centres. Haar cascades see drawn faces poorly: the "found a face" column says
   how poorly, and the real faces below are the measure;
 * ``examples/astronaut.jpg`` (scikit-image's astronaut), half of them with tinted glasses drawn on;
@@ -38,10 +38,13 @@ import _common
 import numpy as np
 from PIL import Image, ImageDraw
 
-from disguise import faces, frame, scenes
-from disguise.faces import detect_faces, prepare_face
+from disguise import frame
+from disguise.data import scenes
+from disguise.data.synthetic import item_labels, make_plan, render
+from disguise.photo import alignment as faces
+from disguise.photo.alignment import prepare_face
+from disguise.photo.detection import detect_faces
 from disguise.policy import Preprocess
-from disguise.synthetic import item_labels, make_plan, render
 
 SPEC = scenes.SceneSpec()  # 1000 x 800, faces 150-400 px wide, rolled up to 20 degrees, JPEG 60-95
 POLICY = Preprocess(size=64)
@@ -227,7 +230,7 @@ def detect_times(repeats: int = 15) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--faces", type=int, default=200, help="drawn faces (disguise.synthetic)")
+    p.add_argument("--faces", type=int, default=200, help="drawn faces (disguise.data.synthetic)")
     p.add_argument("--astronaut", type=int, default=100, help="scenes of examples/astronaut.jpg")
     p.add_argument("--hopper", type=int, default=100, help="scenes of Grace Hopper's portrait")
     p.add_argument("--seed", type=int, default=0)
@@ -245,7 +248,7 @@ def main() -> None:
         plan = make_plan(args.faces, args.seed)
         cases = [synthetic_case(plan, i) for i in range(args.faces)]
         every.append(run(cases, args.seed, 1))
-        report("drawn faces (disguise.synthetic), a quarter with hats; truth: the drawn eye centres",
+        report("drawn faces (disguise.data.synthetic), a quarter with hats; truth: the drawn eye centres",
                every[-1])
     if args.astronaut:
         photo = Image.open(ASTRONAUT).convert("RGB")

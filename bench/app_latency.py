@@ -37,10 +37,10 @@ import torch
 from PIL import Image
 
 from disguise.attributes import ATTRIBUTES
-from disguise.editing import Editor
-from disguise.model import VAE, VAEConfig
-from disguise.session import Studio
-from disguise.vectors import AttributeBank
+from disguise.serving.studio import Studio
+from disguise.vae.editing import Editor
+from disguise.vae.model import VAE, VAEConfig
+from disguise.vae.vectors import AttributeBank
 
 ASTRONAUT = _common.ROOT / "examples" / "astronaut.jpg"
 
@@ -111,7 +111,7 @@ def server_latency(weights: str, events: int, threads: int, photo: str, live_for
 
 def photo_work(studio: Studio, photo: str, repeats: int = 50) -> tuple[float, float, tuple, tuple]:
     """Median ms of drawing one edit on the live (display) copy and on the working copy."""
-    from disguise.photo import PhotoCanvas
+    from disguise.photo.view import PhotoCanvas
 
     face = studio.prepare(photo)
     edited = studio.editor.render(face.z, {"Eyeglasses": 2.0, "Wearing_Hat": 1.5})

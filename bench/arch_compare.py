@@ -15,13 +15,14 @@ import time
 import _common
 import torch
 
-from disguise.batches import iterate_batches
-from disguise.cache import load_split
-from disguise.celeba import open_celeba
-from disguise.losses import LossConfig
-from disguise.model import VAE, VAEConfig, count_parameters
+from disguise.data.batches import iterate_batches
+from disguise.data.cache import load_split
+from disguise.data.celeba import open_celeba
 from disguise.policy import Preprocess, to_tensor
-from disguise.training import evaluate_loss, train_step
+from disguise.pretrained import count_parameters
+from disguise.vae.losses import LossConfig
+from disguise.vae.model import VAE, VAEConfig
+from disguise.vae.training import evaluate_loss, train_step
 
 
 def run(arch: str, size: int, seconds: float, train_x, val_x) -> dict:

@@ -2,7 +2,7 @@
 
     python bench/classic_epoch.py [--threads 2] [--batches 20] [--repeats 3]
 
-Each model trains with the project's own step (``disguise.training.train_step``) at its seed's
+Each model trains with the project's own step (``disguise.vae.training.train_step``) at its seed's
 batch size and optimiser. An epoch is not run to the end: ``--repeats`` runs of ``--batches``
 steps are timed after warm-up steps, and the median seconds per step is multiplied by the steps of
 one epoch of the data set the model is for: 60,000 images (Fashion-MNIST / MNIST), 1,965 (Frey
@@ -22,11 +22,17 @@ import _common  # noqa: F401  (puts the repository on the import path)
 import numpy as np
 import torch
 
-from disguise.classic import SEED_RECIPES, ClassicConfig, ClassicVAE, make_optimizer
-from disguise.classic_training import to_batch
-from disguise.losses import LossConfig
-from disguise.model import VAE, VAEConfig, count_parameters, read_config
-from disguise.training import train_step
+from disguise.classic.data import to_batch
+from disguise.classic.model import (
+    SEED_RECIPES,
+    ClassicConfig,
+    ClassicVAE,
+    make_optimizer,
+)
+from disguise.pretrained import count_parameters
+from disguise.vae.losses import LossConfig
+from disguise.vae.model import VAE, VAEConfig
+from disguise.vae.training import train_step
 
 EPOCH_IMAGES = {"fashion-mnist": 60_000, "frey": 1_965, "celeba": 162_770}
 
@@ -70,7 +76,7 @@ def classic_rows(batches: int, repeats: int) -> list[dict]:
 def face_rows(batches: int, repeats: int) -> list[dict]:
     from _common import ROOT
 
-    bundled = read_config(ROOT / "weights" / "config.json")
+    bundled = VAE.read_config(ROOT / "weights")
     rows = []
     for arch in ("conv", "resnet"):
         cfg = VAEConfig.from_dict({**bundled.to_dict(), "arch": arch})

@@ -2,7 +2,7 @@
 
     python bench/match.py [--cases 200] [--suspects 20] [--count 12000] [--seed 1] [--weights weights]
 
-Drawn faces (``disguise.synthetic``) of a plan the identity model never saw (``make_plan(count,
+Drawn faces (``disguise.data.synthetic``) of a plan the identity model never saw (``make_plan(count,
 seed)``, seed 1 by default; the bundled model learnt seed 0's training people), its test partition
 only. A case is a test person with two images that differ in at least one disguise attribute
 (``DISGUISE_ATTRIBUTES``): the person's first image and the first later one that differs from it,
@@ -11,7 +11,7 @@ sex (their first images). Each method ranks the gallery by its distance to the s
 
 * VAE codes: Euclidean distance between ``editor.encode`` of the crops (the means);
 * pixels: Euclidean distance between the aligned 178 x 218 images;
-* identity model: cosine similarity of its embeddings (``disguise.match.Matcher``).
+* identity model: cosine similarity of its embeddings (``disguise.identity.match.Matcher``).
 
 Reported: top-1 and top-5 (the true suspect ranked first, within the first five) per method; and
 for the identity model's run the differences the judge names (``Matcher.differences``) against the
@@ -30,10 +30,10 @@ import _common
 import numpy as np
 
 from disguise.attributes import INDEX
-from disguise.faces import prepare_face
-from disguise.identity import DISGUISE_ATTRIBUTES
-from disguise.match import Matcher
-from disguise.synthetic import item_labels, make_plan, render
+from disguise.data.synthetic import item_labels, make_plan, render
+from disguise.identity.match import Matcher
+from disguise.identity.verification import DISGUISE_ATTRIBUTES
+from disguise.photo.alignment import prepare_face
 
 COLUMNS = [INDEX[a] for a in DISGUISE_ATTRIBUTES]
 
@@ -91,14 +91,14 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=1, help="the plan's seed (the bundled identity model saw 0)")
     p.add_argument("--weights", default=str(_common.ROOT / "weights"))
     p.add_argument("--judge", default=None,
-                   help="attribute classifier (default: WEIGHTS/attribute_classifier.safetensors)")
+                   help="folder of another attribute classifier (default: WEIGHTS' own)")
     args = p.parse_args()
 
     t0 = time.perf_counter()
     if args.judge:
-        from disguise.editing import Editor
-        from disguise.identity import Recogniser
-        from disguise.judge import load_classifier
+        from disguise.identity.judge import load_classifier
+        from disguise.identity.recognisers import Recogniser
+        from disguise.vae.editing import Editor
         matcher = Matcher(Editor.from_pretrained(args.weights), Recogniser.from_folder(args.weights),
                           load_classifier(args.judge, "cpu"))
     else:

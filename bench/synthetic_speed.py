@@ -16,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from disguise.synthetic import write_dataset  # noqa: E402
+from disguise.data.synthetic import write_dataset  # noqa: E402
 
 
 def rate(count: int, workers: int) -> float:

@@ -2,7 +2,7 @@
 
     python bench/train_throughput.py [--size 64] [--batch 32] [--steps 60] [--repeats 3]
 
-Both loops run the trainer's own step (disguise.training.train_step) on the same model. The real
+Both loops run the trainer's own step (disguise.vae.training.train_step) on the same model. The real
 one draws shuffled batches from the memory-mapped uint8 cache and converts them; the floor reuses
 one batch already in memory as float. Target (issue 3): ratio >= 0.9 (data loading costs <= 10%).
 On CUDA the batches come from the GPU-resident uint8 copy, as the trainer does.
@@ -18,13 +18,13 @@ import time
 import _common  # noqa: F401  (import path)
 import torch
 
-from disguise.batches import iterate_batches
-from disguise.cache import load_split
-from disguise.celeba import open_celeba
-from disguise.losses import LossConfig
-from disguise.model import VAE, VAEConfig
+from disguise.data.batches import iterate_batches
+from disguise.data.cache import load_split
+from disguise.data.celeba import open_celeba
 from disguise.policy import Preprocess, to_tensor
-from disguise.training import train_step
+from disguise.vae.losses import LossConfig
+from disguise.vae.model import VAE, VAEConfig
+from disguise.vae.training import train_step
 
 
 def main() -> None:

@@ -16,10 +16,10 @@ import _common
 import torch
 
 from disguise.attributes import ATTRIBUTES
-from disguise.cache import load_split
-from disguise.celeba import open_celeba
-from disguise.model import VAE
-from disguise.vectors import BATCH_SIZE, build_bank, labelled_batches, seed_vector
+from disguise.data.cache import load_split
+from disguise.data.celeba import open_celeba
+from disguise.vae.model import VAE
+from disguise.vae.vectors import BATCH_SIZE, build_bank, labelled_batches, seed_vector
 
 
 def main() -> None:

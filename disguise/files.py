@@ -1,8 +1,13 @@
-"""Files on disk: written so that a reader never sees half of one, read with errors that say why.
+"""Files on disk: where the project's own files are, and writing them so that a reader never sees
+half of one, reading them with errors that say why.
 
-Every safetensors file the project keeps (weights, checkpoints, the vector bank, the judge) goes
-through ``write_safetensors`` and ``read_safetensors``: pickle-free, atomic, and a corrupt or
-missing file is a ``ValueError`` / ``FileNotFoundError`` naming it.
+* Locations: the bundled files (``BUNDLED_WEIGHTS``, ``WEB_DIR``) are found from this package's
+  own place, whatever the working directory (a checkout, or ``pip install -e .``); every cache
+  (decoded faces, exported decoders) lives under one root, ``cache_root()``.
+* Every safetensors file the project keeps (weights, checkpoints, the vector bank) goes through
+  ``write_safetensors`` and ``read_safetensors``: pickle-free, atomic, and a corrupt or missing
+  file is a ``ValueError`` / ``FileNotFoundError`` naming it. Pictures go through ``write_png``
+  (text chunks kept) and ``write_gif`` (one palette for all frames), atomically too.
 """
 
 from __future__ import annotations
@@ -15,6 +20,19 @@ from typing import Any, Callable
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
+
+SOURCE = Path(__file__).resolve().parent.parent  # the checkout holding disguise/, weights/, web/
+BUNDLED_WEIGHTS = SOURCE / "weights"  # the demo weights the app loads by default
+WEB_DIR = SOURCE / "web"  # the page's own scripts and its pinned runtime (web/node_modules)
+
+
+def cache_root() -> Path:
+    """Where every cache goes: ``DISGUISE_CACHE``, else ``$XDG_CACHE_HOME/disguise``, else
+    ``~/.cache/disguise``. Each kind has its own folder below it (``faces``, ``decoders``)."""
+    root = os.environ.get("DISGUISE_CACHE")
+    if root:
+        return Path(root).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "disguise"
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> None:
@@ -94,3 +112,45 @@ def _read_umask() -> int:
 
 
 _UMASK = _read_umask()
+
+
+# ----------------------------------------------------------------------------------------------
+# Pictures
+
+
+def write_png(path: str | os.PathLike, img, compress_level: int = 6, optimize: bool = False) -> None:
+    """Write a ``PIL.Image`` as PNG, atomically, its string ``info`` (title, labels, edits) kept as
+    text chunks. ``compress_level`` 1 writes a 12-megapixel photo several times faster, a little
+    bigger."""
+    from PIL.PngImagePlugin import PngInfo
+
+    meta = PngInfo()
+    for k, v in img.info.items():
+        if isinstance(v, str):
+            meta.add_text(k, v)
+    atomic_write(path, lambda p: img.save(p, format="PNG", pnginfo=meta, compress_level=compress_level,
+                                          optimize=optimize))
+
+
+def write_gif(path: str | os.PathLike, frames, durations: int | list[int] = 90, comment: str = "") -> None:
+    """An endlessly looping animated GIF of ``frames`` (``PIL.Image``, all one size), atomically.
+
+    Every frame is reduced to one palette, made from a few frames spread over the animation (the
+    first, the last and two between), so colours stay steady from frame to frame; ``durations``:
+    ms per frame (one number for all, or one each); ``comment``: text stored in the file (what the
+    animation shows)."""
+    from PIL import Image
+
+    frames = [f.convert("RGB") for f in frames]
+    if not frames:
+        raise ValueError("an animation needs at least one frame")
+    picks = sorted({round(k * (len(frames) - 1) / 3) for k in range(4)})
+    sample = Image.new("RGB", (frames[0].width * len(picks), frames[0].height))
+    for k, i in enumerate(picks):
+        sample.paste(frames[i], (k * frames[0].width, 0))
+    palette = sample.quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    quantised = [f.quantize(palette=palette, dither=Image.Dither.NONE) for f in frames]
+    extra = {"comment": comment.encode()} if comment else {}
+    atomic_write(path, lambda p: quantised[0].save(p, format="GIF", save_all=True,
+                                                   append_images=quantised[1:], duration=durations,
+                                                   loop=0, optimize=False, disposal=1, **extra))

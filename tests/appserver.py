@@ -21,8 +21,8 @@ def serve(weights: Path, runtime: str | None = None, runtime_dir: Path | None = 
 
     ``runtime``/``runtime_dir``: where the page's onnxruntime-web comes from (``WebAssets``)."""
     import app
-    from disguise.session import Studio
-    from disguise.web_assets import LOCAL_RUNTIME, WebAssets
+    from disguise.serving.studio import Studio
+    from disguise.serving.web_assets import LOCAL_RUNTIME, WebAssets
 
     studio = Studio.load(weights, device="cpu")
     assets = WebAssets.choose(studio.decoder_file, runtime, runtime_dir or LOCAL_RUNTIME)

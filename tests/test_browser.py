@@ -13,9 +13,10 @@ import pytest
 from PIL import Image
 
 from disguise.attributes import ATTRIBUTES
-from disguise.live import random_edits
-from disguise.photo import PhotoCanvas, PhotoFrame
+from disguise.photo.view import PhotoCanvas, PhotoFrame
+from disguise.serving.live import random_edits
 from tests.appserver import serve
+from tests.tools import missing
 
 CHROMIUM = os.environ.get("DISGUISE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 WAIT = 30_000  # ms; a slider round trip takes ~150 ms here, but CI machines are shared
@@ -24,8 +25,8 @@ WAIT = 30_000  # ms; a slider round trip takes ~150 ms here, but CI machines are
 @pytest.fixture(scope="module")
 def browser():
     if not os.path.exists(CHROMIUM):
-        pytest.skip("chromium is not installed (apt-get install -y chromium); .ci/run installs it")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+        pytest.skip(missing("chromium", "apt-get install -y chromium"))
+    sync_api = pytest.importorskip("playwright.sync_api", reason=missing("playwright", "pip install -r requirements-test.txt"))
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -140,11 +141,15 @@ def test_a_bad_upload_shows_a_message(browser, site, tmp_path):
 
 
 def _need_runtime():
-    from disguise.web_assets import LOCAL_RUNTIME, ORT_VERSION, local_runtime_version
+    from disguise.serving.web_assets import (
+        LOCAL_RUNTIME,
+        ORT_VERSION,
+        local_runtime_version,
+    )
 
     if local_runtime_version(LOCAL_RUNTIME) != ORT_VERSION:
-        pytest.skip(f"onnxruntime-web {ORT_VERSION} is not installed under web/: run `npm ci --prefix web` "
-                    "(the README's test command does)")
+        pytest.skip(missing(f"onnxruntime-web {ORT_VERSION} (under web/)", "npm ci --prefix web, as the README's "
+                                                                          "test command does"))
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +246,7 @@ def test_a_drag_asks_the_server_nothing_until_release(browser, live_site, astron
 def test_without_the_runtime_the_page_edits_through_the_server(browser, tiny_run, astronaut, tmp_path):
     """The runtime's files are missing (a blocked or failed download): the page says nothing
     alarming and every slider move goes to the server, as before."""
-    from disguise.web_assets import ORT_VERSION
+    from disguise.serving.web_assets import ORT_VERSION
 
     _need_runtime()
     empty = tmp_path / "onnxruntime-web" / "dist"
@@ -287,8 +292,8 @@ def test_mounted_under_a_sub_path_the_page_still_decodes(browser, tiny_run, astr
     import uvicorn
 
     import app
-    from disguise.session import Studio
-    from disguise.web_assets import WebAssets
+    from disguise.serving.studio import Studio
+    from disguise.serving.web_assets import WebAssets
     from tests.appserver import free_port
 
     _need_runtime()

@@ -18,21 +18,39 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from disguise.classic import ClassicConfig, ClassicVAE
-from disguise.classic_training import (ClassicData, ClassicTrainConfig, code_subset, encode_means,
-                                       expected_frames, load_frey_data, load_mnist_format, read_codes,
-                                       to_batch, train_classic)
-from disguise.frey import read_frey, standin_faces, write_frey
-from disguise.idx import FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, IDXError, read_idx, read_split, write_idx
-from disguise.latent_figures import manifold_image, manifold_tiles, normal_quantiles
-from disguise.latent_space import BUNDLED_CLASSIC, MAX_ABS, load_latent_space
-from disguise.training import evaluate_loss
+from disguise.classic.codes import read_codes
+from disguise.classic.data import (
+    ClassicData,
+    load_frey_data,
+    load_mnist_format,
+    to_batch,
+)
+from disguise.classic.figures import manifold_image, manifold_tiles, normal_quantiles
+from disguise.classic.model import ClassicConfig, ClassicVAE
+from disguise.classic.space import BUNDLED_CLASSIC, MAX_ABS, load_latent_space
+from disguise.classic.training import (
+    ClassicTrainConfig,
+    code_subset,
+    encode_means,
+    expected_frames,
+    train_classic,
+)
+from disguise.data.frey import read_frey, standin_faces, write_frey
+from disguise.data.idx import (
+    FASHION_MNIST_CLASSES,
+    FASHION_MNIST_DIR,
+    IDXError,
+    read_idx,
+    read_split,
+    write_idx,
+)
+from disguise.vae.training import evaluate_loss
+from tests.tools import missing
 
 ROOT = Path(__file__).resolve().parent.parent
 needs_fashion = pytest.mark.skipif(
     not (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file(),
-    reason=f"Fashion-MNIST not found in {FASHION_MNIST_DIR}: install Debian's package "
-           f"dataset-fashion-mnist (apt-get install dataset-fashion-mnist)")
+    reason=missing(f"Fashion-MNIST ({FASHION_MNIST_DIR})", "apt-get install -y dataset-fashion-mnist"))
 
 
 def quiet(_msg: str) -> None:
@@ -156,8 +174,7 @@ def test_frey_reader_refuses_other_files(tmp_path, content, message):
 @pytest.fixture(scope="module")
 def fashion_small() -> ClassicData:
     if not (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"Fashion-MNIST not found in {FASHION_MNIST_DIR}: install Debian's package "
-                    f"dataset-fashion-mnist")
+        pytest.skip(missing(f"Fashion-MNIST ({FASHION_MNIST_DIR})", "apt-get install -y dataset-fashion-mnist"))
     d = load_mnist_format(FASHION_MNIST_DIR)
     return dataclasses.replace(d, train_x=d.train_x[:1600], train_y=d.train_y[:1600],
                                test_x=d.test_x[:300], test_y=d.test_y[:300])
@@ -351,7 +368,7 @@ def test_latent_space_point_in_image_out(space):
 
 
 def test_scatter_marker_is_drawn_where_the_point_is_on_a_plot_drawn_once(space, monkeypatch):
-    import disguise.latent_space as latent_space
+    import disguise.classic.space as latent_space
 
     background = np.asarray(space.scatter())
 

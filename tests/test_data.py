@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from disguise.attributes import ATTRIBUTES
-from disguise.batches import iterate_batches
-from disguise.cache import load_split
-from disguise.celeba import CelebAError, open_celeba
+from disguise.data.batches import iterate_batches
+from disguise.data.cache import load_split
+from disguise.data.celeba import CelebAError, open_celeba
 from disguise.policy import Preprocess, to_tensor
 
 
@@ -177,7 +177,7 @@ def test_landmark_header_is_checked(broken_copy):
 
 
 def test_half_written_cache_is_never_used(synthetic_root, tmp_path, monkeypatch):
-    import disguise.cache as D
+    import disguise.data.cache as D
 
     data = open_celeba(synthetic_root)
     calls = {"n": 0}

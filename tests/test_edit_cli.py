@@ -17,7 +17,7 @@ from PIL import Image, ImageSequence
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "examples" / "astronaut.jpg"  # 512 x 512, one frontal face
 ALIGNED = ROOT / "examples" / "face_1.jpg"  # 178 x 218: taken as aligned
-GAP, HEAD, LABEL = 6, 54, 22  # disguise.exports' layout
+GAP, HEAD, LABEL = 6, 54, 22  # disguise.photo.exports' layout
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -32,7 +32,7 @@ def refused(r: subprocess.CompletedProcess, message: str) -> bool:
 
 @pytest.fixture(scope="module")
 def policy():
-    from disguise.editing import Editor
+    from disguise.vae.editing import Editor
 
     return Editor.from_pretrained(ROOT / "weights").policy
 
@@ -52,7 +52,8 @@ def rgb(path: Path) -> np.ndarray:
 
 @pytest.mark.parametrize("which", ["photo", "big"])
 def test_photo_is_the_whole_photo_at_full_resolution_edited_only_on_the_face(which, big_photo, policy, tmp_path):
-    from disguise.faces import load_image, prepare_face
+    from disguise.photo.alignment import prepare_face
+    from disguise.photo.loading import load_image
 
     src = PHOTO if which == "photo" else big_photo
     out = tmp_path / "edited.png"
@@ -79,7 +80,7 @@ def test_photo_is_the_whole_photo_at_full_resolution_edited_only_on_the_face(whi
 
 
 def test_photo_with_every_alpha_zero_is_the_photo(big_photo, tmp_path):
-    from disguise.faces import load_image
+    from disguise.photo.loading import load_image
 
     out = tmp_path / "same.png"
     r = cli("photo", "--image", str(big_photo), "--set", "Eyeglasses=0", "--out", str(out))
@@ -115,9 +116,9 @@ def test_gif_refuses_a_bad_sweep(args, message, tmp_path):
 
 
 def test_strip_in_the_photo_and_the_model_view(policy, tmp_path):
-    from disguise.exports import tile
-    from disguise.faces import prepare_face
-    from disguise.photo import PhotoTiles
+    from disguise.photo.alignment import prepare_face
+    from disguise.photo.exports import tile
+    from disguise.photo.view import PhotoTiles
 
     prep = prepare_face(PHOTO, policy)
     expected_input = {"photo": PhotoTiles(prep.photo, policy, prep.crop).original(),
@@ -139,8 +140,8 @@ def test_strip_in_the_photo_and_the_model_view(policy, tmp_path):
 
 
 def test_grid_in_the_photo_view_takes_an_aligned_face_too(policy, tmp_path):
-    from disguise.faces import prepare_face
-    from disguise.photo import PhotoTiles
+    from disguise.photo.alignment import prepare_face
+    from disguise.photo.view import PhotoTiles
 
     out = tmp_path / "grid.png"
     r = cli("grid", "--image", str(PHOTO), str(ALIGNED), "--attribute", "Male", "--alphas", "0,3",

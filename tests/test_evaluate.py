@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from disguise.attributes import ATTRIBUTES, DRAWN
-from disguise.metrics import ssim
+from disguise.evaluation.reconstruction import ssim
 
 
 def test_ssim_matches_scikit_image():
@@ -32,7 +32,8 @@ def test_ssim_matches_scikit_image():
 def test_evaluation_runs_end_to_end(tiny_run, synthetic_root, tmp_path):
     r = subprocess.run([sys.executable, "-m", "train.evaluate", "--model", str(tiny_run), "--data",
                         str(synthetic_root), "--faces", "20", "--alphas", "1,3",
-                        "--classifier-epochs", "20", "--out", str(tmp_path), "--quiet"],
+                        "--classifier-epochs", "20", "--photo-scenes", "20", "--photo-faces", "2",
+                        "--out", str(tmp_path), "--quiet"],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     report = json.loads((tmp_path / "evaluation.json").read_text())
@@ -50,21 +51,21 @@ def test_evaluation_runs_end_to_end(tiny_run, synthetic_root, tmp_path):
     assert "## Edit success: add" in md and "| Eyeglasses |" in md and "## Quality bar" in md
     assert (tmp_path / "attribute_classifier.safetensors").is_file()
     assert (tmp_path / "attribute_classifier.json").is_file()
-    _recompute_edits(report["edits"], tiny_run, synthetic_root, tmp_path / "attribute_classifier.safetensors")
+    _recompute_edits(report["edits"], tiny_run, synthetic_root, tmp_path)
 
 
-def _recompute_edits(edits: list[dict], run, root, judge_path) -> None:
+def _recompute_edits(edits: list[dict], run, root, judge_folder) -> None:
     """Recompute the report's shares from the saved judge and the model, one edit at a time
     through ``Editor.edit``, for every edit that used all the test faces lacking / having its
     attribute (so no sampling to replay). A flipped sign, an ignored alpha or faces mixed up
     between alphas changes the preserved shares by more than the tolerance."""
-    from disguise.cache import load_split
-    from disguise.celeba import open_celeba
-    from disguise.editing import Editor
-    from disguise.judge import load_classifier, predict
+    from disguise.data.cache import load_split
+    from disguise.data.celeba import open_celeba
+    from disguise.identity.judge import load_classifier, predict
+    from disguise.vae.editing import Editor
 
     editor = Editor.from_pretrained(run)
-    clf = load_classifier(judge_path, "cpu", editor.policy)
+    clf = load_classifier(judge_folder, "cpu", editor.policy)
     x, y, _ = load_split(open_celeba(root), "test", editor.policy, progress=False)
     drawn = [ATTRIBUTES.index(a) for a in DRAWN]
     checked = 0
@@ -133,10 +134,17 @@ def test_judge_records_its_preprocessing_and_judges_other_sizes(synthetic_root, 
     import torch.nn.functional as F
     from safetensors.torch import save_file
 
-    from disguise.cache import load_split
-    from disguise.celeba import open_celeba
-    from disguise.judge import (JudgeConfig, judge_policy, load_classifier, predict,
-                                save_classifier, train_classifier)
+    from disguise.data.cache import load_split
+    from disguise.data.celeba import open_celeba
+    from disguise.identity.judge import (
+        CLASSIFIER_CONFIG,
+        CLASSIFIER_NAME,
+        JudgeConfig,
+        judge_policy,
+        load_classifier,
+        predict,
+        train_classifier,
+    )
     from disguise.policy import Preprocess, to_tensor
 
     policy = Preprocess(size=32)
@@ -145,9 +153,10 @@ def test_judge_records_its_preprocessing_and_judges_other_sizes(synthetic_root, 
     data = open_celeba(synthetic_root)
     x, y, _ = load_split(data, "train", policy, progress=False)
     clf = train_classifier(x, y, epochs=2, progress=False, policy=policy)
-    path = tmp_path / "judge.safetensors"
-    save_classifier(clf, path)
-    loaded = load_classifier(path, torch.device("cpu"), policy)
+    folder = tmp_path / "judge"
+    clf.save_pretrained(folder)
+    assert {p.name for p in folder.iterdir()} == {CLASSIFIER_NAME, CLASSIFIER_CONFIG}
+    loaded = load_classifier(folder, torch.device("cpu"), policy)
     assert loaded.policy == policy
     faces = to_tensor(np.asarray(x[:64]))
     assert torch.equal(predict(loaded, faces), predict(clf, faces))
@@ -157,35 +166,36 @@ def test_judge_records_its_preprocessing_and_judges_other_sizes(synthetic_root, 
     agree = (predict(loaded, big) == predict(loaded, faces)).float().mean().item()
     assert agree > 0.95, agree
     with pytest.raises(ValueError, match="was trained on faces preprocessed as"):
-        load_classifier(path, torch.device("cpu"), Preprocess(crop=(9, 40, 169, 200), size=32))
-    bare = tmp_path / "bare.safetensors"
-    save_file({k: v.contiguous() for k, v in clf.state_dict().items()}, str(bare))
-    with pytest.raises(ValueError, match=r"bare.safetensors has no config beside it \(bare.json.*"
-                                         r"--retrain-classifier"):
+        load_classifier(folder, torch.device("cpu"), Preprocess(crop=(9, 40, 169, 200), size=32))
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    save_file({k: v.contiguous() for k, v in clf.state_dict().items()}, str(bare / CLASSIFIER_NAME))
+    with pytest.raises(ValueError, match=r"attribute_classifier.safetensors has no config beside it "
+                                         r"\(attribute_classifier.json.*--retrain-classifier"):
         load_classifier(bare, torch.device("cpu"))
     # A judge of other widths is rebuilt from the config saved beside its weights.
     narrow = train_classifier(x, y, epochs=1, progress=False, policy=policy, widths=(8, 16))
     assert not narrow.training  # train_classifier hands the judge back in eval mode
-    narrow_path = tmp_path / "narrow.safetensors"
-    save_classifier(narrow, narrow_path)
-    saved = json.loads((tmp_path / "narrow.json").read_text())
+    narrow_dir = tmp_path / "narrow"
+    narrow.save_pretrained(narrow_dir)
+    saved = json.loads((narrow_dir / CLASSIFIER_CONFIG).read_text())
     assert saved["widths"] == [8, 16] and saved["preprocess"] == policy.to_dict()
-    again = load_classifier(narrow_path, "cpu")
+    again = load_classifier(narrow_dir, "cpu")
     assert again.config == narrow.config and again.config.widths == (8, 16)
     assert torch.equal(predict(again, faces), predict(narrow, faces))
     # predict runs the judge in eval mode and gives it back in the mode it was in.
     again.train()
     assert torch.equal(predict(again, faces), predict(narrow, faces)) and again.training
     # A config that does not fit the weights, or that the judge does not know, is refused.
-    (tmp_path / "narrow.json").write_text(json.dumps({**saved, "widths": [8, 32]}))
-    with pytest.raises(ValueError, match="narrow.safetensors.*has shape"):
-        load_classifier(narrow_path, "cpu")
-    (tmp_path / "narrow.json").write_text(json.dumps({**saved, "depth": 3}))
-    with pytest.raises(ValueError, match=r"narrow.json: unknown config keys \['depth'\]"):
-        load_classifier(narrow_path, "cpu")
-    (tmp_path / "narrow.json").unlink()
+    (narrow_dir / CLASSIFIER_CONFIG).write_text(json.dumps({**saved, "widths": [8, 32]}))
+    with pytest.raises(ValueError, match="attribute_classifier.safetensors.*has shape"):
+        load_classifier(narrow_dir, "cpu")
+    (narrow_dir / CLASSIFIER_CONFIG).write_text(json.dumps({**saved, "depth": 3}))
+    with pytest.raises(ValueError, match=r"attribute_classifier.json: unknown config keys \['depth'\]"):
+        load_classifier(narrow_dir, "cpu")
+    (narrow_dir / CLASSIFIER_CONFIG).unlink()
     with pytest.raises(ValueError, match="no config beside it.*--retrain-classifier"):
-        load_classifier(narrow_path, "cpu")
+        load_classifier(narrow_dir, "cpu")
     with pytest.raises(ValueError, match="model_type"):
         JudgeConfig.from_dict({**saved, "model_type": "disguise-vae"})
     with pytest.raises(ValueError, match="faces are 32 px but the policy says 64"):
@@ -203,7 +213,7 @@ def test_photo_view_is_judged_beside_the_model_view(tiny_run, synthetic_root, tm
     assert r.returncode == 0, r.stderr[-3000:]
     report = json.loads((tmp_path / "evaluation.json").read_text())
     summary, rows = report["photo_summary"], report["photo_view"]
-    from disguise.celeba import open_celeba
+    from disguise.data.celeba import open_celeba
 
     assert summary["faces"] == min(60, len(open_celeba(synthetic_root).indices("test")))
     assert 0 < summary["framed_by_eyes"] <= 1
@@ -226,10 +236,10 @@ def test_identity_kept_after_edits_with_the_bundled_models(synthetic_root):
 
     from PIL import Image
 
-    from disguise.celeba import open_celeba
-    from disguise.editing import Editor
-    from disguise.identity import Recogniser
-    from disguise.metrics import identity_retention
+    from disguise.data.celeba import open_celeba
+    from disguise.evaluation.identity_kept import identity_retention
+    from disguise.identity.recognisers import Recogniser
+    from disguise.vae.editing import Editor
 
     weights = Path(__file__).resolve().parents[1] / "weights"
     editor, recogniser = Editor.from_pretrained(weights), Recogniser.from_folder(weights)

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from disguise.faces import ImageError, detect_faces, load_image, prepare_face, similarity
 from disguise.frame import LEFT_EYE as TARGET_LEFT_EYE
 from disguise.frame import MOUTH as TARGET_MOUTH
 from disguise.frame import RIGHT_EYE as TARGET_RIGHT_EYE
+from disguise.photo.alignment import prepare_face, similarity
+from disguise.photo.detection import detect_faces
+from disguise.photo.loading import ImageError, load_image
 from disguise.policy import Preprocess
 
 POLICY = Preprocess(size=64)

@@ -12,12 +12,29 @@ import numpy as np
 import pytest
 import torch
 
-from disguise.celeba import open_celeba
-from disguise.identity import (CHECKPOINT_NAME, CONFIG_NAME, WEIGHTS_NAME, IdentityConfig, IdentityNet,
-                               MarginHead, embed, load_identity, load_people, roc_auc, save_identity,
-                               tar_at_far, train_identity, verification_pairs, verify)
-from disguise.policy import Preprocess
+from disguise.data.celeba import open_celeba
 from disguise.files import read_safetensors, write_safetensors
+from disguise.identity.model import (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    IdentityConfig,
+    IdentityNet,
+    MarginHead,
+    embed,
+)
+from disguise.identity.training import (
+    CHECKPOINT_NAME,
+    IdentityTrainConfig,
+    load_people,
+    train_identity,
+)
+from disguise.identity.verification import (
+    roc_auc,
+    tar_at_far,
+    verification_pairs,
+    verify,
+)
+from disguise.policy import Preprocess
 
 TINY = dict(widths=(16, 32, 64), embedding_dim=64, preprocess=Preprocess(size=32).to_dict())
 
@@ -41,7 +58,8 @@ def people(synthetic_root):
 @pytest.fixture(scope="module")
 def trained(people):
     (faces, ids, _), _ = people
-    return train_identity(faces, ids, IdentityConfig(**TINY), epochs=6, batch_size=32, seed=0, progress=False)
+    return train_identity(faces, ids, IdentityConfig(**TINY), IdentityTrainConfig(epochs=6, batch_size=32, seed=0),
+                          progress=False)
 
 
 def test_people_are_aligned_with_faces_and_splits_do_not_share_people(synthetic_root, people):
@@ -80,9 +98,9 @@ def test_embeddings_are_unit_vectors_and_embed_keeps_the_mode(people, trained):
 
 def test_save_and_load_round_trip_strictly(people, trained, tmp_path):
     _, (faces, _, _) = people
-    save_identity(trained, tmp_path / "m")
+    trained.save_pretrained(tmp_path / "m")
     assert {p.name for p in (tmp_path / "m").iterdir()} == {CONFIG_NAME, WEIGHTS_NAME}
-    back = load_identity(tmp_path / "m")
+    back = IdentityNet.from_pretrained(tmp_path / "m")
     assert back.config == trained.config and not back.training
     np.testing.assert_array_equal(embed(back, faces), embed(trained, faces))
 
@@ -90,15 +108,15 @@ def test_save_and_load_round_trip_strictly(people, trained, tmp_path):
     tensors["embedding.weight"] = tensors["embedding.weight"][:32]
     write_safetensors(tmp_path / "m" / WEIGHTS_NAME, tensors)
     with pytest.raises(ValueError, match=r"identity.safetensors: embedding.weight has shape \(32, 64\)"):
-        load_identity(tmp_path / "m")
+        IdentityNet.from_pretrained(tmp_path / "m")
     (tmp_path / "m" / CONFIG_NAME).unlink()
-    with pytest.raises(ValueError, match="identity.json: config not found"):
-        load_identity(tmp_path / "m")
-    save_identity(trained, tmp_path / "n")
+    with pytest.raises(FileNotFoundError, match="identity.json: file not found"):
+        IdentityNet.from_pretrained(tmp_path / "m")
+    trained.save_pretrained(tmp_path / "n")
     cfg = json.loads((tmp_path / "n" / CONFIG_NAME).read_text())
     (tmp_path / "n" / CONFIG_NAME).write_text(json.dumps({**cfg, "depth": 3}))
     with pytest.raises(ValueError, match=r"identity.json: unknown config keys \['depth'\]"):
-        load_identity(tmp_path / "n")
+        IdentityNet.from_pretrained(tmp_path / "n")
 
 
 def test_config_round_trip_and_validation():
@@ -185,7 +203,8 @@ def _weights(net):
 def test_resume_after_an_interrupt_gives_the_same_weights(people, tmp_path):
     (faces, ids, _), _ = people
     faces, ids = faces[:200], ids[:200]
-    kw = dict(config=IdentityConfig(**TINY), epochs=2, batch_size=32, seed=3, progress=False)
+    kw = dict(config=IdentityConfig(**TINY), options=IdentityTrainConfig(epochs=2, batch_size=32, seed=3),
+              progress=False)
     a = _weights(train_identity(faces, ids, run_dir=tmp_path / "a", **kw))
 
     for stop, folder in (((0, 2), "b"), ((0, 5), "c"), ((1, 1), "d")):  # 6 batches per epoch
@@ -195,14 +214,15 @@ def test_resume_after_an_interrupt_gives_the_same_weights(people, tmp_path):
         with pytest.raises(KeyboardInterrupt):
             train_identity(faces, ids, run_dir=tmp_path / folder, on_batch=interrupt, **kw)
         assert (tmp_path / folder / CHECKPOINT_NAME).is_file()
-        with pytest.raises(ValueError, match="already exists"):
+        with pytest.raises(ValueError, match="already holds a run"):
             train_identity(faces, ids, run_dir=tmp_path / folder, **kw)
         b = _weights(train_identity(faces, ids, run_dir=tmp_path / folder, resume=True, **kw))
         assert a.keys() == b.keys()
         for k in a:
             assert torch.equal(a[k], b[k]), (folder, k)
     with pytest.raises(ValueError, match="holds another run"):
-        train_identity(faces, ids, run_dir=tmp_path / "a", resume=True, **{**kw, "seed": 4})
+        train_identity(faces, ids, run_dir=tmp_path / "a", resume=True,
+                       **{**kw, "options": IdentityTrainConfig(epochs=2, batch_size=32, seed=4)})
 
 
 def _cli(*args):
@@ -249,7 +269,7 @@ def test_cli_trains_verifies_and_refuses_to_overwrite(synthetic_root, tmp_path, 
     assert "AUC" in out and "disguised pairs" in out
     result = json.loads((tmp_path / "run" / "identity_verification.json").read_text())
     assert {"auc", "tar", "threshold", "disguised"} <= set(result) and 0 <= result["auc"] <= 1
-    assert load_identity(tmp_path / "run").config.widths == (8, 16)
+    assert IdentityNet.from_pretrained(tmp_path / "run").config.widths == (8, 16)
     with pytest.raises(SystemExit):
         main(argv)
     assert "already holds an identity model" in capsys.readouterr().err
@@ -263,11 +283,12 @@ def test_cli_trains_verifies_and_refuses_to_overwrite(synthetic_root, tmp_path, 
 def test_a_recogniser_needs_its_threshold(tmp_path):
     """The app's recogniser is the model plus its verification threshold; a folder without the
     figures (or with figures lacking a threshold) is refused by name."""
-    from disguise.identity import (VERIFICATION_NAME, IdentityConfig, IdentityNet, Recogniser,
-                                   save_identity)
+    from disguise.identity.model import IdentityConfig, IdentityNet
+    from disguise.identity.recognisers import Recogniser
+    from disguise.identity.training import VERIFICATION_NAME
 
     net = IdentityNet(IdentityConfig(widths=(8, 16), embedding_dim=16))
-    save_identity(net, tmp_path)
+    net.save_pretrained(tmp_path)
     with pytest.raises(FileNotFoundError, match=VERIFICATION_NAME):
         Recogniser.from_folder(tmp_path)
     (tmp_path / VERIFICATION_NAME).write_text('{"auc": 0.9}')

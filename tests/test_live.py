@@ -13,19 +13,37 @@ import pytest
 import torch
 
 from disguise.attributes import ATTRIBUTES
-from disguise.live import random_edits
-from disguise.model import VAE, WEIGHTS_NAME
-from disguise.onnx_decoder import (DECODER_NAME, INPUT, OUTPUT, check_parity, decoder_for, export_decoder,
-                                   exported_from, weights_digest)
-from disguise.web_assets import (LOCAL_RUNTIME, ORT_VERSION, RUNTIME_FILES, RUNTIME_INTEGRITY, RUNTIME_SCRIPT,
-                                 WEB_DIR, WebAssets, encoded, sri)
+from disguise.serving.live import random_edits
+from disguise.serving.web_assets import (
+    LOCAL_RUNTIME,
+    ORT_VERSION,
+    RUNTIME_FILES,
+    RUNTIME_INTEGRITY,
+    RUNTIME_SCRIPT,
+    WEB_DIR,
+    WebAssets,
+    encoded,
+    sri,
+)
+from disguise.vae.model import VAE, WEIGHTS_NAME
+from disguise.vae.onnx_decoder import (
+    DECODER_NAME,
+    INPUT,
+    OUTPUT,
+    check_parity,
+    decoder_for,
+    export_decoder,
+    exported_from,
+    weights_digest,
+)
+from tests.tools import missing
 
-ort = pytest.importorskip("onnxruntime", reason="onnxruntime is a test requirement (requirements-test.txt)")
+ort = pytest.importorskip("onnxruntime", reason=missing("onnxruntime", "pip install -r requirements-test.txt"))
 
 
 @pytest.fixture(scope="module")
 def studio(tiny_run):
-    from disguise.session import Studio
+    from disguise.serving.studio import Studio
 
     return Studio.load(tiny_run, device="cpu")
 
@@ -111,7 +129,7 @@ def test_decoder_for_uses_a_matching_export_and_replaces_a_stale_one(exported, t
 
 
 def test_a_studio_without_a_decoder_says_why(studio, tmp_path, monkeypatch):
-    import disguise.session as session
+    import disguise.serving.studio as session
 
     def broken(*args, **kwargs):
         raise OSError("read-only file system")
@@ -160,6 +178,11 @@ def test_web_assets_serve_only_their_files(exported, tmp_path):
     version, name = props["model_url"].split("/")[-2:]
     assert assets.find(version, name) == (path, "application/octet-stream")
     assert props["runtime_integrity"] == "" and not props["runtime_url"].startswith("http")
+    page, module = props["maths_url"].split("/")[-2:]  # the page's own maths, under their hash
+    from disguise.files import WEB_DIR
+
+    assert assets.find(page, module) == (WEB_DIR / "photo_view.mjs", "text/javascript")
+    assert assets.find(version, module) is None and assets.find(page, "live.js") is None
     wasm = assets.find(f"ort-{ORT_VERSION}", "ort-wasm-simd-threaded.wasm")
     assert wasm == (runtime / "ort-wasm-simd-threaded.wasm", "application/wasm")
     for bad in [("x", "decoder.onnx"), (version, "config.json"), (f"ort-{ORT_VERSION}", "..%2Fpackage.json"),
@@ -198,7 +221,7 @@ def test_the_pinned_runtime_is_the_one_npm_installs():
     assert pkg["dependencies"]["onnxruntime-web"] == ORT_VERSION
     assert lock["packages"]["node_modules/onnxruntime-web"]["version"] == ORT_VERSION
     if not (LOCAL_RUNTIME / RUNTIME_SCRIPT).is_file():
-        pytest.skip("onnxruntime-web is not installed: run `npm ci --prefix web` (the README's test command does)")
+        pytest.skip(missing("onnxruntime-web (under web/)", "npm ci --prefix web, as the README's test command does"))
     assert sri(LOCAL_RUNTIME / RUNTIME_SCRIPT) == RUNTIME_INTEGRITY
     for name in RUNTIME_FILES:
         assert (LOCAL_RUNTIME / name).is_file(), name

@@ -1,4 +1,4 @@
-"""Matching a sighting against a gallery (disguise.match, train.match) with the bundled weights."""
+"""Matching a sighting against a gallery (disguise.identity.match, train.match) with the bundled weights."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from disguise.match import MAX_SUSPECTS, NO_FACE, Matcher, match_sheet
-from disguise.synthetic import item_labels, make_plan, render
+from disguise.data.synthetic import item_labels, make_plan, render
+from disguise.identity.match import MAX_SUSPECTS, NO_FACE, Matcher, match_sheet
 
 ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS = ROOT / "weights"

@@ -8,8 +8,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from disguise.losses import LossConfig, kl_divergence, vae_loss
-from disguise.model import VAE, VAEConfig
+from disguise.vae.losses import LossConfig, kl_divergence, vae_loss
+from disguise.vae.model import VAE, VAEConfig
 
 
 @pytest.mark.parametrize("arch", ["conv", "resnet"])

@@ -10,8 +10,14 @@ import pytest
 from PIL import Image
 
 from disguise import frame
-from disguise.faces import prepare_face
-from disguise.photo import PhotoCanvas, PhotoFrame, crop_mask, face_region, photo_edit
+from disguise.photo.alignment import prepare_face
+from disguise.photo.view import (
+    PhotoCanvas,
+    PhotoFrame,
+    crop_mask,
+    face_region,
+    photo_edit,
+)
 from disguise.policy import Preprocess
 
 POLICY = Preprocess(size=64)
@@ -120,8 +126,8 @@ def test_face_region_is_the_models_crop_of_the_photo():
 def test_an_eyeglasses_edit_lands_on_the_eyes_of_a_face_in_a_scene():
     """A synthetic face placed into a bigger scene at a known rotation and scale: the change the
     Eyeglasses edit makes in the photo sits around the known eye positions."""
-    from disguise import synthetic as S
-    from disguise.editing import Editor
+    from disguise.data import synthetic as S
+    from disguise.vae.editing import Editor
 
     editor = Editor.from_pretrained(WEIGHTS)
     plan = S.make_plan(40, seed=5)

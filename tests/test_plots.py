@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from disguise.plots import line_chart
+from disguise.training.figures import line_chart
 
 # matplotlib's default colour cycle: the first two series are drawn in these.
 BLUE, ORANGE = (31, 119, 180), (255, 127, 14)

@@ -51,3 +51,20 @@ def test_readme_api_example_runs_against_the_server(tmp_path):
                            timeout=300, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "NO_PROXY": "*"})
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.strip().splitlines()[-1] == '(512, 512) (256, 256) {"Eyeglasses": 3.0} 17'
+
+
+def test_readme_layout_table_matches_the_folders():
+    """Every wing and module of the library is in the README's layout table, and nothing else."""
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    table = text[text.index("## Project layout"):]
+    table = table[:table.find("\n## ", 5) if "\n## " in table[5:] else len(table)]
+    named: set[str] = set()
+    for path, what in re.findall(r"^\| `(disguise/[^`]*)` \| (.*) \|$", table, flags=re.M):
+        if path.endswith(".py"):
+            named.add(path)
+        else:
+            named.update(f"{path}{m}.py" for m in re.findall(r"`(\w+)`", what))
+    actual = {str(p.relative_to(ROOT)) for p in (ROOT / "disguise").rglob("*.py") if p.name != "__init__.py"}
+    assert named == actual, (sorted(named - actual), sorted(actual - named))

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from disguise import synthetic as S
 from disguise.attributes import ATTRIBUTES, CELEBA_RATES, DRAWN
-from disguise.celeba import open_celeba
+from disguise.data import synthetic as S
+from disguise.data.celeba import open_celeba
 
 
 def _digest(root) -> str:

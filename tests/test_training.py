@@ -12,9 +12,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from disguise.model import VAE, VAEConfig
 from disguise.policy import Preprocess
-from disguise.training import RunFolderError, TrainConfig, train
+from disguise.vae.model import VAE, VAEConfig
+from disguise.vae.training import RunFolderError, TrainConfig, train
 
 TINY = dict(image_size=32, z_dim=16, encoder_filters=(16, 32, 32), encoder_kernels=(3, 3, 3),
             encoder_strides=(2, 2, 2), decoder_filters=(32, 16, 3), decoder_kernels=(3, 3, 3),
@@ -221,8 +221,8 @@ def test_cli_init_takes_the_architecture_and_refuses_a_conflict(synthetic_root, 
 
 def test_a_non_finite_loss_stops_before_the_step_with_a_message():
     """One rule: train_step refuses a NaN loss before touching the weights, and says where."""
-    from disguise.losses import LossConfig
-    from disguise.training import train_step
+    from disguise.vae.losses import LossConfig
+    from disguise.vae.training import train_step
 
     model = VAE(tiny_config())
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -242,9 +242,9 @@ def test_helpers_give_the_model_back_in_its_mode(training):
     """evaluate_loss and the vector encoder switch to eval mode and restore the caller's mode."""
     import numpy as np
 
-    from disguise.losses import LossConfig
-    from disguise.training import evaluate_loss
-    from disguise.vectors import build_bank
+    from disguise.vae.losses import LossConfig
+    from disguise.vae.training import evaluate_loss
+    from disguise.vae.vectors import build_bank
 
     model = VAE(tiny_config()).train(training)
     faces = np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)

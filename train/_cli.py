@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, NoReturn
+from typing import Callable, NoReturn, Sequence
 
 from disguise.attributes import check_names
-from disguise.editing import parse_alphas
+from disguise.vae.editing import parse_alphas
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -63,3 +63,69 @@ def attribute_list(text: str) -> list[str]:
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
     return names
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Each field's line(s) in a config dataclass's docstring ``Attributes:`` section: the one
+    description of an option, for its ``--help`` as for its reader."""
+    import inspect
+    import re
+
+    doc = inspect.getdoc(cls) or ""
+    section = doc.split("Attributes:", 1)[1] if "Attributes:" in doc else ""
+    docs, name = {}, None
+    for line in section.splitlines():
+        m = re.match(r"^\s{4}([\w /]+?):\s*(.*)$", line)
+        if m and not line.startswith(" " * 8):
+            names = [n.strip() for n in m.group(1).split("/")]
+            for n in names:
+                docs[n] = m.group(2).strip()
+            name = names
+        elif name and line.strip():
+            for n in name:
+                docs[n] += " " + line.strip()
+    return docs
+
+
+def add_config_options(p, cls: type, names: Sequence[str], none_defaults: bool = False,
+                       overrides: dict | None = None) -> None:
+    """``--flag`` options for the fields ``names`` of the config dataclass ``cls``: the type,
+    the choices (a field's ``metadata["choices"]``), the default and the help all come from the
+    class (its docstring documents each field), so nothing is typed twice.
+
+    ``none_defaults``: the options default to None ("not given"), so that resuming a run can
+    tell them from its saved values; the help still shows the class's default. Booleans that
+    default to True get a ``--no-NAME`` flag; tuples of ints take ``1,2,3``."""
+    import dataclasses
+    import typing
+
+    docs = field_docs(cls)
+    hints = typing.get_type_hints(cls)
+    by_name = {f.name: f for f in dataclasses.fields(cls)}
+    for name in names:
+        f = by_name[name]
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        if overrides and name in overrides:
+            default = overrides[name]
+        kind = hints[name]
+        args = typing.get_args(kind)
+        flag = "--" + name.replace("_", "-")
+        text = docs.get(name, "").replace("%", "%%")
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        if kind is bool:
+            if default:
+                p.add_argument("--no-" + name.replace("_", "-"), dest=name, action="store_false",
+                               default=None if none_defaults else True, help=f"turn off: {text}")
+            else:
+                p.add_argument(flag, dest=name, action="store_true",
+                               default=None if none_defaults else False, help=text)
+            continue
+        if typing.get_origin(kind) is tuple:
+            parse = int_list(",".join(map(str, default)) or "1,2,3")
+        elif args and type(None) in args:  # Optional[X]
+            parse = next(a for a in args if a is not type(None))
+        else:
+            parse = kind
+        p.add_argument(flag, dest=name, type=parse, default=None if none_defaults else default,
+                       choices=f.metadata.get("choices"), metavar=None if f.metadata.get("choices") else name.upper(),
+                       help=f"{text} (default: {shown})")

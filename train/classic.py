@@ -16,7 +16,7 @@ receives the model (config.json, model.safetensors), the test codes (codes.safet
 checkpoint, metrics.csv and the figures: latent_space.gif, latent_scatter.png, manifold.png,
 prior_samples.png, reconstructions.png, loss_curve.png. Ctrl-C writes a checkpoint; --resume
 continues exactly (only --epochs may change). ``bundle`` copies a run's model (float16 weights,
-half the bytes) and its codes into a folder the app loads (``disguise.latent_space``).
+half the bytes) and its codes into a folder the app loads (``disguise.classic.space``).
 """
 
 from __future__ import annotations
@@ -27,11 +27,16 @@ import sys
 import time
 from pathlib import Path
 
-from disguise.classic import KINDS, SEED_RECIPES, ClassicConfig
-from disguise.classic_training import (FIGURES, ClassicTrainConfig, load_frey_data, load_mnist_format,
-                                       saved_options, train_classic)
-from disguise.idx import IDXError
-from disguise.training import RunFolderError
+from disguise.classic.data import load_frey_data, load_mnist_format
+from disguise.classic.model import KINDS, SEED_RECIPES, ClassicConfig
+from disguise.classic.training import (
+    FIGURES,
+    ClassicTrainConfig,
+    saved_options,
+    train_classic,
+)
+from disguise.data.idx import IDXError
+from disguise.training.driver import RunFolderError
 from train._cli import add_run_options, fail, run
 
 TRAIN_OPTIONS = ("epochs", "batch_size", "lr", "seed", "frames", "test_limit")
@@ -71,7 +76,7 @@ def parse_standin(argv: list[str]) -> argparse.Namespace:
 
 
 def write_standin(argv: list[str]) -> int:
-    from disguise.frey import standin_faces, write_frey
+    from disguise.data.frey import standin_faces, write_frey
 
     args = parse_standin(argv)
     if args.count < 2:
@@ -87,8 +92,8 @@ def write_standin(argv: list[str]) -> int:
 def write_bundle(argv: list[str]) -> int:
     import shutil
 
-    from disguise.classic import ClassicVAE
-    from disguise.classic_training import CODES_NAME, read_codes
+    from disguise.classic.codes import CODES_NAME, read_codes
+    from disguise.classic.model import ClassicVAE
 
     p = argparse.ArgumentParser(prog="python -m train.classic bundle",
                                 description="Copy a run's model (float16) and codes for the app.")

@@ -25,10 +25,24 @@ from pathlib import Path
 import numpy as np
 
 from disguise.attributes import check_names
-from disguise.editing import Editor, check_alpha
-from disguise.exports import (VIEWS, alpha_grid, alpha_strip, disguise_sheet, edited_photo, save_animation,
-                              save_png, sweep_alphas, sweep_animation, view_tiles)
-from disguise.faces import ImageError, load_image, prepare_face
+from disguise.files import write_gif, write_png
+from disguise.photo.alignment import prepare_face
+from disguise.photo.exports import (
+    FRAME_MS,
+    SWEEP_FRAMES,
+    SWEEP_PEAK,
+    VIEWS,
+    alpha_grid,
+    alpha_strip,
+    animation_comment,
+    disguise_sheet,
+    edited_photo,
+    sweep_alphas,
+    sweep_animation,
+    view_tiles,
+)
+from disguise.photo.loading import ImageError, load_image
+from disguise.vae.editing import Editor, check_alpha
 from train._cli import alpha_list, attribute_list, fail, run
 
 COMMANDS = ("photo", "strip", "grid", "sheet", "gif")
@@ -62,8 +76,10 @@ def parse(argv):
     p.add_argument("--attribute", default="Eyeglasses", help="for strip, grid and gif")
     p.add_argument("--alphas", type=alpha_list, default="0,1,2,3,4",
                    help="for strip and grid: comma-separated, e.g. -4,-3,-2,-1,0")
-    p.add_argument("--peak", type=float, default=4.0, help="for gif: the sweep's largest alpha")
-    p.add_argument("--frames", type=int, default=17, help="for gif: frames in the sweep")
+    p.add_argument("--peak", type=float, default=SWEEP_PEAK,
+                   help=f"for gif: the sweep's largest alpha (default {SWEEP_PEAK:g})")
+    p.add_argument("--frames", type=int, default=SWEEP_FRAMES,
+                   help=f"for gif: frames in the sweep (default {SWEEP_FRAMES})")
     p.add_argument("--view", choices=VIEWS, default=None,
                    help="for strip, grid, sheet and gif: the edit drawn on the photo (default) or "
                         "the model's decode")
@@ -120,8 +136,7 @@ def main(argv=None) -> int:
     if args.what == "gif":
         frames = sweep_animation(editor, zs[0], args.attribute, args.peak, args.frames, locked=locked,
                                  tiles=first)
-        save_animation(frames, out, info={"attribute": args.attribute, "peak": args.peak,
-                                          "frames": len(frames), "view": view, "locked": locked})
+        write_gif(out, frames, FRAME_MS, animation_comment(args.attribute, args.peak, len(frames), view, locked))
         print(f"wrote {out} ({len(frames)} frames, {frames[0].width} x {frames[0].height})")
         return 0
     if args.what == "photo":
@@ -129,7 +144,7 @@ def main(argv=None) -> int:
         full = faces[0].photo.at_resolution(np.asarray(load_image(args.image[0], work_side=None)))
         edited = editor.render(zs[0], edits, locked)
         img = edited_photo(full, editor.policy, recons[0], edited, edits, locked)
-        save_png(img, out, compress_level=1)  # a 12-megapixel photo is written several times faster
+        write_png(out, img, compress_level=1)  # a 12-megapixel photo is written several times faster
     else:
         if args.what == "strip":
             img = alpha_strip(editor, zs[0], args.attribute, args.alphas, original=originals[0],
@@ -139,7 +154,7 @@ def main(argv=None) -> int:
                              locked=locked, tiles=tiles)
         else:
             img = disguise_sheet(editor, zs[0], original=originals[0], locked=locked, tiles=first)
-        save_png(img, out)
+        write_png(out, img)
     print(f"wrote {out} ({img.width} x {img.height})")
     return 0
 

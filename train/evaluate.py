@@ -18,17 +18,24 @@ import torch
 from PIL import Image
 
 from disguise.attributes import DRAWN
-from disguise.cache import load_split
-from disguise.celeba import CelebAError, open_celeba
-from disguise.editing import Editor
+from disguise.data.cache import load_split
+from disguise.data.celeba import CelebAError, open_celeba
+from disguise.evaluation.edits import QualityBar, edit_success
+from disguise.evaluation.identity_kept import identity_retention
+from disguise.evaluation.photo_view import photo_view_success
+from disguise.evaluation.reconstruction import reconstruction_metrics
+from disguise.evaluation.report import Report, markdown
 from disguise.files import atomic_write
-from disguise.judge import (CLASSIFIER_NAME, classifier_accuracy, judge_policy, load_classifier,
-                            save_classifier, train_classifier)
-from disguise.identity import CONFIG_NAME as IDENTITY_CONFIG
-from disguise.identity import Recogniser
-from disguise.metrics import (QualityBar, edit_success, identity_retention, photo_view_success,
-                              reconstruction_metrics)
-from disguise.report import Report, markdown
+from disguise.identity.judge import (
+    CLASSIFIER_NAME,
+    classifier_accuracy,
+    judge_policy,
+    load_classifier,
+    train_classifier,
+)
+from disguise.identity.model import CONFIG_NAME as IDENTITY_CONFIG
+from disguise.identity.recognisers import Recogniser
+from disguise.vae.editing import Editor
 from train._cli import alpha_list, attribute_list, run
 
 
@@ -92,13 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     judged = judge_policy(policy)  # the classifier's faces: the model's crop, at most 64 px
     clf_path = Path(args.model) / CLASSIFIER_NAME
     if clf_path.is_file() and not args.retrain_classifier:
-        clf = load_classifier(clf_path, device, judged)
+        clf = load_classifier(args.model, device, judged)
         print(f"attribute classifier: {clf_path}")
     else:
         train_x, train_y, _ = load_split(data, "train", judged, progress=not args.quiet)
         clf = train_classifier(train_x, train_y, epochs=args.classifier_epochs, device=device,
                                progress=not args.quiet, blur=args.classifier_blur, policy=judged)
-        save_classifier(clf, out / CLASSIFIER_NAME)
+        clf.save_pretrained(out)
     recon = reconstruction_metrics(editor, test_x, progress=not args.quiet)
     judge_x, judge_y = test_x, test_y
     if judged != policy:  # a model bigger than the judge: its test faces at the judge's size

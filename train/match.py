@@ -14,8 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from disguise.match import MAX_SUSPECTS, Matcher, match_sheet
-
+from disguise.identity.match import MAX_SUSPECTS, Matcher, match_sheet
 from train._cli import run
 
 

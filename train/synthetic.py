@@ -12,7 +12,7 @@ import time
 
 from tqdm.auto import tqdm
 
-from disguise import synthetic
+from disguise.data import synthetic
 from train._cli import fail, run
 
 

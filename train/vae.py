@@ -14,50 +14,39 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from disguise.celeba import CelebAError
-from disguise.model import VAEConfig, resolve_pretrained
+from disguise.data.celeba import CelebAError
 from disguise.policy import Preprocess
-from disguise.training import (Distributed, RunFolderError, TrainConfig, saved_model_config,
-                               saved_train_config, train)
-from train._cli import add_run_options, fail, int_list, run
+from disguise.vae.model import VAEConfig, resolve_pretrained
+from disguise.vae.training import (
+    Distributed,
+    RunFolderError,
+    TrainConfig,
+    saved_model_config,
+    saved_train_config,
+    train,
+)
+from train._cli import add_config_options, add_run_options, fail, int_list, run
 
 # Model options: None means "not given", so --resume can tell them from the saved config's.
 MODEL_OPTIONS = ("image_size", "z_dim", "arch", "dropout", "crop", "encoder_filters", "decoder_filters")
+TRAIN_OPTIONS = ("epochs", "batch_size", "lr", "lr_schedule", "loss", "r_loss_factor", "kl_weight", "seed",
+                 "val_limit", "init")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m train.vae", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_options(p, "CelebA-format folder (real or synthetic)", "continue the run in --out")
-    p.add_argument("--init", default=None, metavar="MODEL",
-                   help="start from this model folder's (or Hub id's) weights; the architecture "
-                        "options default to MODEL's and must agree with it")
+    add_config_options(p, TrainConfig, ["init"], none_defaults=True)
     m = p.add_argument_group("model (fixed by the checkpoint when resuming)")
-    m.add_argument("--image-size", type=int, default=None, help="64 or 128 (default 128)")
-    m.add_argument("--z-dim", type=int, default=None, help="latent dimensions (default 200)")
-    m.add_argument("--arch", choices=["conv", "resnet"], default=None, help="default conv")
-    m.add_argument("--dropout", type=float, default=None, help="default 0.25")
-    m.add_argument("--encoder-filters", type=int_list("32,64,64,64"), default=None,
-                   help="channels per encoder stage, e.g. 64,128,128,128 (default 32,64,64,64)")
-    m.add_argument("--decoder-filters", type=int_list("64,64,32,3"), default=None,
-                   help="channels per decoder stage, the last is 3, e.g. 128,128,64,3 "
-                        "(default 64,64,32,3)")
+    add_config_options(m, VAEConfig, ["image_size", "z_dim", "arch", "dropout", "encoder_filters",
+                                      "decoder_filters"], none_defaults=True)
     m.add_argument("--crop", type=int_list("15,35,163,183"), default=None,
-                   help="left,top,right,bottom box in the 178x218 image (default 15,35,163,183)")
+                   help="left,top,right,bottom box in the 178x218 image (default: "
+                        f"{','.join(map(str, Preprocess().crop))}, CelebA's centre 148 x 148)")
     t = p.add_argument_group("training (when resuming, options not given keep the run's values)")
-    t.add_argument("--epochs", type=int, default=None, help="total epochs (default 10)")
-    t.add_argument("--batch-size", type=int, default=None, help="default 32")
-    t.add_argument("--lr", type=float, default=None, help="default 0.0005 (the peak under a schedule)")
-    t.add_argument("--lr-schedule", choices=["constant", "cosine"], default=None,
-                   help="constant (default, the seed's), or cosine: down to 1%% of --lr by the last step")
-    t.add_argument("--loss", choices=["mse", "bce-sum", "bce-mean"], default=None, help="default mse")
-    t.add_argument("--r-loss-factor", type=float, default=None, help="default 10000")
-    t.add_argument("--kl-weight", type=float, default=None, help="default 1")
-    t.add_argument("--seed", type=int, default=None, help="default 0")
-    t.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    t.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
-    t.add_argument("--val-limit", type=int, default=None, help="validation faces per epoch (0: all; "
-                                                               "default 2000)")
+    add_config_options(t, TrainConfig, [n for n in TRAIN_OPTIONS if n != "init"], none_defaults=True)
+    add_config_options(t, TrainConfig, ["device", "amp"])
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     return p.parse_args(argv)
 
@@ -83,10 +72,6 @@ def model_config(args: argparse.Namespace) -> VAEConfig:
     return VAEConfig(image_size=size, preprocess=Preprocess(crop=crop, size=size).to_dict(), **given)
 
 
-TRAIN_OPTIONS = ("epochs", "batch_size", "lr", "loss", "r_loss_factor", "kl_weight", "seed", "val_limit",
-                 "lr_schedule", "init")
-
-
 def train_config(args: argparse.Namespace) -> TrainConfig:
     """The options given; when resuming, the rest from the run, with a note for each change."""
     given = {k: getattr(args, k) for k in TRAIN_OPTIONS if getattr(args, k) is not None}
@@ -101,7 +86,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
                 print(f"note: {k} changes from {saved.get(k)} to {v} for the rest of the run",
                       file=sys.stderr)
         base.update({k: v for k, v in saved.items() if k in TRAIN_OPTIONS})
-    return TrainConfig(**{**base, **given, "device": args.device, "amp": not args.no_amp})
+    return TrainConfig(**{**base, **given, "device": args.device, "amp": args.amp})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,10 +12,17 @@ import time
 from pathlib import Path
 
 from disguise.attributes import ATTRIBUTES, NOT_DRAWN
-from disguise.cache import load_split
-from disguise.celeba import CelebAError, open_celeba
-from disguise.model import VAE
-from disguise.vectors import BANK_NAME, BATCH_SIZE, MAX_POSITIVES, THRESHOLD, build_bank, labelled_batches
+from disguise.data.cache import load_split
+from disguise.data.celeba import CelebAError, open_celeba
+from disguise.vae.model import VAE
+from disguise.vae.vectors import (
+    BANK_NAME,
+    BATCH_SIZE,
+    MAX_POSITIVES,
+    THRESHOLD,
+    build_bank,
+    labelled_batches,
+)
 from train._cli import fail, run
 
 

@@ -29,6 +29,12 @@ const live = {
 };
 window.disguiseLive = live;
 
+// The photo view's maths (web/photo_view.mjs), served beside the decoder.
+let maths = null;
+const mathsReady = (props.maths_url ? import(resolve(props.maths_url))
+  : Promise.reject(new Error("the server offers no page maths"))).then((m) => { maths = m; });
+mathsReady.catch(() => {});
+
 const canvas = element.querySelector("canvas.live-canvas");
 const note = element.querySelector(".live-note");
 const ctx = canvas.getContext("2d");
@@ -84,6 +90,7 @@ function loadScript(src, integrity) {
 async function start() {
   if (!props.model_url || !props.runtime_url) throw new Error("the server offers no decoder");
   if (typeof WebAssembly !== "object") throw new Error("this browser has no WebAssembly");
+  await mathsReady;
   if (!window.ort) await loadScript(resolve(props.runtime_url), props.runtime_integrity || "");
   const ort = window.ort;
   if (!ort || !ort.InferenceSession) throw new Error("the runtime did not define ort");
@@ -104,50 +111,6 @@ async function start() {
 function fromBase64(text, Type) {
   const bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
   return new Type(bytes.buffer);
-}
-
-// OpenCV's cubic kernel (A = -0.75) at the offsets of the four taps from a fraction t.
-function cubicWeights(t, out, k) {
-  const A = -0.75;
-  const x0 = t + 1, x1 = t, x2 = 1 - t;
-  out[k] = ((A * x0 - 5 * A) * x0 + 8 * A) * x0 - 4 * A;
-  out[k + 1] = ((A + 2) * x1 - (A + 3)) * x1 * x1 + 1;
-  out[k + 2] = ((A + 2) * x2 - (A + 3)) * x2 * x2 + 1;
-  out[k + 3] = 1 - out[k] - out[k + 1] - out[k + 2];
-}
-
-function smoothstep(t) {
-  t = Math.min(Math.max(t, 0), 1);
-  return t * t * (3 - 2 * t);
-}
-
-// Every photo pixel the crop can change: where it is, its taps into the padded field, its mask.
-function footprint(photo, size) {
-  const [x0, y0, x1, y1] = photo.box;
-  const [a0, a1, a2, a3, a4, a5] = photo.warp;
-  const pad = size + 4;  // the field is padded by 2 on each side (replicated), so taps need no clamp
-  const pixels = [], taps = [], weights = [], masks = [];
-  const w = new Float32Array(8);
-  for (let y = y0; y < y1; y++) {
-    for (let x = x0; x < x1; x++) {
-      const fx = x - x0, fy = y - y0;
-      const jx = a0 * fx + a1 * fy + a2, jy = a3 * fx + a4 * fy + a5;
-      const edge = Math.min(jx + 0.5, size - 0.5 - jx, jy + 0.5, size - 0.5 - jy);
-      const mask = smoothstep(edge / (photo.feather * size));
-      if (!(mask > 0)) continue;
-      // OpenCV's warp places samples on a 1/32 pixel grid
-      const qx = Math.round(jx * 32) / 32, qy = Math.round(jy * 32) / 32;
-      const ix = Math.floor(qx), iy = Math.floor(qy);
-      cubicWeights(qx - ix, w, 0);
-      cubicWeights(qy - iy, w, 4);
-      pixels.push((y * photo.width + x) * 4);
-      taps.push(((iy - 1 + 2) * pad + (ix - 1 + 2)) * 4);
-      for (let k = 0; k < 8; k++) weights.push(w[k]);
-      masks.push(mask);
-    }
-  }
-  return {pixels: Int32Array.from(pixels), taps: Int32Array.from(taps),
-          weights: Float32Array.from(weights), masks: Float32Array.from(masks), pad};
 }
 
 async function photoPixels(photo) {
@@ -183,10 +146,10 @@ async function prepare(text) {
   };
   if (raw.view === "photo" && raw.photo) {
     const p = raw.photo;
-    const base = await photoPixels(p);
+    const [base] = await Promise.all([photoPixels(p), mathsReady]);
     if (seq !== live.seq) return;
     doc.photo = {...p, base, out: new ImageData(new Uint8ClampedArray(base.data), p.width, p.height),
-                 taps: footprint(p, raw.size)};
+                 taps: maths.footprint(p, raw.size)};
   }
   doc.field = new Float32Array((raw.size + 4) * (raw.size + 4) * 4);
   doc.edited = new Uint8Array(raw.size * raw.size * 3);
@@ -203,78 +166,12 @@ async function prepare(text) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Drawing one picture.
+// Drawing one picture: the maths are web/photo_view.mjs's (the same module Node's tests check).
 
-function editedCode(doc, alphas) {
-  const z = Float32Array.from(doc.z);
-  const n = doc.zDim;
-  for (let i = 0; i < alphas.length; i++) {
-    const a = alphas[i];
-    if (a === 0) continue;
-    const row = i * n;
-    for (let k = 0; k < n; k++) z[k] += a * doc.bank[row + k];
-  }
-  return z;
-}
-
-// disguise/photo.py's change_shares and the largest change per pixel, padded by 2 (replicated).
-function fillField(doc) {
-  const s = doc.size, pad = s + 4, f = doc.field, r = doc.recon, e = doc.edited;
-  for (let y = -2; y < s + 2; y++) {
-    const sy = Math.min(Math.max(y, 0), s - 1);
-    for (let x = -2; x < s + 2; x++) {
-      const sx = Math.min(Math.max(x, 0), s - 1);
-      const src = (sy * s + sx) * 3, dst = ((y + 2) * pad + (x + 2)) * 4;
-      let most = 0;
-      for (let c = 0; c < 3; c++) {
-        const rv = r[src + c], d = e[src + c] - rv;
-        f[dst + c] = d >= 0 ? d / Math.max(255 - rv, 1) : d / Math.max(rv, 1);
-        const m = Math.abs(d);
-        if (m > most) most = m;
-      }
-      f[dst + 3] = most;
-    }
-  }
-}
-
-// A photo level p moved by a share of its headroom (towards 255 when positive, 0 when negative);
-// the store into the Uint8ClampedArray rounds half to even and clamps, as numpy's rint and clip.
-function moved(p, share, weight) {
-  share = share < -1 ? -1 : (share > 1 ? 1 : share);
-  const up = share > 0 ? share : 0;
-  return p + (p * (share - 2 * up) + 255 * up) * weight;
-}
-
-// PhotoCanvas.apply, "ratio": each pixel moves the share of its headroom the model's pixel moved.
 function composite(doc) {
-  fillField(doc);
-  const ph = doc.photo, t = ph.taps, f = doc.field, row = t.pad * 4;
-  const base = ph.base.data, out = ph.out.data;
-  const neg = ph.negligible, ramp = 1 / (ph.full - ph.negligible);
-  const n = t.pixels.length;
-  for (let i = 0; i < n; i++) {
-    const w = i * 8, o = t.pixels[i];
-    let s0 = 0, s1 = 0, s2 = 0, lv = 0;
-    let at = t.taps[i];
-    for (let dy = 0; dy < 4; dy++, at += row) {
-      const wy = t.weights[w + 4 + dy];
-      let r0 = 0, r1 = 0, r2 = 0, r3 = 0;
-      for (let dx = 0, q = at; dx < 4; dx++, q += 4) {
-        const wx = t.weights[w + dx];
-        r0 += wx * f[q]; r1 += wx * f[q + 1]; r2 += wx * f[q + 2]; r3 += wx * f[q + 3];
-      }
-      s0 += wy * r0; s1 += wy * r1; s2 += wy * r2; lv += wy * r3;
-    }
-    let weight = (lv - neg) * ramp;
-    weight = weight <= 0 ? 0 : (weight >= 1 ? 1 : weight) * t.masks[i];
-    if (weight === 0) {
-      out[o] = base[o]; out[o + 1] = base[o + 1]; out[o + 2] = base[o + 2];
-      continue;
-    }
-    out[o] = moved(base[o], s0, weight);
-    out[o + 1] = moved(base[o + 1], s1, weight);
-    out[o + 2] = moved(base[o + 2], s2, weight);
-  }
+  const ph = doc.photo;
+  maths.fillField(doc.recon, doc.edited, doc.size, doc.field);
+  maths.composite(ph.taps, doc.field, ph.base.data, ph.out.data, ph.negligible, ph.full);
   const [x0, y0, x1, y1] = ph.box;
   ctx.putImageData(ph.out, 0, 0, x0, y0, Math.max(x1 - x0, 0), Math.max(y1 - y0, 0));
 }
@@ -300,7 +197,7 @@ function drawModel(doc) {
 
 async function draw(doc, alphas) {
   const t0 = performance.now();
-  const z = editedCode(doc, alphas);
+  const z = maths.editedCode(doc.z, doc.bank, alphas);
   const feeds = {z: new live.ort.Tensor("float32", z, [1, doc.zDim])};
   const result = await live.session.run(feeds);
   doc.edited.set(result.image.data);

@@ -1,0 +1,144 @@
+"""The evaluation report: reconstruction, the quality bar, edit success and the judge's accuracy,
+as JSON (``Report.to_json``) and as Markdown tables (``markdown``, e.g. ``weights/evaluation.md``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from .edits import EditResult
+from .identity_kept import IdentityResult
+from .photo_view import PhotoViewResult
+
+ALPHA = "\u03b1"
+
+
+@dataclass
+class Report:
+    """What ``train.evaluate`` measured: ``reconstruction_metrics``, ``classifier_accuracy``,
+    ``edit_success`` and ``QualityBar.summary`` of those edits."""
+
+    reconstruction: dict
+    classifier: dict
+    edits: list[EditResult] = field(default_factory=list)
+    bar: dict = field(default_factory=dict)
+    photo_view: list[PhotoViewResult] = field(default_factory=list)
+    photo_summary: dict = field(default_factory=dict)
+    identity: list[IdentityResult] = field(default_factory=list)
+    identity_threshold: float | None = None
+
+    def to_json(self) -> str:
+        out = {"reconstruction": self.reconstruction, "classifier": self.classifier,
+               "edits": [asdict(e) for e in self.edits], "bar": self.bar}
+        if self.photo_view:
+            out |= {"photo_view": [asdict(e) for e in self.photo_view], "photo_summary": self.photo_summary}
+        if self.identity:
+            out |= {"identity": [asdict(e) for e in self.identity], "identity_threshold": self.identity_threshold}
+        return json.dumps(out, indent=2)
+
+
+def markdown(report: Report) -> str:
+    """The report as Markdown tables (reconstruction, the bar, edits, classifier accuracy)."""
+    r = report.reconstruction
+    lines = ["## Reconstruction (test split)", "",
+             "| images | MSE | PSNR (dB) | SSIM |", "| ---: | ---: | ---: | ---: |",
+             f"| {r['images']} | {r['mse']:.5f} | {r['psnr']:.2f} | {r['ssim']:.3f} |", ""]
+    b = report.bar
+    if b:
+        lines += ["## Quality bar", "",
+                  f"Attributes whose added vector makes the classifier see them for at least "
+                  f"{b['success']:.0%} of faces at some alpha <= {b['alpha']:g}, while at least "
+                  f"{b['preserve']:.0%} of the other drawn attributes stay as they were "
+                  f"(and the plain reconstruction is seen with it for under half of them): "
+                  f"**{b['passing']} of {b['attributes']}** (target {b['target']}): "
+                  f"{'met' if b['met'] else 'not met'}.", ""]
+
+    def edit_row(e: EditResult) -> str:
+        cells = " | ".join(f"{s:.0%} / {p:.0%}" for s, p in zip(e.success, e.preserved))
+        verdict = (f"yes (\u03b1={e.best_alpha:g})" if e.passes else
+                   "no" if e.informative else "n/a: seen at \u03b1=0")
+        return f"| {e.attribute} | {e.faces} | {e.baseline:.0%} | {cells} | {verdict} |"
+
+    lines += _per_direction(
+        report.edits, lambda d, what: f"## Edit success: {d} ({what})",
+        lambda alphas: [f"| attribute | faces | at {ALPHA}=0 | {' | '.join(f'{ALPHA}={a:g}' for a in alphas)} | passes |",
+                        "| --- | ---: | ---: | " + " | ".join("---:" for _ in alphas) + " | :---: |"],
+        edit_row)
+    lines += _photo_view(report)
+    lines += _identity(report)
+    lines += ["## Attribute classifier (test split)", "",
+              "| attribute | accuracy | balanced accuracy | majority baseline |",
+              "| --- | ---: | ---: | ---: |"]
+    for a, m in report.classifier.items():
+        lines.append(f"| {a} | {m['accuracy']:.1%} | {m['balanced_accuracy']:.1%} | "
+                     f"{m['majority_baseline']:.1%} |")
+    return "\n".join(lines) + "\n"
+
+
+def _photo_view(report: Report) -> list[str]:
+    """The photo view against the model view, per attribute and alpha (when it was measured)."""
+    if not report.photo_view:
+        return []
+    s = report.photo_summary
+    worst = max(e.outside_change for e in report.photo_view)
+    lines = ["## Photo view against model view", "",
+             f"{s['faces']} test faces placed into photo-like scenes (150-400 px wide, rolled up to "
+             f"20 degrees, JPEG) and prepared by the app's path: {s['framed_by_eyes']:.0%} framed by "
+             f"the eyes (the others are left out). Each edit in the photo view is drawn on the scene, "
+             f"prepared again as a new upload ({s['edited_reframed_by_eyes']:.0%} framed by the eyes "
+             f"again) and its crop judged; the model view judges the decodes of the same faces. "
+             f"Mean change of the pixels outside the crop's footprint: largest {worst:g} levels.", ""]
+    def photo_row(e: PhotoViewResult) -> str:
+        cells = " | ".join(f"{ms:.0%} / {mk:.0%} | {ps:.0%} / {pk:.0%}" for ms, mk, ps, pk in
+                           zip(e.model_success, e.model_kept, e.photo_success, e.photo_kept))
+        return f"| {e.attribute} | {e.faces} | {cells} |"
+
+    def mean_row(rows: list[PhotoViewResult]) -> str:
+        def m(field: str, i: int) -> str:
+            return f"{sum(getattr(e, field)[i] for e in rows) / len(rows):.0%}"
+        cells = " | ".join(f"{m('model_success', i)} / {m('model_kept', i)} | {m('photo_success', i)} / "
+                           f"{m('photo_kept', i)}" for i in range(len(rows[0].alphas)))
+        return f"| **mean** | | {cells} |"
+
+    return lines + _per_direction(
+        report.photo_view, lambda d, what: f"### {d} ({what})",
+        lambda alphas: [f"| attribute | faces | {' | '.join(f'{ALPHA}={a:g} model | {ALPHA}={a:g} photo' for a in alphas)} |",
+                        "| --- | ---: | " + " | ".join("---: | ---:" for _ in alphas) + " |"],
+        photo_row, mean_row)
+
+
+def _identity(report: Report) -> list[str]:
+    """Which disguises hide the person: the share still recognised after each edit."""
+    if not report.identity:
+        return []
+    lines = ["## Identity kept (which disguises hide the person)", "",
+             f"Each edit drawn on the aligned test face (the photo view's way), its face compared "
+             f"with the unedited one by the identity model; recognised: cosine similarity at least "
+             f"{report.identity_threshold:.3f} (its threshold at 1% false accepts on unseen people). "
+             f"Lower is a better disguise.", ""]
+
+    def row(e: IdentityResult) -> str:
+        cells = " | ".join(f"{r:.0%} ({s:.2f})" for r, s in zip(e.recognised, e.similarity))
+        return f"| {e.attribute} | {e.faces} | {cells} |"
+
+    return lines + _per_direction(
+        report.identity, lambda d, what: f"### {d} (share still recognised (mean similarity))",
+        lambda alphas: [f"| attribute | faces | {' | '.join(f'{ALPHA}={a:g}' for a in alphas)} |",
+                        "| --- | ---: | " + " | ".join("---:" for _ in alphas) + " |"],
+        row)
+
+
+def _per_direction(items: list, title, header, row, footer=None) -> list[str]:
+    """One table per direction (add, remove): ``title(direction, what the cells hold)``, the
+    ``header(alphas)`` lines, a ``row(item)`` per item and an optional ``footer(items)``."""
+    lines: list[str] = []
+    for direction in ("add", "remove"):
+        rows = [e for e in items if e.direction == direction]
+        if not rows:
+            continue
+        what = (f"share with the attribute{'' if direction == 'add' else ' removed'} / share of other "
+                f"attributes unchanged")
+        lines += [title(direction, what), "", *header(rows[0].alphas), *map(row, rows)]
+        lines += ([footer(rows)] if footer else []) + [""]
+    return lines

@@ -1,0 +1,320 @@
+"""What the web app does, as plain functions: no Gradio here, so every handler is testable alone.
+
+A ``Studio`` holds the loaded ``Editor``. An ``EditedFace`` is one session's state: the code of the face
+being edited (encoded once per upload), the model-sized original and reconstruction, the aligned
+preview, and the photo with its transform to the model's frame. Slider moves only decode:
+``Studio.render(face, alphas, locked, view)``. Two views: ``photo`` (the edit drawn on the
+person's photo, ``disguise.photo``; the default) and ``model`` (the model's decode, upscaled).
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import os
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .. import frame
+from ..attributes import ATTRIBUTES, check_names, pretty
+from ..files import write_gif, write_png
+from ..identity.judge import CLASSIFIER_NAME, load_classifier
+from ..identity.match import Matcher, MatchResult, match_sheet
+from ..identity.model import CONFIG_NAME as IDENTITY_CONFIG
+from ..identity.recognisers import Recogniser
+from ..photo.alignment import prepare_face
+from ..photo.exports import (
+    FRAME_MS,
+    SWEEP_FRAMES,
+    SWEEP_PEAK,
+    alpha_strip,
+    animation_comment,
+    check_view,
+    disguise_sheet,
+    edited_photo,
+    sweep_animation,
+    view_tiles,
+)
+from ..photo.loading import ImageError, load_image
+from ..photo.view import DISPLAY, PhotoCanvas, PhotoFrame, face_region
+from ..pretrained import resolve_folder
+from ..vae.editing import Editor, check_alphas, parse_alphas
+from ..vae.model import CONFIG_NAME, WEIGHTS_NAME
+from ..vae.onnx_decoder import decoder_for
+from .live import live_document
+
+SLIDER_LIMIT = 4.0  # the sliders' range: -4 .. 4, as the seed's strips
+PHOTO_DISPLAY = 640  # the live photo view is drawn on a copy with this long side
+# Export folders kept on disk, across all sessions. Gradio copies a returned file into its own
+# cache, so an older export is no longer needed here; the cap bounds what any client can pile up.
+KEPT_EXPORTS = 64
+
+
+@dataclass
+class EditedFace:
+    """One session's face: its code, the model-sized original and reconstruction, the aligned
+    178 x 218 preview, and the photo the photo view draws on."""
+
+    z: torch.Tensor  # (z_dim,) on the CPU
+    original: np.ndarray  # (S, S, 3) uint8
+    aligned: np.ndarray  # (218, 178, 3) uint8
+    source: str  # "upload", "random" or "example"
+    photo: PhotoFrame  # at working resolution (an upload's long side <= 1024 px)
+    recon: np.ndarray  # (S, S, 3) uint8, decode(z)
+    path: str | None = None  # the upload itself, for the full-resolution download
+    identity: np.ndarray | None = None  # the person's embedding (with an identity model)
+    notice: str = ""
+    face_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    exports: list[Path] = field(default_factory=list)  # deleted with the session
+    _live: PhotoCanvas | None = field(default=None, repr=False)
+
+    def live(self, policy) -> PhotoCanvas:
+        """The display-sized canvas the live photo view is drawn on (made once)."""
+        if self._live is None:
+            self._live = PhotoCanvas(self.photo.resized(PHOTO_DISPLAY), policy)
+        return self._live
+
+
+def sanitize_sliders(values: Sequence[object], limit: float = SLIDER_LIMIT) -> tuple[dict[str, float], list[str]]:
+    """The forty slider values as ``{attribute: alpha}``; bad values fall back with a note.
+
+    Non-numbers and NaN become 0, values beyond the range are clamped: a live slider event never
+    fails, it says what it changed.
+    """
+    if len(values) != len(ATTRIBUTES):
+        raise ValueError(f"expected {len(ATTRIBUTES)} slider values, got {len(values)}")
+    out, notes = {}, []
+    for name, v in zip(ATTRIBUTES, values):
+        try:
+            a = float(v) if v is not None else 0.0
+        except (TypeError, ValueError):
+            notes.append(f"{pretty(name)}: {v!r} is not a number, used 0")
+            a = 0.0
+        if math.isnan(a):
+            notes.append(f"{pretty(name)}: NaN is not a position, used 0")
+            a = 0.0
+        elif abs(a) > limit:
+            clamped = math.copysign(limit, a)
+            notes.append(f"{pretty(name)}: {a:g} is outside -{limit:g}..{limit:g}, used {clamped:g}")
+            a = clamped
+        if a:
+            out[name] = a
+    return out, notes
+
+
+class Studio:
+    """The loaded model, bank and defaults behind the app."""
+
+    def __init__(self, editor: Editor, display: int = DISPLAY, export_dir: str | os.PathLike | None = None,
+                 recogniser: Recogniser | None = None, matcher: Matcher | None = None) -> None:
+        self.editor = editor
+        self.recogniser = recogniser
+        self.matcher = matcher  # sightings against suspects (needs the identity model and the judge)
+        self.display = display
+        # The ONNX decoder the page runs (``Studio.load`` finds or exports it); None: the page
+        # edits through the server, and ``decoder_problem`` says why.
+        self.decoder_file: Path | None = None
+        self.decoder_problem = "no ONNX decoder was asked for"
+        self.export_dir = Path(export_dir or tempfile.mkdtemp(prefix="disguise-exports-"))
+        self.export_dir.mkdir(parents=True, exist_ok=True)
+        self._exports: collections.deque[Path] = collections.deque()
+        self._exports_lock = threading.Lock()
+
+    @classmethod
+    def load(cls, source: str | os.PathLike, device: str | None = None) -> "Studio":
+        """Load once at start, on the GPU when there is one, and warm up (first call is slow)."""
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        editor = Editor.from_pretrained(source, device=device)
+        folder = resolve_folder(source, (CONFIG_NAME, WEIGHTS_NAME))  # a Hub id: its local copy
+        recogniser = (Recogniser.from_folder(folder, device) if (folder / IDENTITY_CONFIG).is_file()
+                      else None)  # optional: weights without an identity model edit as before
+        matcher = (Matcher(editor, recogniser, load_classifier(folder, device))
+                   if recogniser is not None and (folder / CLASSIFIER_NAME).is_file() else None)
+        studio = cls(editor, recogniser=recogniser, matcher=matcher)
+        studio.find_decoder(folder)
+        studio.warm_up()
+        return studio
+
+    def find_decoder(self, folder: str | os.PathLike, cache: str | os.PathLike | None = None) -> None:
+        """The ONNX decoder for the page: the folder's own, or exported now into ``cache``.
+        Failing is not fatal: the page then edits through the server, as without one."""
+        try:
+            self.decoder_file, self.decoder_problem = decoder_for(folder, self.editor.model, cache), ""
+        except Exception as e:  # noqa: BLE001 - any failure (no onnx, read-only cache) means no file
+            self.decoder_file, self.decoder_problem = None, f"{type(e).__name__}: {e}"
+
+    def warm_up(self) -> None:
+        s = self.editor.size
+        z = self.editor.encode(np.zeros((1, s, s, 3), np.uint8))
+        for _ in range(3):
+            self.editor.render(z[0], {"Eyeglasses": 1.0})
+
+    # ------------------------------------------------------------------------------------------
+
+    def upscale(self, img: np.ndarray) -> np.ndarray:
+        if img.shape[0] == self.display:
+            return img
+        return np.asarray(Image.fromarray(img).resize((self.display, self.display),
+                                                      Image.Resampling.BICUBIC))
+
+    def prepare(self, image, already_aligned: bool | None = None, source: str = "upload") -> EditedFace:
+        """Align, crop and encode an uploaded photo (path, bytes, PIL or array). Raises ImageError."""
+        prep = prepare_face(image, self.editor.policy, already_aligned=already_aligned)
+        z = self.editor.encode(prep.crop)[0].detach().cpu()
+        path = str(image) if isinstance(image, (str, os.PathLike)) else None
+        identity = (self.recogniser.embed(self.recogniser.policy.apply(prep.aligned)[None])[0]
+                    if self.recogniser else None)
+        return EditedFace(z=z, original=prep.crop, aligned=np.asarray(prep.aligned), source=source,
+                    photo=prep.photo, recon=self.editor.render(z, {}), path=path, identity=identity,
+                    notice=prep.notice or (f"EditedFace framed by {prep.method}." if prep.method not in
+                                           ("as given",) else ""))
+
+    def random_face(self, seed: int | None = None) -> EditedFace:
+        """A face from the prior, z ~ N(0, I); its 'original' and its photo are its own decoding."""
+        z = self.editor.random_codes(1, seed)[0].cpu()
+        img = self.editor.decode(z)[0]
+        aligned = np.asarray(Image.fromarray(img).resize(frame.SIZE, Image.Resampling.BICUBIC))
+        photo = PhotoFrame.of_crop(self.upscale(img), self.editor.policy)
+        return EditedFace(z=z, original=img, aligned=aligned, source="random", photo=photo, recon=img,
+                    notice="A random face from the model's prior.")
+
+    def render(self, face: EditedFace, alphas: Mapping[str, float], locked: Sequence[str] = (),
+               view: str = "photo") -> np.ndarray:
+        """The edited picture; ``alphas`` are validated (unknown names, non-finite).
+
+        ``photo``: the edit drawn on a display copy of the photo; ``model``: the decode, upscaled.
+        """
+        edited = self.editor.render(face.z.to(self.editor.device), alphas, locked)
+        if check_view(view) == "model":
+            return self.upscale(edited)
+        return face.live(self.editor.policy).apply(face.recon, edited)
+
+    def identity(self, face: EditedFace, alphas: Mapping[str, float], locked: Sequence[str] = (),
+                 view: str = "photo") -> dict | None:
+        """Is the edited face still this person? The identity model's cosine similarity between
+        the person (the uploaded face) and the edited face, against its threshold at 1% false
+        accepts; None without an identity model or for a random face (no person to compare with).
+
+        The photo view's edited face is cut out of the edited photo as the identity model crops
+        faces; the model view's is the decode itself."""
+        if self.recogniser is None or face.identity is None:
+            return None
+        edited = self.editor.render(face.z.to(self.editor.device), alphas, locked)
+        if check_view(view) == "photo":
+            canvas = face.live(self.editor.policy)
+            policy = self.recogniser.policy
+            edited = face_region(canvas.view, policy, canvas.apply(face.recon, edited), policy.size)
+        return self.recogniser.compare(face.identity, self.recogniser.embed(edited[None])[0])
+
+    def live(self, face: EditedFace, alphas: Sequence[float], locked: Sequence[str] = (), view: str = "photo") -> str:
+        """The JSON document the page decodes edits of ``face`` from (``disguise.live``):
+        its code, the vectors as ``locked`` conditions them, and the photo view's data."""
+        canvas = face.live(self.editor.policy) if check_view(view) == "photo" else None
+        return live_document(face.face_id, face.z, self.editor.conditioned_bank(locked), face.recon,
+                             canvas, alphas, view, self.display)
+
+    def before(self, face: EditedFace, view: str = "photo") -> np.ndarray:
+        """What an edit is compared with: the photo itself, or the model's reconstruction."""
+        if check_view(view) == "model":
+            return self.upscale(face.recon)
+        return face.live(self.editor.policy).view.photo
+
+    def reconstruction(self, face: EditedFace) -> np.ndarray:
+        return self.upscale(face.recon)
+
+    def _tiles(self, face: EditedFace, view: str):
+        return view_tiles(view, face.photo, self.editor.policy, face.recon, face.original)
+
+    def _tile_identity(self, face: EditedFace):
+        """For exports: a tile -> whether it is still the person (None without a model or person)."""
+        if self.recogniser is None or face.identity is None:
+            return None
+        recogniser = self.recogniser
+        return lambda picture: recogniser.compare(face.identity, recogniser.embed(picture[None])[0])
+
+    def export_strip(self, face: EditedFace, attribute: str, alphas_text: str,
+                     base: Mapping[str, float] | None = None, locked: Sequence[str] = (),
+                     view: str = "photo") -> tuple[Path, Image.Image]:
+        check_names([attribute])
+        alphas = parse_alphas(alphas_text)
+        tiles, original = self._tiles(face, view)
+        img = alpha_strip(self.editor, face.z.to(self.editor.device), attribute, alphas,
+                          original=original, base=base, locked=locked, tiles=tiles,
+                          identity=self._tile_identity(face))
+        return self._save(img, f"strip-{attribute}"), img
+
+    def export_sheet(self, face: EditedFace, locked: Sequence[str] = (), view: str = "photo",
+                     by_identity: bool = False) -> tuple[Path, Image.Image]:
+        """The disguise sheet; ``by_identity``: the disguises that hide the person best first."""
+        tiles, original = self._tiles(face, view)
+        img = disguise_sheet(self.editor, face.z.to(self.editor.device), original=original,
+                             locked=locked, tiles=tiles, identity=self._tile_identity(face),
+                             by_identity=by_identity)
+        return self._save(img, "disguise-sheet"), img
+
+    def export_photo(self, face: EditedFace, alphas: Mapping[str, float], locked: Sequence[str] = ()
+                     ) -> tuple[Path, Image.Image]:
+        """The whole photo with the edit, at the upload's full resolution, as PNG (its edits in the
+        text chunks). Falls back to the working copy when the upload is gone."""
+        alphas = check_alphas(alphas)
+        edited = self.editor.render(face.z.to(self.editor.device), alphas, locked)
+        view = face.photo
+        if face.path is not None and os.path.isfile(face.path):
+            try:
+                view = face.photo.at_resolution(np.asarray(load_image(face.path, work_side=None)))
+            except ImageError:
+                pass  # the working copy was made from it, so this is not expected; keep that copy
+        img = edited_photo(view, self.editor.policy, face.recon, edited, alphas, locked)
+        return self._save(img, "edited-photo", compress_level=1), img
+
+    def export_animation(self, face: EditedFace, attribute: str, peak: float = SWEEP_PEAK,
+                         frames: int = SWEEP_FRAMES,
+                         locked: Sequence[str] = (), view: str = "photo") -> tuple[Path, list[Image.Image]]:
+        """An animated GIF of ``attribute`` sweeping 0 -> ``peak`` -> 0."""
+        check_names([attribute])
+        tiles, _ = self._tiles(face, view)
+        pictures = sweep_animation(self.editor, face.z.to(self.editor.device), attribute, peak,
+                                   frames, locked=locked, tiles=tiles)
+        comment = animation_comment(attribute, peak, len(pictures), view, locked)
+        return self._save(pictures, f"sweep-{attribute}", comment=comment), pictures
+
+    def match(self, sighting, gallery: Sequence) -> tuple[MatchResult, Path]:
+        """Rank ``gallery`` (image paths, at most ``MAX_SUSPECTS``) against ``sighting``; the
+        result and its picture (sighting, suspect, suspect in the sighting's disguise) as PNG."""
+        if self.matcher is None:
+            raise ValueError("matching needs weights with an identity model and the attribute "
+                             "classifier (identity.json, attribute_classifier.safetensors)")
+        result = self.matcher.match(sighting, list(gallery))
+        img = match_sheet(result)
+        img.info.update({"Title": "disguise: sighting against suspects", "Software": "disguise",
+                         "summary": result.summary})
+        return result, self._save(img, "match")
+
+    def _save(self, img: Image.Image | list[Image.Image], stem: str, compress_level: int = 6,
+              comment: str = "") -> Path:
+        """Write an export (a PNG, or a GIF for a list of frames) into a folder of its own;
+        beyond ``KEPT_EXPORTS`` the oldest go."""
+        folder = self.export_dir / uuid.uuid4().hex[:12]
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime('%Y%m%d-%H%M%S')
+        if isinstance(img, list):
+            path = folder / f"{stem}-{stamp}.gif"
+            write_gif(path, img, FRAME_MS, comment)
+        else:
+            path = folder / f"{stem}-{stamp}.png"
+            write_png(path, img, compress_level=compress_level)
+        with self._exports_lock:
+            self._exports.append(folder)
+            while len(self._exports) > KEPT_EXPORTS:
+                shutil.rmtree(self._exports.popleft(), ignore_errors=True)
+        return path
