@@ -23,7 +23,7 @@ from disguise.attributes import ATTRIBUTES, GROUPS, pretty
 from disguise.classic.space import BUNDLED_CLASSIC, MAX_ABS, LatentSpace
 from disguise.classic.space import load_latent_space as load_space
 from disguise.files import BUNDLED_WEIGHTS, WEB_DIR
-from disguise.identity.match import MAX_SUSPECTS
+from disguise.identity.match import LABELS, MAX_SUSPECTS
 from disguise.photo.exports import MAX_FRAMES, SWEEP_FRAMES, SWEEP_PEAK
 from disguise.serving import events, text
 from disguise.serving.server import asset_routes, settle
@@ -139,7 +139,7 @@ def export_panel(studio: Studio, face: gr.State, locks, view, sliders: list) -> 
             sheet = gr.Button("Disguise sheet (PNG)", variant="primary", elem_id="sheet")
         by_identity = gr.Checkbox(label="Order the disguise sheet by identity", value=False,
                                   info="The disguises that hide the person best first", elem_id="by-identity",
-                                  visible=studio.recogniser is not None)
+                                  visible=studio.matcher is not None)
         with gr.Row():
             photo = gr.Button("Edited photo, full size (PNG)", variant="primary", elem_id="photo")
             gif = gr.Button("Animation (GIF)", variant="primary", elem_id="animation")
@@ -217,13 +217,18 @@ def match_tab(studio: Studio) -> None:
                                  type="filepath", image_mode=None, height=260, elem_id="sighting")
             suspects = gr.File(label=f"Suspects' photos (up to {MAX_SUSPECTS})", file_count="multiple",
                                type="filepath", elem_id="suspects")
+            seen = gr.CheckboxGroup(list(LABELS.values()), label="Seen in the sighting", elem_id="seen",
+                                    info="Each suspect is drawn in this disguise")
+            drawn = gr.Checkbox(label="Drawn faces (judged by the learned identity model)", value=False,
+                                elem_id="match-drawn")
             match = gr.Button("Match", variant="primary", elem_id="match", interactive=studio.matcher is not None)
         with gr.Column(scale=8, min_width=320):
             summary = gr.Markdown(elem_id="match-summary")
             pictures = gr.Gallery(label="Sighting | suspect | suspect in the sighting's disguise", columns=3,
                                   height="auto", elem_id="match-gallery")
             report = gr.File(label="Report (PNG)", elem_id="match-file")
-    match.click(handler(studio, events.match), [sighting, suspects], [summary, pictures, report], api_name="match")
+    match.click(handler(studio, events.match), [sighting, suspects, seen, drawn], [summary, pictures, report],
+                api_name="match")
 
 
 def latent_tab(space: LatentSpace | None) -> None:
@@ -277,7 +282,7 @@ def build_demo(studio: Studio, assets: WebAssets | None = None, latent=_BUNDLED)
     latent = load_latent_space() if latent is _BUNDLED else latent
     with gr.Blocks(title="disguise", delete_cache=(600, 3600)) as demo:
         face = gr.State(None, time_to_live=3600, delete_callback=events.drop_exports)
-        gr.Markdown(text.INTRO)
+        gr.Markdown(text.INTRO + "\n\n" + text.model_note(studio.editor.model.config.trained_on))
         with gr.Tab("Disguise", id="disguise-tab"):
             disguise_tab(studio, assets, face)
         with gr.Tab("Match a sighting", id="match-tab"):

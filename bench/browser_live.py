@@ -37,11 +37,7 @@ from disguise.attributes import ATTRIBUTES
 from disguise.photo.view import PhotoCanvas, PhotoFrame
 from disguise.serving.live import random_edits
 from disguise.serving.studio import Studio
-from disguise.serving.web_assets import (
-    LOCAL_RUNTIME,
-    ORT_VERSION,
-    local_runtime_version,
-)
+from disguise.serving.web_assets import LOCAL_RUNTIME, ORT_VERSION, local_runtime_version
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

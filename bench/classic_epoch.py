@@ -23,12 +23,7 @@ import numpy as np
 import torch
 
 from disguise.classic.data import to_batch
-from disguise.classic.model import (
-    SEED_RECIPES,
-    ClassicConfig,
-    ClassicVAE,
-    make_optimizer,
-)
+from disguise.classic.model import SEED_RECIPES, ClassicConfig, ClassicVAE, make_optimizer
 from disguise.pretrained import count_parameters
 from disguise.vae.losses import LossConfig
 from disguise.vae.model import VAE, VAEConfig

@@ -32,6 +32,7 @@ import numpy as np
 from disguise.attributes import INDEX
 from disguise.data.synthetic import item_labels, make_plan, render
 from disguise.identity.match import Matcher
+from disguise.identity.recognisers import DRAWN
 from disguise.identity.verification import DISGUISE_ATTRIBUTES
 from disguise.photo.alignment import prepare_face
 
@@ -95,14 +96,11 @@ def main() -> None:
     args = p.parse_args()
 
     t0 = time.perf_counter()
+    matcher = Matcher.from_folder(args.weights)
     if args.judge:
         from disguise.identity.judge import load_classifier
-        from disguise.identity.recognisers import Recogniser
-        from disguise.vae.editing import Editor
-        matcher = Matcher(Editor.from_pretrained(args.weights), Recogniser.from_folder(args.weights),
-                          load_classifier(args.judge, "cpu"))
-    else:
-        matcher = Matcher.from_folder(args.weights)
+
+        matcher.judge = load_classifier(args.judge, "cpu")
     plan = make_plan(args.count, args.seed)
     first, cases = build_cases(plan, args.cases, args.suspects, np.random.default_rng(args.seed))
     if not cases:
@@ -115,8 +113,8 @@ def main() -> None:
     t_render = time.perf_counter() - t0
 
     t1 = time.perf_counter()
-    emb = matcher.embed(faces)
-    codes = matcher.editor.encode(matcher.crops(faces, matcher.policy)).cpu().numpy()
+    emb = matcher.embed(faces, DRAWN)  # drawn faces: the learned identity model
+    codes = matcher.editor.encode(np.stack([f.crop for f in faces])).cpu().numpy()
     pixels = np.stack(images).reshape(len(images), -1).astype(np.float32)
     seen = matcher.attributes(faces)
     t_embed = time.perf_counter() - t1

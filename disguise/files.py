@@ -24,6 +24,7 @@ from safetensors.torch import load_file, save_file
 SOURCE = Path(__file__).resolve().parent.parent  # the checkout holding disguise/, weights/, web/
 BUNDLED_WEIGHTS = SOURCE / "weights"  # the demo weights the app loads by default
 WEB_DIR = SOURCE / "web"  # the page's own scripts and its pinned runtime (web/node_modules)
+EXAMPLES = SOURCE / "examples"  # the app's example faces (a real photo, drawn faces)
 
 
 def cache_root() -> Path:

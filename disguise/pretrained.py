@@ -35,6 +35,7 @@ class SavedConfig:
     ``from_dict`` and ``differences`` (to refuse resuming a run into another architecture)."""
 
     model_type: ClassVar[str]
+    records: ClassVar[tuple[str, ...]] = ("trained_on",)  # what is recorded, not the architecture
 
     def to_dict(self) -> dict:
         return {"model_type": self.model_type, **{k: list(v) if isinstance(v, tuple) else v
@@ -54,9 +55,19 @@ class SavedConfig:
         return cls(**d)
 
     def differences(self, other: "SavedConfig") -> list[str]:
-        """``name: mine != theirs`` for each field that differs."""
+        """``name: mine != theirs`` for each field of the architecture that differs (not those it
+        only records, such as what the model was trained on)."""
         a, b = self.to_dict(), other.to_dict()
-        return [f"{k}: {a.get(k)} != {b.get(k)}" for k in a if a.get(k) != b.get(k)]
+        return [f"{k}: {a.get(k)} != {b.get(k)}" for k in a if a.get(k) != b.get(k) and k not in self.records]
+
+
+TRAINED_ON = ("", "synthetic", "celeba")  # not recorded; drawn faces; photos of real people
+
+
+def check_trained_on(value: str) -> str:
+    if value not in TRAINED_ON:
+        raise ValueError(f"trained_on must be one of {', '.join(map(repr, TRAINED_ON))}, got {value!r}")
+    return value
 
 
 class SavedModel(nn.Module):

@@ -58,7 +58,9 @@ def test_prepare_render_and_exports(studio, astronaut, tmp_path):
     with Image.open(path) as im:
         assert json.loads(im.text["labels"])[0] == "input" and im.size == img.size
     path, img = studio.export_strip(face, "Eyeglasses", "0, 4")
-    assert img.size == (6 + 3 * (256 + 6), 54 + 256 + 22 + 6 + 6)  # photo view: 256 px tiles
+    # photo view: 256 px tiles, each with its identity line (a photo: dlib judges it, whatever the weights)
+    assert img.size == (6 + 3 * (256 + 6), 54 + 256 + 40 + 6 + 6)
+    assert len(json.loads(img.info["identity"])) == 2
     path, img = studio.export_sheet(face, locked=["Male"])
     assert path.is_file() and json.loads(Image.open(path).text["locked"]) == ["Male"]
     with pytest.raises(ValueError, match="view must be one of photo, model"):
@@ -416,6 +418,7 @@ def test_twenty_sessions_never_see_each_others_faces(server, synthetic_root):
 
 
 BUNDLED = Path(__file__).resolve().parents[1] / "weights"
+EXAMPLES = BUNDLED.parent / "examples"
 
 
 @pytest.fixture(scope="module")
@@ -424,11 +427,12 @@ def bundled() -> Studio:
 
 
 def test_every_edit_says_whether_it_is_still_the_person(bundled, astronaut):
-
-    assert bundled.recogniser is not None and 0 < bundled.recogniser.threshold < 1
+    """A photo is judged by dlib's recogniser (trained on real people), a drawn example by the
+    weights' identity model; the page says which."""
     face = bundled.prepare(astronaut)
+    assert face.kind == "real" and bundled.recogniser(face).name.startswith("dlib")
     plain = bundled.identity(face, {})
-    assert plain["similarity"] > 0.95 and plain["recognised"]  # the photo itself: the person
+    assert plain["similarity"] > 0.95 and plain["recognised"] and plain["distance"] < 0.05  # the photo itself
     heavy = {"Eyeglasses": 4.0, "Wearing_Hat": 4.0, "No_Beard": -4.0, "Blond_Hair": 4.0}
     disguised = bundled.identity(face, heavy)
     assert disguised["similarity"] < plain["similarity"] - 0.02
@@ -436,8 +440,15 @@ def test_every_edit_says_whether_it_is_still_the_person(bundled, astronaut):
     assert model["similarity"] < plain["similarity"]
     assert bundled.identity(bundled.random_face(seed=0), {}) is None  # no person to compare with
     line = events.identity_line(bundled, face, [], *ZERO, "photo")
-    assert line.startswith(f"Identity: cosine similarity {plain['similarity']:.2f}") and "still recognised" in line
+    assert line.startswith(f"Identity, judged by dlib's face recogniser (real faces): distance "
+                           f"{plain['distance']:.2f}") and "still recognised" in line
     assert events.identity_line(bundled, None, [], *ZERO, "photo") == ""
+    drawn = bundled.prepare(EXAMPLES / "face_1.jpg")  # a bundled drawn example: the learned model
+    assert drawn.kind == "drawn"
+    line = events.identity_line(bundled, drawn, [], *sliders(Eyeglasses=1.0), "photo")
+    assert line.startswith("Identity, judged by the learned identity model (drawn faces): cosine similarity")
+    copy = bundled.prepare(Image.open(EXAMPLES / "face_1.jpg"))  # not the example's file: a photo
+    assert copy.kind == "real"
 
 
 def test_the_identity_endpoint_through_the_server(astronaut):
@@ -445,7 +456,7 @@ def test_the_identity_endpoint_through_the_server(astronaut):
         c = client(url)
         _upload(c, astronaut)
         text = c.predict([], *sliders(Eyeglasses=2.0), api_name="/identity")
-    assert text.startswith("Identity: cosine similarity") and "false accepts" in text
+    assert text.startswith("Identity, judged by dlib's face recogniser") and "the same person below 0.60" in text
 
 
 def test_strips_and_sheets_say_which_disguises_hide_the_person(bundled, studio, astronaut):
@@ -464,8 +475,9 @@ def test_strips_and_sheets_say_which_disguises_hide_the_person(bundled, studio, 
     assert ranked == sorted(ranked) and sorted(json.loads(plain.info["identity"])[2:]) == ranked
     labels = json.loads(ordered.info["labels"])
     assert labels[:2] == ["input", "reconstruction"] and set(labels) == set(json.loads(plain.info["labels"]))
+    drawn = studio.prepare(EXAMPLES / "face_1.jpg")  # tiny_run has no identity model for drawn faces
     with pytest.raises(gr.Error, match="ordering by identity needs an identity model"):
-        app.handler(studio, events.sheet)(studio.prepare(astronaut), [], "photo", True)  # tiny_run has none
+        app.handler(studio, events.sheet)(drawn, [], "photo", True)
 
 
 def test_match_a_sighting_through_the_server(tmp_path):
@@ -494,15 +506,20 @@ def test_match_a_sighting_through_the_server(tmp_path):
     with serve(BUNDLED) as (url, _):
         c = client(url)
         table, pictures, report = c.predict(sighting, gallery + [handle_file(str(tmp_path / "notes.txt"))],
-                                             api_name="/match")
+                                             [], True, api_name="/match")
         assert table.startswith("**best match: p0") and "| 1 | p0 |" in table and "+glasses" in table
         assert "skipped 1 unreadable file" in table and len(pictures) == 3 * 5
         with Image.open(report) as im:
             assert im.format == "PNG" and "best match: p0" in im.text["summary"]
         with pytest.raises(AppError, match="the gallery is empty"):
-            c.predict(sighting, [], api_name="/match")
+            c.predict(sighting, [], [], True, api_name="/match")
         with pytest.raises(AppError, match="no file in the gallery is an image"):
-            c.predict(sighting, [handle_file(str(tmp_path / "notes.txt"))], api_name="/match")
+            c.predict(sighting, [handle_file(str(tmp_path / "notes.txt"))], [], True, api_name="/match")
+        # Judged as photos (the default), the bundled judge reads none: it claims nothing, and
+        # the disguise ticked is the one drawn on each suspect.
+        table, _, _ = c.predict(sighting, gallery, ["glasses"], api_name="/match")
+        assert "judged by dlib's face recogniser" in table and "drawn in the disguise you ticked" in table
+        assert "| +glasses |" in table
 
 
 # ----------------------------------------------------------------------------------------------

@@ -141,11 +141,7 @@ def test_a_bad_upload_shows_a_message(browser, site, tmp_path):
 
 
 def _need_runtime():
-    from disguise.serving.web_assets import (
-        LOCAL_RUNTIME,
-        ORT_VERSION,
-        local_runtime_version,
-    )
+    from disguise.serving.web_assets import LOCAL_RUNTIME, ORT_VERSION, local_runtime_version
 
     if local_runtime_version(LOCAL_RUNTIME) != ORT_VERSION:
         pytest.skip(missing(f"onnxruntime-web {ORT_VERSION} (under web/)", "npm ci --prefix web, as the README's "

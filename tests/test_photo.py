@@ -11,13 +11,7 @@ from PIL import Image
 
 from disguise import frame
 from disguise.photo.alignment import prepare_face
-from disguise.photo.view import (
-    PhotoCanvas,
-    PhotoFrame,
-    crop_mask,
-    face_region,
-    photo_edit,
-)
+from disguise.photo.view import PhotoCanvas, PhotoFrame, crop_mask, face_region, photo_edit
 from disguise.policy import Preprocess
 
 POLICY = Preprocess(size=64)

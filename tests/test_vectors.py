@@ -12,13 +12,7 @@ from disguise.attributes import ATTRIBUTES
 from disguise.data.cache import load_split
 from disguise.data.celeba import open_celeba
 from disguise.vae.model import VAE
-from disguise.vae.vectors import (
-    BANK_NAME,
-    AttributeBank,
-    build_bank,
-    labelled_batches,
-    seed_vector,
-)
+from disguise.vae.vectors import BANK_NAME, AttributeBank, build_bank, labelled_batches, seed_vector
 
 
 def test_forty_unit_vectors_with_records_round_trip(tiny_run, tmp_path):

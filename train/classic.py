@@ -29,12 +29,7 @@ from pathlib import Path
 
 from disguise.classic.data import load_frey_data, load_mnist_format
 from disguise.classic.model import KINDS, SEED_RECIPES, ClassicConfig
-from disguise.classic.training import (
-    FIGURES,
-    ClassicTrainConfig,
-    saved_options,
-    train_classic,
-)
+from disguise.classic.training import FIGURES, ClassicTrainConfig, saved_options, train_classic
 from disguise.data.idx import IDXError
 from disguise.training.driver import RunFolderError
 from train._cli import add_run_options, fail, run

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from disguise.attributes import DRAWN
+from disguise.attributes import DRAWN as DRAWN_ATTRIBUTES
 from disguise.data.cache import load_split
 from disguise.data.celeba import CelebAError, open_celeba
 from disguise.evaluation.edits import QualityBar, edit_success
@@ -28,13 +28,13 @@ from disguise.evaluation.report import Report, markdown
 from disguise.files import atomic_write
 from disguise.identity.judge import (
     CLASSIFIER_NAME,
+    AttributeClassifier,
     classifier_accuracy,
     judge_policy,
     load_classifier,
     train_classifier,
 )
-from disguise.identity.model import CONFIG_NAME as IDENTITY_CONFIG
-from disguise.identity.recognisers import Recogniser
+from disguise.identity.recognisers import DRAWN, REAL, Recognisers
 from disguise.vae.editing import Editor
 from train._cli import alpha_list, attribute_list, run
 
@@ -58,7 +58,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--data", required=True, help="CelebA-format folder")
     p.add_argument("--alphas", type=positive_alphas, default="1,2,3,4", help="edit strengths to test")
     p.add_argument("--faces", type=int, default=200, help="test faces per attribute and direction")
-    p.add_argument("--attributes", type=attribute_list, default=list(DRAWN),
+    p.add_argument("--attributes", type=attribute_list, default=list(DRAWN_ATTRIBUTES),
                    help="comma-separated attribute names (empty: all drawn ones)")
     p.add_argument("--classifier-epochs", type=int, default=12)
     p.add_argument("--classifier-blur", type=float, default=1.5,
@@ -85,49 +85,61 @@ def test_photos(data, count: int) -> tuple[list[np.ndarray], np.ndarray]:
     return images, data.attributes[rows]
 
 
+def judge(args, data, editor: Editor, device) -> AttributeClassifier:
+    """The model's judge: the one saved with it, or one trained now on the data's training split."""
+    judged = judge_policy(editor.policy)  # the classifier's faces: the model's crop, at most 64 px
+    if (Path(args.model) / CLASSIFIER_NAME).is_file() and not args.retrain_classifier:
+        print(f"attribute classifier: {Path(args.model) / CLASSIFIER_NAME}")
+        return load_classifier(args.model, device, judged)
+    train_x, train_y, _ = load_split(data, "train", judged, progress=not args.quiet)
+    clf = train_classifier(train_x, train_y, epochs=args.classifier_epochs, device=device, progress=not args.quiet,
+                           blur=args.classifier_blur, policy=judged, trained_on=data.kind)
+    clf.save_pretrained(Path(args.out or args.model))
+    return clf
+
+
+def identity_kept(args, data, editor: Editor, attributes, device) -> tuple[list, object]:
+    """The share of faces still recognised after each edit, by the recogniser for what the test
+    faces are (drawn faces: the weights' identity model; photos: dlib's, or the weights' own when
+    it learned real faces); ``([], None)`` without one."""
+    kind = DRAWN if data.kind == "synthetic" else REAL
+    recognisers = Recognisers.load(args.model, device)
+    recogniser = recognisers.for_kind(kind)
+    if recogniser is None:
+        print(f"identity kept: not measured ({recognisers.missing.get(kind)})")
+        return [], None
+    photos, labels = test_photos(data, len(data.indices("test")))
+    return identity_retention(editor, recogniser, photos, labels, attributes, args.alphas, max_faces=args.faces,
+                              progress=not args.quiet), recogniser
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    alphas = args.alphas
-    attributes = args.attributes or list(DRAWN)
+    attributes = args.attributes or list(DRAWN_ATTRIBUTES)
     device = torch.device(args.device)
     editor = Editor.from_pretrained(args.model, device=device)
     data = open_celeba(args.data)
-    policy = editor.policy
-    test_x, test_y, rep = load_split(data, "test", policy, progress=not args.quiet)
+    test_x, test_y, _ = load_split(data, "test", editor.policy, progress=not args.quiet)
     out = Path(args.out or args.model)
     out.mkdir(parents=True, exist_ok=True)
-    judged = judge_policy(policy)  # the classifier's faces: the model's crop, at most 64 px
-    clf_path = Path(args.model) / CLASSIFIER_NAME
-    if clf_path.is_file() and not args.retrain_classifier:
-        clf = load_classifier(args.model, device, judged)
-        print(f"attribute classifier: {clf_path}")
-    else:
-        train_x, train_y, _ = load_split(data, "train", judged, progress=not args.quiet)
-        clf = train_classifier(train_x, train_y, epochs=args.classifier_epochs, device=device,
-                               progress=not args.quiet, blur=args.classifier_blur, policy=judged)
-        clf.save_pretrained(out)
+    clf = judge(args, data, editor, device)
     recon = reconstruction_metrics(editor, test_x, progress=not args.quiet)
     judge_x, judge_y = test_x, test_y
-    if judged != policy:  # a model bigger than the judge: its test faces at the judge's size
-        judge_x, judge_y, _ = load_split(data, "test", judged, progress=False)
+    if clf.policy != editor.policy:  # a model bigger than the judge: its test faces at the judge's size
+        judge_x, judge_y, _ = load_split(data, "test", clf.policy, progress=False)
     acc = classifier_accuracy(clf, judge_x, judge_y, device)
     bar = QualityBar()
-    edits = edit_success(editor, clf, test_x, test_y, attributes, alphas, max_faces=args.faces,
-                         bar=bar, progress=not args.quiet)
+    edits = edit_success(editor, clf, test_x, test_y, attributes, args.alphas, max_faces=args.faces, bar=bar,
+                         progress=not args.quiet)
     photo, photo_summary = [], {}
     if args.photo_faces:
         photos, labels = test_photos(data, args.photo_scenes)
-        photo, photo_summary = photo_view_success(editor, clf, photos, labels, attributes, alphas,
+        photo, photo_summary = photo_view_success(editor, clf, photos, labels, attributes, args.alphas,
                                                   max_faces=args.photo_faces, progress=not args.quiet)
-    kept, threshold = [], None
-    if (Path(args.model) / IDENTITY_CONFIG).is_file():  # weights with an identity model
-        recogniser = Recogniser.from_folder(args.model, device)
-        photos, labels = test_photos(data, len(data.indices("test")))
-        kept = identity_retention(editor, recogniser, photos, labels, attributes, alphas,
-                                  max_faces=args.faces, progress=not args.quiet)
-        threshold = recogniser.threshold
-    report = Report(recon, acc, edits, bar=bar.summary(edits), photo_view=photo,
-                    photo_summary=photo_summary, identity=kept, identity_threshold=threshold)
+    kept, recogniser = identity_kept(args, data, editor, attributes, device)
+    report = Report(recon, acc, edits, bar=bar.summary(edits), photo_view=photo, photo_summary=photo_summary,
+                    identity=kept, identity_threshold=recogniser.threshold if recogniser else None,
+                    identity_recogniser=recogniser.name if recogniser else "")
     atomic_write(out / "evaluation.json", lambda p: p.write_text(report.to_json()))
     atomic_write(out / "evaluation.md", lambda p: p.write_text(markdown(report)))
     print(f"reconstruction: MSE {recon['mse']:.5f}, PSNR {recon['psnr']:.2f} dB, SSIM {recon['ssim']:.3f}")

@@ -16,12 +16,7 @@ from pathlib import Path
 import torch
 
 from disguise.vae.model import VAE, WEIGHTS_NAME
-from disguise.vae.onnx_decoder import (
-    DECODER_NAME,
-    check_parity,
-    export_decoder,
-    weights_digest,
-)
+from disguise.vae.onnx_decoder import DECODER_NAME, check_parity, export_decoder, weights_digest
 from train._cli import fail, run
 
 

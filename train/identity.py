@@ -10,6 +10,7 @@ RUN/identity.safetensors and RUN/identity_verification.json, and prints the figu
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from dataclasses import asdict
@@ -99,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         fail(str(e))
     data = open_celeba(args.data)
     check_people(data)
+    config = dataclasses.replace(config, trained_on=data.kind)
     faces, ids, _ = load_people(data, "train", config.policy, progress=not args.quiet)
     log = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
     log(f"training on {len(faces)} faces of {len(np.unique(ids))} people ({device})")

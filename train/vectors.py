@@ -15,14 +15,7 @@ from disguise.attributes import ATTRIBUTES, NOT_DRAWN
 from disguise.data.cache import load_split
 from disguise.data.celeba import CelebAError, open_celeba
 from disguise.vae.model import VAE
-from disguise.vae.vectors import (
-    BANK_NAME,
-    BATCH_SIZE,
-    MAX_POSITIVES,
-    THRESHOLD,
-    build_bank,
-    labelled_batches,
-)
+from disguise.vae.vectors import BANK_NAME, BATCH_SIZE, MAX_POSITIVES, THRESHOLD, build_bank, labelled_batches
 from train._cli import fail, run
 
 

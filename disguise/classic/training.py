@@ -31,15 +31,7 @@ import torch
 from ..data.batches import iterate_batches
 from ..files import write_json, write_png
 from ..pretrained import evaluating
-from ..training.driver import (
-    CHECKPOINT,
-    Run,
-    RunFolderError,
-    RunResult,
-    RunState,
-    epoch_generator,
-    lr_schedule,
-)
+from ..training.driver import CHECKPOINT, Run, RunFolderError, RunResult, RunState, epoch_generator, lr_schedule
 from ..training.driver import saved_options as checkpoint_options
 from ..training.figures import image_grid, line_chart
 from ..vae.losses import LOSSES, LossConfig

@@ -26,6 +26,7 @@ import numpy as np
 from ..attributes import ATTRIBUTES
 
 SPLITS = {"train": 0, "valid": 1, "test": 2}
+SYNTHETIC_MARK = "synthetic.json"  # written by disguise.data.synthetic: the faces are drawn
 # The header of list_landmarks_align_celeba.txt (line 2), in CelebA's order.
 LANDMARK_COLUMNS = ("lefteye_x", "lefteye_y", "righteye_x", "righteye_y", "nose_x", "nose_y",
                     "leftmouth_x", "leftmouth_y", "rightmouth_x", "rightmouth_y")
@@ -200,6 +201,13 @@ class CelebA:
 
     def __len__(self) -> int:
         return len(self.names)
+
+    @property
+    def kind(self) -> str:
+        """What the faces are: ``"synthetic"`` (drawn by ``disguise.data.synthetic``, which marks
+        its folders with ``synthetic.json``) or ``"celeba"`` (photos of real people). Models
+        trained on the folder record it as their ``trained_on``."""
+        return "synthetic" if (self.root / SYNTHETIC_MARK).is_file() else "celeba"
 
     def indices(self, split: str) -> np.ndarray:
         """Row numbers of ``split`` (``train``, ``valid``, ``test`` or ``all``)."""

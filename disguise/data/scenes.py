@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 
 @dataclass(frozen=True)
@@ -94,3 +94,28 @@ def place(image: np.ndarray, eyes: np.ndarray, face_w: float, rng: np.random.Gen
     Image.fromarray(np.clip(scene + 0.5, 0, 255).astype(np.uint8)).save(
         buf, format="JPEG", quality=int(rng.integers(spec.quality[0], spec.quality[1] + 1)))
     return Scene(buf.getvalue(), m)
+
+
+def paint_glasses(photo: Image.Image, eyes: np.ndarray, rng: np.random.Generator, dark: bool = False) -> Image.Image:
+    """Tinted glasses painted on ``photo`` over ``eyes`` (left, right): lenses the eyes show
+    through (from lightly to darkly tinted; ``dark``: sunglasses), a rim heavier at the top, a
+    bridge and the arms' start. A disguise with a known truth, for benchmarks and tests."""
+    out = photo.convert("RGBA")
+    layer = Image.new("RGBA", out.size, (0, 0, 0, 0))
+    d = ImageDraw.Draw(layer)
+    (lx, ly), (rx, ry) = eyes
+    dist = math.hypot(rx - lx, ry - ly)
+    hw, hh = 0.36 * dist, 0.25 * dist
+    rim = (15, 15, 20, 255) if rng.random() < 0.7 else (90, 60, 35, 255)
+    tint = (25, 25, 35, int(rng.integers(215, 246)) if dark else int(rng.integers(50, 171)))
+    width = max(2, round(0.05 * dist))
+    for x, y in eyes:
+        y = y + 0.1 * hh  # lenses sit a little below the eyes' centres
+        d.rounded_rectangle([x - hw, y - hh, x + hw, y + hh], radius=0.7 * hh, fill=tint,
+                            outline=rim, width=width)
+        d.line([(x - hw + 0.5 * hh, y - hh + width / 2), (x + hw - 0.5 * hh, y - hh + width / 2)],
+               fill=rim, width=2 * width)
+    d.line([(lx + hw, ly - 0.3 * hh), (rx - hw, ry - 0.3 * hh)], fill=rim, width=width)
+    d.line([(lx - hw, ly - 0.4 * hh), (lx - 1.5 * hw, ly - 0.2 * hh)], fill=rim, width=width)
+    d.line([(rx + hw, ry - 0.4 * hh), (rx + 1.5 * hw, ry - 0.2 * hh)], fill=rim, width=width)
+    return Image.alpha_composite(out, layer).convert("RGB")

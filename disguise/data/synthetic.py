@@ -20,6 +20,7 @@ How it is made:
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
 import textwrap
@@ -32,7 +33,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from ..attributes import ATTRIBUTES, NOT_DRAWN, pretty
 from ..files import atomic_write
 from ..frame import EYE_MID, HEIGHT, LEFT_EYE, MOUTH, RIGHT_EYE, WIDTH
-from .celeba import LANDMARK_COLUMNS, read_attributes
+from .celeba import LANDMARK_COLUMNS, SYNTHETIC_MARK, read_attributes
 
 PAD = 26  # drawing margin, so the pose warp never samples outside the canvas
 JPEG_QUALITY = 92
@@ -751,6 +752,8 @@ def write_dataset(out: str, count: int, seed: int, workers: int = 1,
           [str(count), " ".join(LANDMARK_COLUMNS)] +
           [n + " " + " ".join(str(v) for v in row) for n, row in zip(names, marks)])
     write("identity_CelebA.txt", [f"{n} {plan.person_of[i] + 1}" for i, n in enumerate(names)])
+    write(SYNTHETIC_MARK, [json.dumps({"generator": "disguise.data.synthetic", "count": count, "seed": seed,
+                                       "faces": "drawn, not photos of real people"})])
     return plan
 
 

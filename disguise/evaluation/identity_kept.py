@@ -12,6 +12,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ..attributes import ATTRIBUTES, DRAWN
+from ..identity.recognisers import FaceShot
 from ..photo.view import PhotoCanvas, PhotoFrame
 from ..vae.editing import Editor
 
@@ -35,13 +36,13 @@ def identity_retention(editor: Editor, recogniser, faces: Sequence[np.ndarray], 
                        attributes: Sequence[str] = DRAWN, alphas: Sequence[float] = (1, 2, 3, 4),
                        max_faces: int = 200, seed: int = 0, progress: bool = True) -> list[IdentityResult]:
     """Add (to faces without it) and remove (from faces with it) each attribute; see
-    ``IdentityResult``. ``faces``: aligned 178 x 218 uint8 test images; ``recogniser``: a
-    ``disguise.identity.Recogniser``."""
+    ``IdentityResult``. ``faces``: aligned 178 x 218 uint8 test images; ``recogniser``: the
+    one for what they are (``disguise.identity.recognisers``: the learned model for drawn faces)."""
     rng = np.random.default_rng(seed)
     labels = np.asarray(labels)
-    ipolicy = recogniser.policy
+    views = [PhotoFrame.aligned(np.asarray(f)) for f in faces]
     crops = np.stack([editor.policy.apply(Image.fromarray(f)) for f in faces])
-    person = recogniser.embed(np.stack([ipolicy.apply(Image.fromarray(f)) for f in faces]))
+    person = recogniser.embed([FaceShot.of(v) for v in views])
     codes = editor.encode(crops)
     recons = editor.decode_batch(codes)  # many faces: batched (within a level of a face alone)
     results = []
@@ -59,12 +60,13 @@ def identity_retention(editor: Editor, recogniser, faces: Sequence[np.ndarray], 
             grid = editor.grid_codes(codes[rows], name, signed)               # (F, A, z)
             grid = editor.decode_batch(grid.reshape(-1, grid.shape[-1])).reshape(len(rows), len(signed),
                                                                                  *recons.shape[1:])
-            edited = []
+            shots = []
             for r, decodes in zip(rows, grid):
-                canvas = PhotoCanvas(PhotoFrame.aligned(np.asarray(faces[r])), editor.policy)
-                edited += [ipolicy.apply(Image.fromarray(canvas.apply(recons[r], d))) for d in decodes]
-            emb = recogniser.embed(np.stack(edited)).reshape(len(rows), len(signed), -1)
-            sims = np.einsum("fad,fd->fa", emb, person[rows])                 # (F, A)
+                canvas = PhotoCanvas(views[r], editor.policy)
+                shots += [FaceShot.of(views[r], canvas.apply(recons[r], d)) for d in decodes]
+            emb = recogniser.embed(shots).reshape(len(rows), len(signed), -1)
+            sims = np.array([[recogniser.compare(person[r], e)["similarity"] for e in emb[i]]
+                             for i, r in enumerate(rows)])                   # (F, A)
             results.append(IdentityResult(name, direction, len(rows), signed,
                                           (sims >= recogniser.threshold).mean(0).tolist(),
                                           sims.mean(0).tolist()))

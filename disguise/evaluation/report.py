@@ -27,6 +27,7 @@ class Report:
     photo_summary: dict = field(default_factory=dict)
     identity: list[IdentityResult] = field(default_factory=list)
     identity_threshold: float | None = None
+    identity_recogniser: str = "the identity model"
 
     def to_json(self) -> str:
         out = {"reconstruction": self.reconstruction, "classifier": self.classifier,
@@ -34,7 +35,8 @@ class Report:
         if self.photo_view:
             out |= {"photo_view": [asdict(e) for e in self.photo_view], "photo_summary": self.photo_summary}
         if self.identity:
-            out |= {"identity": [asdict(e) for e in self.identity], "identity_threshold": self.identity_threshold}
+            out |= {"identity": [asdict(e) for e in self.identity], "identity_threshold": self.identity_threshold,
+                    "identity_recogniser": self.identity_recogniser}
         return json.dumps(out, indent=2)
 
 
@@ -114,9 +116,8 @@ def _identity(report: Report) -> list[str]:
         return []
     lines = ["## Identity kept (which disguises hide the person)", "",
              f"Each edit drawn on the aligned test face (the photo view's way), its face compared "
-             f"with the unedited one by the identity model; recognised: cosine similarity at least "
-             f"{report.identity_threshold:.3f} (its threshold at 1% false accepts on unseen people). "
-             f"Lower is a better disguise.", ""]
+             f"with the unedited one by {report.identity_recogniser}; recognised: similarity at least "
+             f"{report.identity_threshold:.3f} (its threshold). Lower is a better disguise.", ""]
 
     def row(e: IdentityResult) -> str:
         cells = " | ".join(f"{r:.0%} ({s:.2f})" for r, s in zip(e.recognised, e.similarity))

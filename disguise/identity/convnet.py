@@ -12,18 +12,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..policy import Preprocess
-from ..pretrained import SavedConfig
+from ..pretrained import SavedConfig, check_trained_on
 
 DEFAULT_WIDTHS: tuple[int, ...] = (32, 64, 128, 128)
 
 
 @dataclass
 class ConvNetConfig(SavedConfig):
-    """The fields every conv-block face network has: its widths and the preprocessing of the
-    faces it sees (default: the VAE's crop at ``default_size`` px)."""
+    """The fields every conv-block face network has: its widths, the preprocessing of the faces
+    it sees (default: the VAE's crop at ``default_size`` px) and what those faces were
+    (``trained_on``: synthetic, celeba, or "" when not recorded)."""
 
     widths: tuple[int, ...] = DEFAULT_WIDTHS
     preprocess: dict = field(default_factory=dict)
+    trained_on: str = ""
     default_size: ClassVar[int] = 64
 
     def __post_init__(self) -> None:
@@ -33,6 +35,7 @@ class ConvNetConfig(SavedConfig):
         # Round-trip through Preprocess: validates it and normalises it for comparisons.
         self.preprocess = Preprocess.from_dict(self.preprocess).to_dict() if self.preprocess \
             else Preprocess(size=self.default_size).to_dict()
+        check_trained_on(self.trained_on)
 
     @property
     def policy(self) -> Preprocess:

@@ -90,11 +90,12 @@ def judge_policy(policy: Preprocess) -> Preprocess:
 def train_classifier(images: np.ndarray, labels: np.ndarray, epochs: int = 12, batch_size: int = 128,
                      lr: float = 2e-3, seed: int = 0, device: str | torch.device = "cpu",
                      progress: bool = True, blur: float = 1.5, policy: Preprocess | None = None,
-                     widths: Sequence[int] = DEFAULT_WIDTHS) -> AttributeClassifier:
+                     widths: Sequence[int] = DEFAULT_WIDTHS, trained_on: str = "") -> AttributeClassifier:
     """Fit a new judge on real training faces (uint8 ``(N, S, S, 3)``, labels +1/-1).
 
     ``policy`` is how those faces were preprocessed (default: the default crop at size S);
-    ``widths`` are the classifier's conv blocks. The judge is returned in eval mode.
+    ``widths`` are the classifier's conv blocks; ``trained_on`` what the faces are (the data's
+    ``kind``). The judge is returned in eval mode.
 
     Half the batches are blurred (sigma up to ``blur`` pixels): VAE decodes are softer than
     photos, and a classifier that has only seen sharp faces judges sharpness, not attributes
@@ -107,7 +108,8 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, epochs: int = 12, b
         policy = Preprocess(size=images.shape[1])
     if images.shape[1] != policy.size:
         raise ValueError(f"faces are {images.shape[1]} px but the policy says {policy.size}")
-    clf = AttributeClassifier(JudgeConfig(widths=tuple(widths), preprocess=policy.to_dict())).to(device)
+    clf = AttributeClassifier(JudgeConfig(widths=tuple(widths), preprocess=policy.to_dict(),
+                                          trained_on=trained_on)).to(device)
     opt = torch.optim.Adam(clf.parameters(), lr=lr)
     steps = epochs * math.ceil(len(images) / batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)

@@ -1,16 +1,21 @@
 """Match a sighting: which of a gallery of suspects is the person in a (perhaps disguised) photo?
 
-Every image, the sighting and each suspect, is prepared like any upload (``prepare_face``). The
-identity model (``disguise.identity``) embeds the gallery in one batch and ranks the suspects by
-the cosine similarity of their embeddings to the sighting's; a suspect at or above the model's
-verification threshold is "recognised". The attribute classifier (the judge, ``disguise.judge``)
-then names the disguise attributes in which the sighting differs from each suspect, and the VAE
-(``disguise.editing``) shows the suspect in that disguise: each differing attribute pushed by
-``+DISGUISE_ALPHA`` where the sighting has it and ``-DISGUISE_ALPHA`` where it does not, drawn on
-the suspect's own photo (the photo view, ``disguise.photo``) and cut out as its face region.
+Every image, the sighting and each suspect, is prepared like any upload (``prepare_face``) and
+judged by the recogniser for what it is (``disguise.identity.recognisers``): photos of real people
+by dlib's face recogniser, drawn faces by the learned identity model. The suspects are ranked by
+their similarity to the sighting; a suspect at or above the recogniser's threshold is
+"recognised", and below it for every suspect the answer is "no suspect matches".
 
-``Matcher.from_folder(weights)`` needs the VAE and its vector bank, the identity model with its
-verification threshold, and the judge (``attribute_classifier.safetensors`` with its ``.json``).
+Then each suspect is shown in the sighting's disguise, drawn by the VAE on the suspect's own photo
+(the photo view): each disguise attribute pushed by ``DISGUISE_ALPHA`` towards the sighting.
+Which attributes: where the attribute judge (``disguise.identity.judge``) can read the faces (it
+was trained on faces of that kind), the ones in which it sees the sighting differ from each
+suspect; where it cannot (the bundled judge learned drawn faces, so it reads no real photo), it
+claims nothing, and the disguise is the one the investigator saw in the sighting and ticked
+(``seen``): glasses, a hat, a beard, a hair colour, ...
+
+``Matcher.from_folder(weights)`` needs the VAE and its vector bank; recognisers come with it
+(``Recognisers.load``), and the judge when the folder has one.
 """
 
 from __future__ import annotations
@@ -30,8 +35,8 @@ from ..photo.loading import ImageError
 from ..photo.view import DISPLAY, face_region, photo_edit
 from ..policy import Preprocess, to_tensor
 from ..vae.editing import Editor
-from .judge import AttributeClassifier, load_classifier, predict
-from .recognisers import Recogniser
+from .judge import CLASSIFIER_NAME, AttributeClassifier, load_classifier, predict
+from .recognisers import REAL, FaceShot, Recognisers
 from .verification import DISGUISE_ATTRIBUTES
 
 MAX_SUSPECTS = 50  # images in one gallery: each is prepared, judged and rendered
@@ -40,7 +45,9 @@ NO_FACE = "no face found in the sighting"
 # Held fixed while a suspect is dressed up: the make-up and hair vectors also carry sex (taking
 # make-up off grows a beard), and a disguise does not change it.
 LOCKED: tuple[str, ...] = ("Male",)
-# How a disguise attribute is named to a person (No_Beard's difference is a beard).
+# How a disguise attribute is named to a person. No_Beard is named by what it takes away: a face
+# with No_Beard has no beard, so its sign is turned round (NEGATED).
+NEGATED = frozenset({"No_Beard"})
 LABELS: dict[str, str] = {
     "Eyeglasses": "glasses", "Wearing_Hat": "hat", "No_Beard": "beard", "Goatee": "goatee",
     "Mustache": "moustache", "Black_Hair": "black hair", "Blond_Hair": "blond hair",
@@ -54,6 +61,24 @@ def label(attribute: str) -> str:
     return LABELS.get(attribute, attribute.replace("_", " ").lower())
 
 
+def signed_label(attribute: str, has: bool) -> str:
+    """``+glasses`` (the sighting has glasses), ``-beard`` (it has none, where the suspect has)."""
+    return ("+" if has != (attribute in NEGATED) else "-") + label(attribute)
+
+
+def seen_attributes(seen: Sequence[str]) -> dict[str, bool]:
+    """What the investigator ticked as seen in the sighting (labels like ``glasses``, ``beard``,
+    or CelebA names) -> ``{attribute: the sighting has it}`` in CelebA's terms."""
+    by_label = {v: k for k, v in LABELS.items()}
+    out = {}
+    for item in seen:
+        name = by_label.get(str(item).strip().lower(), str(item).strip())
+        if name not in LABELS:
+            raise ValueError(f"unknown disguise {item!r}; choose from {', '.join(LABELS.values())}")
+        out[name] = name not in NEGATED  # a beard seen: No_Beard is false
+    return out
+
+
 @dataclass
 class SuspectMatch:
     """One suspect against the sighting.
@@ -63,7 +88,8 @@ class SuspectMatch:
         similarity: cosine similarity of the identity embeddings.
         recognised: ``similarity >= threshold``.
         differences: disguise attributes (CelebA names, ``DISGUISE_ATTRIBUTES`` order) in which
-            the judge sees the sighting differ from this suspect.
+            the sighting differs from this suspect (as the judge reads them, or the disguise the
+            investigator ticked).
         sighting_has: for each difference, whether the sighting has it (so its edit's sign).
         disguised: ``(256, 256, 3)`` uint8: the suspect in the sighting's disguise (photo view).
         face: ``(256, 256, 3)`` uint8: the suspect's own face region.
@@ -83,7 +109,7 @@ class SuspectMatch:
     def difference_labels(self) -> list[str]:
         """The differences as a person reads them: ``+glasses`` (the sighting has them),
         ``-beard`` (the suspect has one, the sighting not)."""
-        return [("+" if has else "-") + label(a) for a, has in zip(self.differences, self.sighting_has)]
+        return [signed_label(a, has) for a, has in zip(self.differences, self.sighting_has)]
 
     @property
     def alphas(self) -> dict[str, float]:
@@ -103,19 +129,24 @@ class MatchResult:
 
     Attributes:
         suspects: ``SuspectMatch`` per readable gallery image, by similarity, best first.
-        threshold: the identity model's verification threshold; ``far``: its false-accept rate.
+        threshold: the recogniser's threshold; ``far``: its false-accept rate (None: not known).
         sighting: ``(256, 256, 3)`` uint8, the sighting's face region.
-        sighting_attributes: the disguise attributes the judge sees in the sighting.
+        sighting_attributes: the disguise attributes of the sighting (``disguise_from`` says who
+            read them: ``"judge"``, ``"investigator"``, or ``""``: nobody, none shown).
         skipped: ``"name: why"`` for each gallery file that could not be read as an image.
+        recogniser: which recogniser judged; ``kind``: what the faces are (real or drawn).
     """
 
     suspects: list[SuspectMatch]
     threshold: float
-    far: float
+    far: float | None
     sighting: np.ndarray = field(repr=False)
     sighting_attributes: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     sighting_notice: str = ""
+    recogniser: str = ""
+    kind: str = REAL
+    disguise_from: str = "judge"
 
     @property
     def best(self) -> SuspectMatch:
@@ -140,6 +171,8 @@ class MatchResult:
             text = (f"best match: {self.best.name}, similarity {self.best_similarity:.3f} (threshold "
                     f"{self.threshold:.3f}); {len(hits)} of {len(self.suspects)} suspect"
                     f"{'s' if len(self.suspects) != 1 else ''} clear{'s' if len(hits) == 1 else ''} it")
+        if self.recogniser:
+            text += f"; judged by {self.recogniser}"
         if self.skipped:
             text += f"; skipped {len(self.skipped)} unreadable file{'s' if len(self.skipped) != 1 else ''}"
         return text
@@ -148,6 +181,7 @@ class MatchResult:
         return {"summary": self.summary, "matched": self.matched,
                 "best_similarity": round(self.best_similarity, 6), "threshold": self.threshold,
                 "far": self.far, "sighting_attributes": list(self.sighting_attributes),
+                "disguise_from": self.disguise_from, "recogniser": self.recogniser, "kind": self.kind,
                 "sighting_notice": self.sighting_notice,
                 "suspects": [s.to_dict() for s in self.suspects], "skipped": list(self.skipped)}
 
@@ -158,46 +192,53 @@ def _name_of(item: object, k: int) -> str:
     return f"suspect {k + 1}"
 
 
-def _crop(prep: PreparedFace, prep_policy: Preprocess, policy: Preprocess) -> np.ndarray:
-    return prep.crop if policy == prep_policy else policy.apply(prep.aligned)
-
-
 class Matcher:
-    """The VAE editor, the identity model (with its threshold) and the judge, loaded once."""
+    """The VAE editor, the recognisers and (when the weights have one) the judge, loaded once."""
 
-    def __init__(self, editor: Editor, recogniser: Recogniser, judge: AttributeClassifier) -> None:
-        self.editor, self.recogniser, self.judge = editor, recogniser, judge
+    def __init__(self, editor: Editor, recognisers: Recognisers, judge: AttributeClassifier | None) -> None:
+        self.editor, self.recognisers, self.judge = editor, recognisers, judge
 
     @classmethod
     def from_folder(cls, weights: str | os.PathLike, device: str | torch.device = "cpu") -> "Matcher":
-        """The VAE, its vector bank, the identity model and the judge from one weights folder."""
+        """The VAE and its vector bank, the recognisers and the judge from one weights folder."""
         folder = Path(weights)
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder}: no such weights folder")
-        return cls(Editor.from_pretrained(folder, device=device), Recogniser.from_folder(folder, device),
-                   load_classifier(folder, device))
+        judge = load_classifier(folder, device) if (folder / CLASSIFIER_NAME).is_file() else None
+        return cls(Editor.from_pretrained(folder, device=device), Recognisers.load(folder, device), judge)
 
     @property
     def policy(self) -> Preprocess:
         return self.editor.policy
 
+    def judge_reads(self, kind: str) -> bool:
+        """Whether the judge can read faces of ``kind``: it learned faces of that kind."""
+        if self.judge is None:
+            return False
+        learned = self.judge.config.trained_on or "synthetic"  # unrecorded: the demo's drawn faces
+        return (learned == "celeba") == (kind == REAL)
+
     # ------------------------------------------------------------------------------------------
     # The pieces (also used by bench/match.py on many faces at once)
 
-    def crops(self, faces: Sequence[PreparedFace], policy: Preprocess) -> np.ndarray:
-        """``(N, S, S, 3)`` uint8 crops of prepared faces (prepared under ``self.policy``)."""
-        return np.stack([_crop(f, self.policy, policy) for f in faces])
+    def recogniser(self, kind: str):
+        found = self.recognisers.for_kind(kind)
+        if found is None:
+            why = self.recognisers.missing.get(kind, "none is loaded")
+            raise ValueError(f"matching {kind} faces needs a recogniser for them: {why}")
+        return found
 
-    def embed(self, faces: Sequence[PreparedFace]) -> np.ndarray:
-        """Unit identity embeddings ``(N, D)``, in one batch."""
-        return self.recogniser.embed(self.crops(faces, self.recogniser.policy))
+    def embed(self, faces: Sequence[PreparedFace], kind: str = REAL) -> np.ndarray:
+        """Embeddings of prepared faces by the recogniser for ``kind``, in one batch."""
+        return self.recogniser(kind).embed([FaceShot.of(f.photo, landmarks=f.landmarks) for f in faces])
 
     @torch.no_grad()
     def attributes(self, faces: Sequence[PreparedFace]) -> np.ndarray:
         """Bool ``(N, len(DISGUISE_ATTRIBUTES))``: which disguise attributes the judge sees."""
         device = next(self.judge.parameters()).device
-        x = to_tensor(self.crops(faces, self.judge.policy), device)
-        return predict(self.judge, x).cpu().numpy()[:, _COLUMNS]
+        policy = self.judge.policy
+        crops = np.stack([f.crop if policy == self.policy else policy.apply(f.aligned) for f in faces])
+        return predict(self.judge, to_tensor(crops, device)).cpu().numpy()[:, _COLUMNS]
 
     @staticmethod
     def differences(sighting: np.ndarray, suspect: np.ndarray) -> tuple[list[str], list[bool]]:
@@ -263,32 +304,43 @@ class Matcher:
         return kept_names, faces, skipped
 
     def match(self, sighting, gallery: Sequence, names: Sequence[str] | None = None,
-              limit: int = MAX_SUSPECTS, already_aligned: bool | None = None) -> MatchResult:
+              limit: int = MAX_SUSPECTS, already_aligned: bool | None = None, kind: str = REAL,
+              seen: Sequence[str] | None = None) -> MatchResult:
         """Rank the gallery's suspects against the sighting (see the module docstring).
 
-        ``sighting`` and each gallery item: a path, bytes, a PIL image or an array. ``names``:
-        one per gallery item (default: file stems, else ``suspect 1``, ...). ``limit``: the most
-        suspects accepted. Raises ``ValueError`` for an empty gallery, one over ``limit``, one with
-        no readable image (unreadable files among readable ones are skipped and listed in
+        ``sighting`` and each gallery item: a path, bytes, a PIL image or an array; ``kind``:
+        what the faces are (``"real"`` photos, or ``"drawn"``); ``seen``: the disguise the
+        investigator saw in the sighting (labels such as ``glasses``, ``beard``), which replaces
+        the judge's reading. ``names``: one per gallery item (default: file stems, else
+        ``suspect 1``, ...). Raises ``ValueError`` for an empty gallery, one over ``limit``, one
+        with no readable image (unreadable files among readable ones are skipped and listed in
         ``skipped``), and a sighting that is not an image or shows no face.
         """
+        recogniser = self.recogniser(kind)
+        ticked = seen_attributes(seen or [])
         prep = self.prepare_sighting(sighting, already_aligned)
         kept, faces, skipped = self.prepare_gallery(gallery, names, limit, already_aligned)
-        emb = self.embed([prep, *faces])
-        sims = emb[1:] @ emb[0]
-        attrs = self.attributes([prep, *faces])
+        emb = self.embed([prep, *faces], kind)
+        sims = np.array([recogniser.compare(emb[0], e)["similarity"] for e in emb[1:]])
+        attrs = self.attributes([prep, *faces]) if self.judge_reads(kind) and not ticked else None
         out = []
         for k in np.argsort(-sims, kind="stable"):
-            diffs, has = self.differences(attrs[0], attrs[1 + k])
+            if attrs is not None:
+                diffs, has = self.differences(attrs[0], attrs[1 + k])
+            else:
+                diffs, has = list(ticked), list(ticked.values())
             alphas = {a: DISGUISE_ALPHA if h else -DISGUISE_ALPHA for a, h in zip(diffs, has)}
             disguised, face = self.disguise(faces[k], alphas)
             sim = float(sims[k])
-            out.append(SuspectMatch(kept[k], sim, sim >= self.recogniser.threshold, diffs, has,
-                                    disguised, face, faces[k].notice))
-        seen = [a for a, v in zip(DISGUISE_ATTRIBUTES, attrs[0]) if v]
+            out.append(SuspectMatch(kept[k], sim, sim >= recogniser.threshold, diffs, has, disguised, face,
+                                    faces[k].notice))
+        if attrs is not None:
+            seen_list, source = [a for a, v in zip(DISGUISE_ATTRIBUTES, attrs[0]) if v], "judge"
+        else:
+            seen_list, source = [a for a, h in ticked.items() if h], "investigator" if ticked else ""
         sighting_face = face_region(prep.photo, self.policy, prep.photo.photo, DISPLAY)
-        return MatchResult(out, self.recogniser.threshold, self.recogniser.far, sighting_face, seen,
-                           skipped, prep.notice)
+        return MatchResult(out, recogniser.threshold, getattr(recogniser, "far", None), sighting_face, seen_list,
+                           skipped, prep.notice, recogniser.name, kind, source)
 
 
 # ----------------------------------------------------------------------------------------------

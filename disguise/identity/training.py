@@ -22,14 +22,7 @@ from ..data.batches import iterate_batches
 from ..data.cache import load_split
 from ..data.celeba import CelebA
 from ..policy import Preprocess, to_tensor
-from ..training.driver import (
-    Run,
-    RunFolderError,
-    RunState,
-    epoch_generator,
-    lr_schedule,
-    saved_options,
-)
+from ..training.driver import Run, RunFolderError, RunState, epoch_generator, lr_schedule, saved_options
 from .convnet import random_blur
 from .model import IdentityConfig, IdentityNet, MarginHead
 

@@ -3,9 +3,11 @@
 CelebA's aligned images were made by a non-reflective similarity transform that puts the left eye,
 right eye and mouth centre at fixed points of a 178 x 218 image (``disguise.frame``).
 ``prepare_face`` does the same to an upload: it loads it (``disguise.photo.loading``), finds the
-largest face and its landmarks (``disguise.photo.detection``), fits the transform by least squares
-and warps. Without eyes it uses where eyes sit in a face box; without a face, a centred crop, and
-it says so.
+largest face and its landmarks with dlib (``disguise.photo.detection``), and warps it by the
+similarity that takes its two eyes (each the middle of its corners) to CelebA's. dlib's five
+points have no mouth; two points fix a similarity exactly, so the eyes land on their targets and
+the face's scale follows its eye distance, as CelebA's does. Without a face (or without dlib),
+a centred crop, and it says so.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from PIL import Image
 
 from .. import frame
 from ..policy import Preprocess
-from .detection import detect_faces
+from .detection import ModelsMissing, detect_faces
 from .loading import load_image
 from .view import PhotoFrame, box_transform
 
@@ -50,9 +52,12 @@ def alignment(left_eye, right_eye, mouth=None) -> np.ndarray:
 
 
 def align(img: Image.Image, m: np.ndarray) -> Image.Image:
-    """Warp ``img`` into CelebA's 178 x 218 frame by the 2 x 3 transform ``m`` (photo -> frame)."""
+    """Warp ``img`` into CelebA's 178 x 218 frame by the 2 x 3 transform ``m`` (photo -> frame);
+    an image already in the frame (``m`` the identity) comes back as it is."""
     import cv2
 
+    if img.size == frame.SIZE and np.allclose(m, [[1, 0, 0], [0, 1, 0]], atol=1e-9):
+        return img
     out = cv2.warpAffine(np.asarray(img), m, frame.SIZE, flags=cv2.INTER_AREA
                          if m[0, 0] ** 2 + m[0, 1] ** 2 < 0.25 else cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_REPLICATE)
@@ -79,12 +84,13 @@ class PreparedFace:
     Attributes:
         aligned: 178 x 218 RGB image, as CelebA's aligned faces.
         crop: ``(S, S, 3)`` uint8 model input (the policy's crop and size).
-        method: how it was framed (``eyes and mouth``, ``eyes``, ``face box``, ``centred crop``,
-            ``as given``).
+        method: how it was framed (``eyes``, ``centred crop``, ``as given``).
         faces: how many faces were found.
         notice: what the user should know (no face found, several faces, ...), or ``""``.
         photo: the photo at working resolution with its transform to the aligned frame: what
             the photo view draws on (for an image taken as aligned, that image).
+        landmarks: dlib's five points ``(5, 2)`` in the aligned frame's pixels, or None when the
+            face was not detected (a recogniser then takes where they usually sit).
     """
 
     aligned: Image.Image
@@ -93,32 +99,44 @@ class PreparedFace:
     faces: int
     notice: str
     photo: PhotoFrame
+    landmarks: np.ndarray | None = None
+
+
+NO_FACE = ("No face found, so a centred crop is used. For better results upload a frontal photo "
+           "with the face clearly visible.")
 
 
 def prepare_face(source, policy: Preprocess, already_aligned: bool | None = None) -> PreparedFace:
     """Load, detect, align and crop one face for the model (see the module docstring).
 
     ``already_aligned``: True skips detection; None (the default) does so only for images of
-    CelebA's exact 178 x 218 size, which are aligned faces; False always detects.
+    CelebA's exact 178 x 218 size, which are aligned faces; False always detects. Raises
+    ``ImageError`` for an upload that is not a usable image.
     """
     img = load_image(source)
     photo = np.asarray(img)
 
-    def prepared(aligned: Image.Image, to_frame: np.ndarray, method: str, faces: int, notice: str):
-        return PreparedFace(aligned, policy.apply(aligned), method, faces, notice, PhotoFrame(photo, to_frame))
+    def prepared(aligned: Image.Image, to_frame: np.ndarray, method: str, faces: int, notice: str,
+                 landmarks: np.ndarray | None = None) -> PreparedFace:
+        return PreparedFace(aligned, policy.apply(aligned), method, faces, notice, PhotoFrame(photo, to_frame),
+                            landmarks)
 
     if already_aligned is None and img.size == frame.SIZE:
         return prepared(img, box_transform((0, 0, *frame.SIZE), frame.SIZE), "as given", 0,
                         "178 x 218 image: taken as an aligned CelebA face.")
-    if already_aligned or not (faces := detect_faces(img)):
+    faces, why = [], ""
+    if not already_aligned:
+        try:
+            faces = detect_faces(img)
+        except ModelsMissing as e:  # the app still edits, framed by the centre
+            why = f"Face detection is not available ({e})."
+    if not faces:
         box = (0, 0, *frame.SIZE) if img.size == frame.SIZE else centre_box(img.size)
         aligned = img if img.size == frame.SIZE else centre_crop(img)
+        notice = "" if already_aligned else (f"{why} A centred crop is used." if why else NO_FACE)
         return prepared(aligned, box_transform(box, frame.SIZE), "as given" if already_aligned else "centred crop",
-                        0, "" if already_aligned else
-                        "No face found, so a centred crop is used. For better results upload a "
-                        "frontal photo with the face clearly visible.")
+                        0, notice)
     face = faces[0]
-    m = alignment(face.left_eye, face.right_eye, face.mouth if face.eyes_found else None)
-    method = ("eyes and mouth" if face.mouth is not None else "eyes") if face.eyes_found else "face box"
+    m = alignment(face.left_eye, face.right_eye)
     notice = f"{len(faces)} faces found; using the largest." if len(faces) > 1 else ""
-    return prepared(align(img, m), m, method, len(faces), notice)
+    return prepared(align(img, m), m, "eyes", len(faces), notice, face.landmarks @ m[:, :2].T + m[:, 2])

@@ -1,219 +1,219 @@
-"""Finding faces in a photo, with the eyes (and mouth) that alignment needs.
+"""Finding the face in a photo, and its landmarks, with models trained on real people (dlib).
 
-OpenCV's bundled Haar cascades (offline, nothing downloaded): the largest face, the eyes inside it
-(and behind glasses, with the eyeglasses cascade), the mouth where found; a head tilted past what
-the upright cascades see is searched again turned 15 degrees either way (``bench/alignment.py``
-measures both).
+* **Faces**: dlib's HOG frontal face detector (built into dlib). The photo is searched at
+  ``DETECT_SIDE`` pixels on its long side; where nothing is found there, once more upsampled
+  (faces down to about 40 px wide). The faces are the detections scoring at least
+  ``MIN_SCORE``, and the largest is the one used; weaker ones (on an upscaled photo it also fires,
+  weakly, on a shoulder patch) are not counted in the "several faces" notice. Every face's
+  landmarks must have a face's geometry, its box mostly inside the photo (``plausible``): a
+  strong detection on a border or a texture is not a face. Where no detection is that strong, the
+  strongest plausible one above ``WEAK_SCORE`` (at the search size, not upsampled) is taken:
+  drawn faces, which HOG scores low, are found that way, while the textures of photos without a
+  face score lower still (``bench/alignment.py`` measures both).
+* **Landmarks**: dlib's 5-point shape predictor (``shape_predictor_5_face_landmarks.dat``, public
+  domain, trained on dlib's own 7,198 faces): the two corners of each eye and the base of the
+  nose, placed in the detected box at the photo's full working resolution. An eye is the middle
+  of its two corners (they agree with two other landmark models to 1-4 px, behind thick glasses
+  too; ``bench/alignment.py`` measures it).
+* **A tilted head**: HOG's upright windows miss a face rolled far (past about 40 degrees); where
+  no face is found upright, or only a weak one, the photo is searched again turned by each of
+  ``ROLLS`` (for faces, not weak detections), and the search whose face scores best wins; a face
+  found turned is carried back (its landmarks then come from the photo turned the same way).
+
+The models come from PyPI, offline: ``dlib-bin`` (a prebuilt dlib, Boost licence) and
+``face-recognition-models`` (dlib's model files inside a package, found with ``importlib`` rather
+than imported: its ``__init__`` needs ``pkg_resources``). Not used here: the 68-point predictor
+(trained on iBUG 300-W, whose licence excludes commercial use; ``bench/alignment.py`` uses it as
+a measuring stick only). Each model is loaded once and used under a lock (dlib's objects are not
+documented as thread-safe; a detection takes 20-80 ms).
 """
 
 from __future__ import annotations
 
-import os
+import importlib.util
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-DETECT_SIDE = 480  # and searched for faces at this size
-FACE_CASCADE = "haarcascade_frontalface_default.xml"
-EYE_CASCADE = "haarcascade_eye.xml"  # open eyes
-GLASSES_CASCADE = "haarcascade_eye_tree_eyeglasses.xml"  # eyes behind glasses, which EYE_CASCADE misses
-EYEGLASSES = True  # try GLASSES_CASCADE where EYE_CASCADE finds no pair (bench/alignment.py compares)
-# A head tilted past what the upright cascades see (about 12 degrees): the eyes are searched in the
-# face box turned by these angles, and without any upright face the photo is searched turned, at
-# TURNED_SIDE. Empty: upright only.
-ROLLS = (15.0, -15.0)
-TURNED_SIDE = 360
+MODELS_PACKAGE = "face_recognition_models"
+SHAPE_MODEL = "shape_predictor_5_face_landmarks.dat"
+RECOGNITION_MODEL = "dlib_face_recognition_resnet_model_v1.dat"
+DETECT_SIDE = 640  # the long side faces are searched at (HOG's window is 80 px)
+MIN_SCORE = 0.3  # a detection scoring at least this is a face
+WEAK_SCORE = -0.6  # the best detection down to this, with a face's geometry, where none is a face
+ROLLS = (30.0, -30.0)  # where no face is found upright, the photo turned by these angles (degrees)
+INSTALL = "pip install dlib-bin face-recognition-models (both are in requirements.txt)"
+_LOCK = threading.Lock()
+
+
+class ModelsMissing(RuntimeError):
+    """dlib or its model files are not installed; the message says how to install them."""
+
+
+def models_dir() -> Path:
+    """The folder of dlib's model files inside ``face-recognition-models``."""
+    spec = importlib.util.find_spec(MODELS_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelsMissing(f"dlib's model files are not installed ({MODELS_PACKAGE}); {INSTALL}")
+    folder = Path(list(spec.submodule_search_locations)[0]) / "models"
+    for name in (SHAPE_MODEL, RECOGNITION_MODEL):
+        if not (folder / name).is_file():
+            raise ModelsMissing(f"{folder / name}: dlib's model file is missing; reinstall "
+                                f"{MODELS_PACKAGE} ({INSTALL})")
+    return folder
+
+
+def load_dlib():
+    """The ``dlib`` module, or ``ModelsMissing`` saying how to install it."""
+    try:
+        import dlib
+    except ImportError:
+        raise ModelsMissing(f"dlib is not installed; {INSTALL}") from None
+    return dlib
 
 
 @lru_cache(maxsize=None)
-def _cascade(name: str):
-    import cv2
+def detector():
+    """dlib's HOG frontal face detector (built into dlib)."""
+    return load_dlib().get_frontal_face_detector()
 
-    path = os.path.join(cv2.data.haarcascades, name)
-    c = cv2.CascadeClassifier(path)
-    if c.empty():
-        raise RuntimeError(f"OpenCV's cascade {path} is missing; install opencv-python-headless<5")
-    return c
+
+@lru_cache(maxsize=None)
+def shape_predictor():
+    """dlib's 5-point shape predictor."""
+    return load_dlib().shape_predictor(str(models_dir() / SHAPE_MODEL))
+
+
+def available() -> str:
+    """"" when dlib and its models are installed, else why not (what to install)."""
+    try:
+        models_dir()
+        load_dlib()
+    except ModelsMissing as e:
+        return str(e)
+    return ""
 
 
 @dataclass
 class DetectedFace:
-    """A detected face in image coordinates, with the landmarks used for alignment.
-
-    ``box`` is upright: for a face found only in a turned copy of the photo (``ROLLS``), the box
-    found there, of its size about its centre. ``roll``: how far the view the eyes were found in
-    was turned (degrees, as ``cv2.getRotationMatrix2D`` takes them; 0: upright).
-    """
+    """A face in photo coordinates: its box (upright; for a face found turned, the box found there,
+    of its size about its centre), the detector's score, dlib's five landmarks ``(5, 2)`` (the
+    outer and inner corner of the image-right eye, of the image-left eye, the base of the nose)
+    and ``roll``: how far the photo was turned where it was found (degrees, as
+    ``cv2.getRotationMatrix2D`` takes them; 0 upright)."""
 
     box: tuple[float, float, float, float]  # x, y, w, h
-    left_eye: tuple[float, float]
-    right_eye: tuple[float, float]
-    mouth: tuple[float, float] | None
-    eyes_found: bool
+    score: float
+    landmarks: np.ndarray
     roll: float = 0.0
 
+    @property
+    def left_eye(self) -> tuple[float, float]:
+        """The eye on the image's left (CelebA's ``lefteye``): the middle of its corners."""
+        x, y = self.landmarks[2:4].mean(axis=0)
+        return float(x), float(y)
 
-def detect_faces(img: Image.Image, eyeglasses: bool | None = None,
-                 rolls: tuple[float, ...] | None = None) -> list[DetectedFace]:
-    """Faces in ``img``, best first, each with eye (and, if found, mouth) positions.
+    @property
+    def right_eye(self) -> tuple[float, float]:
+        x, y = self.landmarks[0:2].mean(axis=0)
+        return float(x), float(y)
 
-    ``eyeglasses``: look for eyes behind glasses where the plain eye cascade finds no pair;
-    ``rolls``: the turns (degrees) tried for a tilted head where the upright search finds no face
-    or no eyes. None takes the module's ``EYEGLASSES`` and ``ROLLS``.
-    """
-    import cv2
+    @property
+    def nose(self) -> tuple[float, float]:
+        return float(self.landmarks[4, 0]), float(self.landmarks[4, 1])
 
-    eyeglasses = EYEGLASSES if eyeglasses is None else eyeglasses
+
+def detect_faces(img: Image.Image | np.ndarray, rolls: tuple[float, ...] | None = None) -> list[DetectedFace]:
+    """The faces in ``img`` scoring at least ``MIN_SCORE``, largest first, each with its landmarks.
+
+    ``rolls``: the turns (degrees) tried where no face is found upright (None: the module's
+    ``ROLLS``; empty: upright only)."""
+    photo = np.ascontiguousarray(np.asarray(img.convert("RGB") if isinstance(img, Image.Image) else img))
     rolls = ROLLS if rolls is None else tuple(rolls)
-    gray_full = np.asarray(img.convert("L"))
-    scale = min(1.0, DETECT_SIDE / max(img.size))
-    gray = cv2.resize(gray_full, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) \
-        if scale < 1 else gray_full
-    found = _face_boxes(cv2.equalizeHist(gray))
-    faces = [_landmarks(gray_full, (x / scale, y / scale, w / scale, h / scale), eyeglasses,
-                        (0.0,) + rolls) for (x, y, w, h) in found]
-    if not faces and rolls:
-        faces = _turned_faces(gray_full, rolls, eyeglasses)
-    # Faces whose eyes were found first (a box without eyes is often a false detection), then
-    # the largest.
-    return sorted(faces, key=lambda f: (not f.eyes_found, -f.box[2] * f.box[3]))
+    faces = _upright(photo)
+    if rolls and not any(f.score >= MIN_SCORE for f in faces):
+        # no face upright, or only a weak one: each turn searched, the best-scoring search wins
+        searches = [faces] + [_turned(photo, roll) for roll in rolls]
+        faces = max(searches, key=lambda fs: max((f.score for f in fs), default=-np.inf))
+    return sorted(faces, key=lambda f: -f.box[2] * f.box[3])
 
 
-def _face_boxes(gray: np.ndarray) -> list[tuple[float, float, float, float]]:
-    found = _cascade(FACE_CASCADE).detectMultiScale(gray, scaleFactor=1.1, minNeighbors=6,
-                                                    minSize=(24, 24))
-    return [tuple(map(float, f)) for f in found]
-
-
-def _turned_faces(gray: np.ndarray, rolls, eyeglasses: bool) -> list[DetectedFace]:
-    """Faces found in copies of the photo turned by each of ``rolls`` in turn (the first turn that
-    finds any), searched at ``TURNED_SIDE``: a head tilted past what the upright cascade sees."""
+def _boxes(photo: np.ndarray) -> list[tuple[tuple[float, float, float, float], float]]:
+    """``(box, score)`` of the detections in ``photo`` (full-resolution coordinates), searched at
+    ``DETECT_SIDE`` down to ``WEAK_SCORE``; where none is found at that size, upsampled once, and
+    then only faces (``MIN_SCORE``): upsampled, HOG also fires weakly on fur and textures."""
     import cv2
 
-    scale = min(1.0, TURNED_SIDE / max(gray.shape))
-    small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) \
-        if scale < 1 else gray
-    centre = ((small.shape[1] - 1) / 2, (small.shape[0] - 1) / 2)
-    for roll in rolls:
-        m = cv2.getRotationMatrix2D(centre, roll, 1.0)
-        turned = cv2.warpAffine(small, m, (small.shape[1], small.shape[0]),
-                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        found = _face_boxes(cv2.equalizeHist(turned))
+    scale = min(1.0, DETECT_SIDE / max(photo.shape[:2]))
+    small = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else photo
+    for upsample, floor in ((0, WEAK_SCORE), (1, MIN_SCORE)):
+        with _LOCK:
+            rects, scores, _ = detector().run(small, upsample, floor)
+        found = [((r.left() / scale, r.top() / scale, r.width() / scale, r.height() / scale), float(s))
+                 for r, s in zip(rects, scores)]
         if found:
-            back = cv2.invertAffineTransform(m)
-            faces = []
-            for x, y, w, h in found:
-                cx, cy = back[:, :2] @ (x + w / 2, y + h / 2) + back[:, 2]
-                w, h = w / scale, h / scale
-                box = (cx / scale - w / 2, cy / scale - h / 2, w, h)
-                faces.append(_landmarks(gray, box, eyeglasses, (roll,)))
-            return [f for f in faces if f.eyes_found] or faces  # turned boxes: more false ones
+            return found
     return []
 
 
-def _landmarks(gray: np.ndarray, box, eyeglasses: bool = True, rolls=(0.0,)) -> DetectedFace:
-    """Eyes (and mouth) of the face in ``box``, searched in the box's region turned about its
-    centre by each of ``rolls`` in turn until a plausible pair is found."""
+def plausible(points: np.ndarray, box, size: tuple[int, int]) -> bool:
+    """Whether five landmarks look like a face in ``box`` of a picture of ``size`` (w, h): most of
+    the box inside the picture, two eyes side by side (rolled at most 45 degrees) a plausible
+    distance apart for the box, and the nose below the middle of them."""
     x, y, w, h = box
-    for roll in rolls:
-        view, vbox, back = _turned_view(gray, box, roll)
-        pair = _eyes(view, vbox, eyeglasses)
-        if pair is None:
-            continue
-        mouth = _mouth(view, vbox, *pair)
-        left, right = (_moved(back, p) for p in pair)
-        return DetectedFace(box, left, right, None if mouth is None else _moved(back, mouth), True, roll)
-    # Where eyes sit inside a Haar face box (the fallback when the eyes are not found).
-    return DetectedFace(box, (x + 0.31 * w, y + 0.39 * h), (x + 0.69 * w, y + 0.39 * h), None, False)
+    inside = max(0.0, min(x + w, size[0]) - max(x, 0.0)) * max(0.0, min(y + h, size[1]) - max(y, 0.0))
+    if inside < 0.7 * w * h:
+        return False
+    right, left, nose = points[0:2].mean(axis=0), points[2:4].mean(axis=0), points[4]
+    dx, dy = right - left
+    dist = float(np.hypot(dx, dy))
+    if not 0.25 * w < dist < 0.65 * w or abs(dy) > abs(dx) or dx <= 0:
+        return False
+    mid = (left + right) / 2
+    # the nose's distance below the eyes' line, in eye distances
+    below = ((nose - mid) @ np.array([-dy, dx])) / dist ** 2
+    return 0.2 < below < 1.0
 
 
-def _turned_view(gray: np.ndarray, box, roll: float):
-    """``gray`` around ``box`` turned by ``roll`` degrees about the box's centre: the view, the box
-    in it, and the 2 x 3 transform from view pixels back to ``gray`` (the photo itself if 0)."""
+def _faces(photo: np.ndarray, detections, weak: bool = True) -> list[tuple]:
+    """``(box, score, landmarks)`` of the faces among ``detections`` whose landmarks look like a
+    face (``plausible``): those scoring ``MIN_SCORE``, else (with ``weak``) the strongest weaker one."""
+    size = (photo.shape[1], photo.shape[0])
+    marked = [(box, s, _landmarks(photo, box)) for box, s in sorted(detections, key=lambda d: -d[1])]
+    faces = [(box, s, pts) for box, s, pts in marked if plausible(pts, box, size)]
+    strong = [f for f in faces if f[1] >= MIN_SCORE]
+    return strong if strong or not weak else faces[:1]
+
+
+def _landmarks(photo: np.ndarray, box) -> np.ndarray:
+    """dlib's five points of the face in ``box`` of ``photo``: ``(5, 2)`` float."""
+    dlib = load_dlib()
+    x, y, w, h = box
+    rect = dlib.rectangle(int(round(x)), int(round(y)), int(round(x + w)), int(round(y + h)))
+    with _LOCK:
+        shape = shape_predictor()(photo, rect)
+    return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+
+
+def _upright(photo: np.ndarray) -> list[DetectedFace]:
+    return [DetectedFace(box, score, points) for box, score, points in _faces(photo, _boxes(photo))]
+
+
+def _turned(photo: np.ndarray, roll: float) -> list[DetectedFace]:
+    """Faces found in ``photo`` turned by ``roll`` degrees about its centre, carried back."""
     import cv2
 
-    if roll == 0:
-        return gray, box, np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-    x, y, w, h = box
-    pad = 0.1 * w
-    m = cv2.getRotationMatrix2D((x + w / 2, y + h / 2), roll, 1.0)
-    m[:, 2] -= (x - pad, y - pad)  # the view starts just above and left of the box
-    size = (int(w + 2 * pad), int(1.1 * h + 2 * pad))  # the eyes' and the mouth's search regions
-    view = cv2.warpAffine(gray, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return view, (pad, pad, w, h), cv2.invertAffineTransform(m)
-
-
-def _moved(m: np.ndarray, p) -> tuple[float, float]:
-    """Point ``p`` through the 2 x 3 transform ``m``."""
-    return (float(m[0, 0] * p[0] + m[0, 1] * p[1] + m[0, 2]),
-            float(m[1, 0] * p[0] + m[1, 1] * p[1] + m[1, 2]))
-
-
-def _eyes(gray: np.ndarray, box, eyeglasses: bool):
-    """The plausible eye pair of an upright face ``box``: from the plain eye cascade, else (with
-    ``eyeglasses``) from its candidates and the eyeglasses cascade's together; or None."""
-    import cv2
-
-    x, y, w, h = box
-    x0, y0 = int(max(0, x)), int(max(0, y))
-    roi = gray[y0:int(y + 0.58 * h), x0:int(x + w)]
-    if roi.size == 0:
-        return None
-
-    def centres(name: str, width: float, equalize: bool, scale_factor: float, neighbours: int):
-        f = width / max(1, roi.shape[1])  # search at a fixed scale: faces ``width`` px wide
-        small = cv2.resize(roi, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
-        eyes = _cascade(name).detectMultiScale(cv2.equalizeHist(small) if equalize else small,
-                                               scale_factor, neighbours, minSize=(14, 14))
-        return [((ex + ew / 2) / f + x0, (ey + eh / 2) / f + y0) for ex, ey, ew, eh in eyes]
-
-    found = centres(EYE_CASCADE, 160, True, 1.1, 4)
-    pair = _eye_pair(sorted(found), w)
-    if pair is None and eyeglasses:
-        # Not equalized (equalized, it found no eyes behind real glasses in bench/alignment.py's
-        # scenes), a finer scale step, and both cascades' candidates compete for the pair.
-        found += centres(GLASSES_CASCADE, 200, False, 1.05, 4)
-        pair = _eye_pair(sorted(found), w)
-    return pair
-
-
-def _eye_pair(centres, w: float):
-    """The left-right pair of candidates that look most like two eyes of a face ``w`` wide."""
-    best, score = None, float("inf")
-    for i in range(len(centres)):
-        for j in range(i + 1, len(centres)):
-            (ax, ay), (bx, by) = centres[i], centres[j]
-            dist = bx - ax
-            if not (0.25 * w < dist < 0.65 * w) or abs(by - ay) > 0.25 * dist:
-                continue
-            s = abs(dist - 0.38 * w) + abs(by - ay)
-            if s < score:
-                best, score = ((ax, ay), (bx, by)), s
-    return best
-
-
-def _mouth(gray: np.ndarray, box, left, right):
-    import cv2
-
-    x, y, w, h = box
-    eye_y = (left[1] + right[1]) / 2
-    y0, y1 = int(eye_y + 0.25 * w), int(min(gray.shape[0], y + 1.1 * h))
-    x0, x1 = int(max(0, x + 0.15 * w)), int(min(gray.shape[1], x + 0.85 * w))
-    roi = gray[y0:y1, x0:x1]
-    if roi.size == 0:
-        return None
-    f = 120.0 / max(1, roi.shape[1])
-    small = cv2.resize(roi, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
-    found = _cascade("haarcascade_smile.xml").detectMultiScale(small, 1.1, 20, minSize=(25, 12))
-    if len(found) == 0:
-        return None
-    mx, my, mw, mh = max(found, key=lambda b: b[2] * b[3])
-    mouth = ((mx + mw / 2) / f + x0, (my + mh / 2) / f + y0)
-    # Accept only a mouth below the eyes' midpoint at a plausible distance.
-    mid = ((left[0] + right[0]) / 2, eye_y)
-    d_eyes = right[0] - left[0]
-    if abs(mouth[0] - mid[0]) > 0.35 * d_eyes or not 0.7 * d_eyes < mouth[1] - mid[1] < 1.6 * d_eyes:
-        return None
-    return mouth
+    h, w = photo.shape[:2]
+    m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), roll, 1.0)
+    turned = cv2.warpAffine(photo, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    back = cv2.invertAffineTransform(m)
+    faces = []
+    for (x, y, bw, bh), score, points in _faces(turned, _boxes(turned), weak=False):
+        cx, cy = back[:, :2] @ (x + bw / 2, y + bh / 2) + back[:, 2]
+        faces.append(DetectedFace((cx - bw / 2, cy - bh / 2, bw, bh), score,
+                                  points @ back[:, :2].T + back[:, 2], roll))
+    return faces

@@ -94,7 +94,7 @@ def edited_photo(photo: PhotoFrame, policy: Preprocess, recon: np.ndarray, edite
     return img
 
 
-Identity = Callable[[np.ndarray], dict]  # a tile -> {"similarity", "threshold", "recognised", ...}
+Identity = Callable[[list[np.ndarray]], list[dict]]  # tiles -> [{"similarity", "threshold", "recognised", ...}]
 
 
 class ModelTiles:
@@ -154,7 +154,7 @@ def alpha_strip(editor: Editor, z: torch.Tensor, attribute: str,
     size = tiles.size
     values = check_alpha_list(alphas)
     faces = tiles(editor.strip(z, attribute, values, base=base, locked=locked))
-    scores = [identity(f) for f in faces] if identity else []
+    scores = identity(list(faces)) if identity else []
     cols = len(values) + (original is not None)
     lock = f"; locked: {', '.join(pretty(n) for n in locked)}" if locked else ""
     img, d, y0 = _canvas(cols, 1, f"{pretty(attribute)}", f"z + alpha * v({attribute}){lock}", size,
@@ -227,7 +227,7 @@ def disguise_sheet(editor: Editor, z: torch.Tensor,
     size = tiles.size
     edits = [check_alphas(c) for _, c in combos]
     faces = tiles(np.concatenate([editor.render(z, {})[None], editor.combinations(z, edits, locked=locked)]))
-    scores = [identity(f) for f in faces] if identity else [None] * len(faces)
+    scores = identity(list(faces)) if identity else [None] * len(faces)
     entries = list(zip(combos, faces[1:], scores[1:]))
     if by_identity:
         entries.sort(key=lambda e: e[2]["similarity"])

@@ -19,6 +19,7 @@ from typing import Callable, Sequence
 
 from ..attributes import ATTRIBUTES
 from ..classic.space import LatentSpace
+from ..identity.recognisers import DRAWN, REAL
 from ..photo.exports import VIEWS
 from ..photo.loading import ImageError
 from . import text
@@ -187,12 +188,15 @@ def drop_exports(face: EditedFace | None) -> None:
 # The Match tab
 
 
-def match(studio: Studio, sighting, suspects):
-    """A sighting against the suspects' photos: a ranked table, the pictures side by side, a PNG."""
+def match(studio: Studio, sighting, suspects, seen=None, drawn: bool = False):
+    """A sighting against the suspects' photos: a ranked table, the pictures side by side, a PNG.
+
+    ``seen``: the disguise the investigator saw in the sighting (each suspect is drawn in it);
+    ``drawn``: the faces are drawn ones (the learned identity model judges), not photos."""
     if sighting is None:
         raise ValueError("Upload the sighting (a photo of the disguised person) first.")
     paths = [getattr(s, "name", s) for s in (suspects or [])]
-    result, path = studio.match(sighting, paths)
+    result, path = studio.match(sighting, paths, DRAWN if drawn else REAL, seen or [])
     pictures = []  # a row per suspect, the best five: the sighting, the suspect, in its disguise
     for m in result.suspects[:5]:
         pictures += [(result.sighting, "sighting"), (m.face, f"{m.name}: {m.similarity:.2f}"),

@@ -27,11 +27,10 @@ from PIL import Image
 
 from .. import frame
 from ..attributes import ATTRIBUTES, check_names, pretty
-from ..files import write_gif, write_png
+from ..files import EXAMPLES, write_gif, write_png
 from ..identity.judge import CLASSIFIER_NAME, load_classifier
 from ..identity.match import Matcher, MatchResult, match_sheet
-from ..identity.model import CONFIG_NAME as IDENTITY_CONFIG
-from ..identity.recognisers import Recogniser
+from ..identity.recognisers import DRAWN, REAL, FaceShot, Recognisers
 from ..photo.alignment import prepare_face
 from ..photo.exports import (
     FRAME_MS,
@@ -54,6 +53,7 @@ from ..vae.onnx_decoder import decoder_for
 from .live import live_document
 
 SLIDER_LIMIT = 4.0  # the sliders' range: -4 .. 4, as the seed's strips
+DRAWN_EXAMPLES = "face_*.jpg"  # the bundled examples that are drawn faces (examples/)
 PHOTO_DISPLAY = 640  # the live photo view is drawn on a copy with this long side
 # Export folders kept on disk, across all sessions. Gradio copies a returned file into its own
 # cache, so an older export is no longer needed here; the cap bounds what any client can pile up.
@@ -72,7 +72,10 @@ class EditedFace:
     photo: PhotoFrame  # at working resolution (an upload's long side <= 1024 px)
     recon: np.ndarray  # (S, S, 3) uint8, decode(z)
     path: str | None = None  # the upload itself, for the full-resolution download
-    identity: np.ndarray | None = None  # the person's embedding (with an identity model)
+    kind: str = REAL  # what the face is: a photo of a real person, or a drawn face (its judge)
+    landmarks: np.ndarray | None = None  # dlib's five points in the aligned frame, when detected
+    framed: bool = True  # False: no face was found (a centred crop): nobody to recognise
+    person: np.ndarray | None = None  # the person's embedding, by the recogniser for ``kind`` (made once)
     notice: str = ""
     face_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     exports: list[Path] = field(default_factory=list)  # deleted with the session
@@ -112,14 +115,23 @@ def sanitize_sliders(values: Sequence[object], limit: float = SLIDER_LIMIT) -> t
     return out, notes
 
 
+def _digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 class Studio:
     """The loaded model, bank and defaults behind the app."""
 
     def __init__(self, editor: Editor, display: int = DISPLAY, export_dir: str | os.PathLike | None = None,
-                 recogniser: Recogniser | None = None, matcher: Matcher | None = None) -> None:
+                 recognisers: Recognisers | None = None, matcher: Matcher | None = None,
+                 drawn_examples: Sequence[str | os.PathLike] = ()) -> None:
         self.editor = editor
-        self.recogniser = recogniser
-        self.matcher = matcher  # sightings against suspects (needs the identity model and the judge)
+        self.recognisers = recognisers or Recognisers(None, None, {REAL: "none loaded", DRAWN: "none loaded"})
+        self.matcher = matcher  # sightings against suspects (needs a recogniser)
+        # The bundled drawn faces (by size and content): an upload of one is judged as drawn.
+        self.drawn_examples = {(p.stat().st_size, _digest(p)) for p in map(Path, drawn_examples)}
         self.display = display
         # The ONNX decoder the page runs (``Studio.load`` finds or exports it); None: the page
         # edits through the server, and ``decoder_problem`` says why.
@@ -136,11 +148,11 @@ class Studio:
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         editor = Editor.from_pretrained(source, device=device)
         folder = resolve_folder(source, (CONFIG_NAME, WEIGHTS_NAME))  # a Hub id: its local copy
-        recogniser = (Recogniser.from_folder(folder, device) if (folder / IDENTITY_CONFIG).is_file()
-                      else None)  # optional: weights without an identity model edit as before
-        matcher = (Matcher(editor, recogniser, load_classifier(folder, device))
-                   if recogniser is not None and (folder / CLASSIFIER_NAME).is_file() else None)
-        studio = cls(editor, recogniser=recogniser, matcher=matcher)
+        recognisers = Recognisers.load(folder, device)  # dlib for photos, the weights' own for drawn faces
+        judge = load_classifier(folder, device) if (folder / CLASSIFIER_NAME).is_file() else None
+        matcher = Matcher(editor, recognisers, judge) if recognisers.real or recognisers.drawn else None
+        studio = cls(editor, recognisers=recognisers, matcher=matcher,
+                     drawn_examples=sorted(EXAMPLES.glob(DRAWN_EXAMPLES)))
         studio.find_decoder(folder)
         studio.warm_up()
         return studio
@@ -167,17 +179,27 @@ class Studio:
         return np.asarray(Image.fromarray(img).resize((self.display, self.display),
                                                       Image.Resampling.BICUBIC))
 
-    def prepare(self, image, already_aligned: bool | None = None, source: str = "upload") -> EditedFace:
-        """Align, crop and encode an uploaded photo (path, bytes, PIL or array). Raises ImageError."""
+    def kind_of(self, image) -> str:
+        """What an upload is: ``"drawn"`` for one of the bundled drawn examples (the same bytes),
+        else ``"real"``: a photo someone uploaded is judged as a photo of a real person."""
+        if isinstance(image, (str, os.PathLike)) and os.path.isfile(image):
+            size = os.path.getsize(image)
+            if any(size == s for s, _ in self.drawn_examples) and (size, _digest(Path(image))) in self.drawn_examples:
+                return DRAWN
+        return REAL
+
+    def prepare(self, image, already_aligned: bool | None = None, source: str = "upload",
+                kind: str | None = None) -> EditedFace:
+        """Align, crop and encode an uploaded photo (path, bytes, PIL or array); ``kind`` (default
+        ``kind_of``) says which recogniser judges it. Raises ImageError."""
         prep = prepare_face(image, self.editor.policy, already_aligned=already_aligned)
         z = self.editor.encode(prep.crop)[0].detach().cpu()
         path = str(image) if isinstance(image, (str, os.PathLike)) else None
-        identity = (self.recogniser.embed(self.recogniser.policy.apply(prep.aligned)[None])[0]
-                    if self.recogniser else None)
+        notice = prep.notice or (f"Face framed by its {prep.method}." if prep.method == "eyes" else "")
         return EditedFace(z=z, original=prep.crop, aligned=np.asarray(prep.aligned), source=source,
-                    photo=prep.photo, recon=self.editor.render(z, {}), path=path, identity=identity,
-                    notice=prep.notice or (f"EditedFace framed by {prep.method}." if prep.method not in
-                                           ("as given",) else ""))
+                          photo=prep.photo, recon=self.editor.render(z, {}), path=path,
+                          kind=kind or self.kind_of(image), landmarks=prep.landmarks,
+                          framed=prep.method != "centred crop", notice=notice)
 
     def random_face(self, seed: int | None = None) -> EditedFace:
         """A face from the prior, z ~ N(0, I); its 'original' and its photo are its own decoding."""
@@ -186,7 +208,7 @@ class Studio:
         aligned = np.asarray(Image.fromarray(img).resize(frame.SIZE, Image.Resampling.BICUBIC))
         photo = PhotoFrame.of_crop(self.upscale(img), self.editor.policy)
         return EditedFace(z=z, original=img, aligned=aligned, source="random", photo=photo, recon=img,
-                    notice="A random face from the model's prior.")
+                          kind=DRAWN, notice="A random face from the model's prior.")
 
     def render(self, face: EditedFace, alphas: Mapping[str, float], locked: Sequence[str] = (),
                view: str = "photo") -> np.ndarray:
@@ -199,22 +221,40 @@ class Studio:
             return self.upscale(edited)
         return face.live(self.editor.policy).apply(face.recon, edited)
 
+    def recogniser(self, face: EditedFace):
+        """The recogniser that judges ``face``: dlib's for a photo, the learned one for a drawn
+        face (None when none is loaded; ``recognisers.missing`` says why)."""
+        return self.recognisers.for_kind(face.kind)
+
+    def person(self, face: EditedFace) -> np.ndarray:
+        """The person's embedding (the unedited photo), made once per face."""
+        if face.person is None:
+            face.person = self.recogniser(face).embed([FaceShot.of(face.photo, landmarks=face.landmarks)])[0]
+        return face.person
+
     def identity(self, face: EditedFace, alphas: Mapping[str, float], locked: Sequence[str] = (),
                  view: str = "photo") -> dict | None:
-        """Is the edited face still this person? The identity model's cosine similarity between
-        the person (the uploaded face) and the edited face, against its threshold at 1% false
-        accepts; None without an identity model or for a random face (no person to compare with).
+        """Is the edited face still this person? The similarity between the person (the uploaded
+        photo) and the edited face, by the recogniser for what the face is, against its threshold
+        (``Recogniser.compare``; ``recogniser`` names it); None for a random face (no person to
+        compare with); a ``note`` instead of a verdict where there is no recogniser, or no face.
 
-        The photo view's edited face is cut out of the edited photo as the identity model crops
-        faces; the model view's is the decode itself."""
-        if self.recogniser is None or face.identity is None:
+        The photo view's edited face is the edited photo; the model view's is the decode."""
+        if face.source == "random":
             return None
+        recogniser = self.recogniser(face)
+        if recogniser is None:
+            return {"note": f"not judged: no recogniser for {face.kind} faces "
+                            f"({self.recognisers.missing.get(face.kind, 'none loaded')})"}
+        if not face.framed:
+            return {"note": "not judged: no face was found in the photo", "recogniser": recogniser.name}
         edited = self.editor.render(face.z.to(self.editor.device), alphas, locked)
         if check_view(view) == "photo":
             canvas = face.live(self.editor.policy)
-            policy = self.recogniser.policy
-            edited = face_region(canvas.view, policy, canvas.apply(face.recon, edited), policy.size)
-        return self.recogniser.compare(face.identity, self.recogniser.embed(edited[None])[0])
+            shot = FaceShot.of(canvas.view, canvas.apply(face.recon, edited), face.landmarks)
+        else:
+            shot = FaceShot.of(PhotoFrame.of_crop(self.upscale(edited), self.editor.policy), landmarks=face.landmarks)
+        return recogniser.compare(self.person(face), recogniser.embed([shot])[0])
 
     def live(self, face: EditedFace, alphas: Sequence[float], locked: Sequence[str] = (), view: str = "photo") -> str:
         """The JSON document the page decodes edits of ``face`` from (``disguise.live``):
@@ -236,11 +276,22 @@ class Studio:
         return view_tiles(view, face.photo, self.editor.policy, face.recon, face.original)
 
     def _tile_identity(self, face: EditedFace):
-        """For exports: a tile -> whether it is still the person (None without a model or person)."""
-        if self.recogniser is None or face.identity is None:
+        """For exports: tiles (each the face's crop region at ``DISPLAY`` px) -> whether each is
+        still the person, compared with the photo's own region cut the same way (so an unedited
+        tile is the person exactly); None without a recogniser or a person."""
+        recogniser = self.recogniser(face)
+        if recogniser is None or face.source == "random" or not face.framed:
             return None
-        recogniser = self.recogniser
-        return lambda picture: recogniser.compare(face.identity, recogniser.embed(picture[None])[0])
+        policy = self.editor.policy
+
+        def shot(tile: np.ndarray) -> FaceShot:
+            return FaceShot.of(PhotoFrame.of_crop(tile, policy), landmarks=face.landmarks)
+
+        person = recogniser.embed([shot(face_region(face.photo, policy, face.photo.photo, DISPLAY))])[0]
+
+        def judge(tiles: list[np.ndarray]) -> list[dict]:
+            return [recogniser.compare(person, e) for e in recogniser.embed([shot(t) for t in tiles])]
+        return judge
 
     def export_strip(self, face: EditedFace, attribute: str, alphas_text: str,
                      base: Mapping[str, float] | None = None, locked: Sequence[str] = (),
@@ -288,13 +339,15 @@ class Studio:
         comment = animation_comment(attribute, peak, len(pictures), view, locked)
         return self._save(pictures, f"sweep-{attribute}", comment=comment), pictures
 
-    def match(self, sighting, gallery: Sequence) -> tuple[MatchResult, Path]:
-        """Rank ``gallery`` (image paths, at most ``MAX_SUSPECTS``) against ``sighting``; the
-        result and its picture (sighting, suspect, suspect in the sighting's disguise) as PNG."""
+    def match(self, sighting, gallery: Sequence, kind: str = REAL, seen: Sequence[str] = ()
+              ) -> tuple[MatchResult, Path]:
+        """Rank ``gallery`` (image paths, at most ``MAX_SUSPECTS``) against ``sighting``, judged
+        as ``kind`` faces, each suspect drawn in the disguise ``seen`` (or, where the judge can
+        read them, in the differences it sees); the result and its picture (sighting, suspect,
+        suspect in the disguise) as PNG."""
         if self.matcher is None:
-            raise ValueError("matching needs weights with an identity model and the attribute "
-                             "classifier (identity.json, attribute_classifier.safetensors)")
-        result = self.matcher.match(sighting, list(gallery))
+            raise ValueError("matching needs a recogniser: " + "; ".join(self.recognisers.missing.values()))
+        result = self.matcher.match(sighting, list(gallery), kind=kind, seen=list(seen or []))
         img = match_sheet(result)
         img.info.update({"Title": "disguise: sighting against suspects", "Software": "disguise",
                          "summary": result.summary})

@@ -8,22 +8,46 @@ from ..identity.match import MatchResult
 
 
 def identity_line(result: dict | None) -> str:
-    """The line under the pictures: is the edited face still this person? ("" without a verdict)."""
+    """The line under the pictures: is the edited face still this person, and who judged?
+    ("" without a person to compare with)."""
     if result is None:
         return ""
+    if "note" in result:
+        return f"Identity: {result['note']}."
     verdict = "**still recognised**" if result["recognised"] else "**not recognised**"
-    return (f"Identity: cosine similarity {result['similarity']:.2f} to the uploaded face: {verdict} "
-            f"(the identity model's threshold is {result['threshold']:.2f} at {result['far']:.0%} "
+    if "distance" in result:  # dlib's: a distance, the same person below its threshold
+        return (f"Identity, judged by {result['recogniser']}: distance {result['distance']:.2f} to the uploaded "
+                f"photo: {verdict} (the same person below {result['distance_threshold']:.2f})")
+    return (f"Identity, judged by {result['recogniser']}: cosine similarity {result['similarity']:.2f} to the "
+            f"uploaded face: {verdict} (its threshold is {result['threshold']:.2f} at {result['far']:.0%} "
             f"false accepts)")
 
 
 def match_table(result: MatchResult) -> str:
-    """The ranking as a Markdown table under its summary."""
+    """The ranking as a Markdown table under its summary, saying where the disguise came from."""
     rows = [f"| {k} | {m.name} | {m.similarity:.3f} | {'yes' if m.recognised else 'no'} | "
             f"{', '.join(m.difference_labels) or '-'} |" for k, m in enumerate(result.suspects, 1)]
-    return "\n".join([f"**{result.summary}**", "",
-                      "| rank | suspect | similarity | recognised | sighting differs in |",
-                      "| ---: | --- | ---: | :---: | --- |", *rows])
+    heading = {"judge": "sighting differs in (the attribute judge)",
+               "investigator": "drawn in the disguise you ticked"}.get(result.disguise_from, "disguise")
+    lines = [f"**{result.summary}**", ""]
+    if not result.disguise_from:
+        lines += [NO_DISGUISE_CLAIM, ""]
+    return "\n".join(lines + [f"| rank | suspect | similarity | recognised | {heading} |",
+                              "| ---: | --- | ---: | :---: | --- |", *rows])
+
+
+NO_DISGUISE_CLAIM = ("The attribute judge learned drawn faces and reads no photo, so nothing is claimed about "
+                     "what the sighting wears: tick the disguise you see in it (glasses, a hat, a beard, ...) "
+                     "and each suspect is drawn in it.")
+
+
+def model_note(trained_on: str) -> str:
+    """Said once, under the title: what the loaded VAE learned, when that was not real faces."""
+    if trained_on == "celeba":
+        return ""
+    return ("*The bundled model learned drawn faces (a synthetic CelebA), so its edits on photos are rough "
+            "until weights trained on CelebA are loaded; who a face is, in a photo, is judged by dlib's face "
+            "recogniser, trained on real people.*")
 
 
 def live_summary(decoder: Path | None, decoder_problem: str, runtime: str) -> str:
@@ -44,10 +68,10 @@ may look in disguise. Your photo and the pictures made from it stay in this sess
 deleted when it ends."""
 
 MATCH_INTRO = """Who is this? Upload a still of a disguised person and the suspects' photos: they are
-ranked by the identity model's similarity, each with the attributes in which the sighting differs
-(glasses, hat, beard, hair colour, ...) and the suspect drawn in that disguise, beside the
-sighting, so you can judge the match by eye. A suspect below the identity model's threshold is
-not a match."""
+ranked by a face recogniser (for photos, dlib's, trained on real people), and each suspect is drawn
+in the sighting's disguise beside it (tick what you see in the sighting: glasses, a hat, a beard,
+a hair colour, ...), so you can judge the match by eye. A suspect below the recogniser's threshold
+is not a match."""
 
 LATENT_INTRO = """How a VAE organises what it learned, in two dimensions: the convolutional VAE of *Generative
 Deep Learning with Keras*, ch. 8 (z = 2), trained on Fashion-MNIST. Each dot is a test image's

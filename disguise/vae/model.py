@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..policy import Preprocess
-from ..pretrained import SavedConfig, SavedModel, resolve_folder
+from ..pretrained import SavedConfig, SavedModel, check_trained_on, resolve_folder
 
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
 MODEL_TYPE = "disguise-vae"
@@ -52,6 +52,8 @@ class VAEConfig(SavedConfig):
         dropout: dropout rate after each hidden convolution (0 disables it).
         leaky_slope: LeakyReLU's negative slope (0.3 is Keras' default, which the seed used).
         preprocess: the data policy (crop, size, interpolation) the model was trained with.
+        trained_on: what the faces it learned were: synthetic (drawn), celeba (photos of real
+            people), or "" (not recorded). Set by training from the data folder.
     """
 
     image_size: int = 128
@@ -68,6 +70,7 @@ class VAEConfig(SavedConfig):
     dropout: float = 0.25
     leaky_slope: float = 0.3
     preprocess: dict = field(default_factory=dict)
+    trained_on: str = ""
     model_type: ClassVar[str] = MODEL_TYPE
 
     def __post_init__(self) -> None:
@@ -104,6 +107,7 @@ class VAEConfig(SavedConfig):
                              f"in_channels ({self.in_channels})")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        check_trained_on(self.trained_on)
         policy = Preprocess.from_dict(self.preprocess)
         if policy.size != self.image_size:
             raise ValueError(f"preprocess size {policy.size} differs from image_size {self.image_size}")

@@ -18,6 +18,7 @@ log_var)``: the seeds' classic VAEs train with them too (``disguise.classic.trai
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from torch import nn
 
 from ..data.batches import iterate_batches
 from ..data.cache import load_split
-from ..data.celeba import open_celeba
+from ..data.celeba import CelebA, open_celeba
 from ..files import write_json, write_png
 from ..policy import to_tensor
 from ..pretrained import evaluating, load_strict
@@ -191,7 +192,9 @@ def train(run_dir: str | os.PathLike, data_root: str | os.PathLike, model_cfg: V
     dist = dist or Distributed.from_env()
     folder = Path(run_dir)
     device = pick_device(cfg.device, dist)
-    train_x, val_x = _load_faces(data_root, model_cfg, cfg, dist, progress, log)
+    data = open_celeba(data_root)
+    model_cfg = dataclasses.replace(model_cfg, trained_on=data.kind)
+    train_x, val_x = _load_faces(data, model_cfg, cfg, dist, progress, log)
     torch.manual_seed(cfg.seed)
     model = VAE(model_cfg)
     if cfg.init and not resume:
@@ -238,10 +241,9 @@ def train(run_dir: str | os.PathLike, data_root: str | os.PathLike, model_cfg: V
     return run.fit(state, batches, step, end_epoch, on_batch=on_batch, device=device)
 
 
-def _load_faces(data_root, model_cfg: VAEConfig, cfg: TrainConfig, dist: Distributed, progress: bool,
+def _load_faces(data: CelebA, model_cfg: VAEConfig, cfg: TrainConfig, dist: Distributed, progress: bool,
                 log: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray]:
-    """The train and validation faces, validated and cached (every list is checked first)."""
-    data = open_celeba(data_root)
+    """The train and validation faces, validated and cached (every list was checked on opening)."""
     train_x, _, rep = load_split(data, "train", model_cfg.policy, progress=progress and dist.main)
     val_x, _, vrep = load_split(data, "valid", model_cfg.policy, progress=progress and dist.main)
     if dist.main:
