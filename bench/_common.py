@@ -71,3 +71,14 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def twelve_megapixel_photo(folder: str) -> str:
+    """scikit-image's astronaut enlarged to a 4000 x 3000 JPEG: a phone camera's photo."""
+    from PIL import Image
+
+    photo = Image.open(ROOT / "examples" / "astronaut.jpg").convert("RGB")
+    canvas = photo.resize((4000, 4000), Image.Resampling.BICUBIC).crop((0, 500, 4000, 3500))
+    path = os.path.join(folder, "photo-12mp.jpg")
+    canvas.save(path, quality=92)
+    return path

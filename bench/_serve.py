@@ -1,6 +1,6 @@
 """The app in its own process, plus a no-op event returning a ready image (the latency baseline).
 
-    python bench/_serve.py WEIGHTS PORT [THREADS] [LIVE_FORMAT]
+    python bench/_serve.py WEIGHTS PORT [THREADS]
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ from disguise.serving.studio import Studio
 def main() -> None:
     weights, port = sys.argv[1], int(sys.argv[2])
     torch.set_num_threads(int(sys.argv[3]) if len(sys.argv) > 3 else torch.get_num_threads())
-    if len(sys.argv) > 4:
-        app.LIVE_FORMAT = sys.argv[4]
     studio = Studio.load(weights, device="cpu")
     demo = app.build_demo(studio)
     ready = studio.reconstruction(studio.random_face(seed=0))

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import statistics
 import tempfile
 import time
@@ -39,7 +38,6 @@ import time
 import _common
 import numpy as np
 import torch
-from PIL import Image
 
 from disguise.attributes import ATTRIBUTES
 from disguise.serving.studio import Studio
@@ -70,23 +68,14 @@ def model_time(weights: str, size: int, repeats: int = 300) -> tuple[float, str]
     return ms, what
 
 
-def twelve_megapixel_photo(folder: str) -> str:
-    photo = Image.open(ASTRONAUT).convert("RGB")
-    canvas = photo.resize((4000, 4000), Image.Resampling.BICUBIC).crop((0, 500, 4000, 3500))
-    path = os.path.join(folder, "photo-12mp.jpg")
-    canvas.save(path, quality=92)
-    return path
-
-
-def server_latency(weights: str, events: int, threads: int, photo: str, live_format: str
-                   ) -> dict[str, list[float]]:
+def server_latency(weights: str, events: int, threads: int, photo: str) -> dict[str, list[float]]:
     """Round trips of an edit in each view and of a no-op, interleaved, the server in its own
     process (as in production), after uploading ``photo``."""
     from gradio_client import Client, handle_file
 
     port = _common.free_port()
-    proc, _ = _common.start_server([str(_common.ROOT / "bench" / "_serve.py"), weights, str(port), str(threads),
-                      live_format], port)
+    proc, _ = _common.start_server([str(_common.ROOT / "bench" / "_serve.py"), weights, str(port), str(threads)],
+                                   port)
     try:
         c = Client(f"http://127.0.0.1:{port}/", verbose=False)
         zero = [0.0] * len(ATTRIBUTES)
@@ -152,8 +141,6 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--starts", type=int, default=3)
     p.add_argument("--skip", default="", help="comma-separated parts to skip, e.g. 1,3,4")
-    p.add_argument("--live-format", default="jpeg", choices=["png", "jpeg", "webp"],
-                   help="how the server encodes the live pictures (app.LIVE_FORMAT)")
     args = p.parse_args()
     skip = set(args.skip.split(","))
     torch.set_num_threads(args.threads)
@@ -166,11 +153,11 @@ def main() -> None:
             print(f"   {size:3d} x {size:<3d}: {ms:6.2f} ms   (target <= 3 ms; {what})")
 
     work = tempfile.TemporaryDirectory()
-    photo = twelve_megapixel_photo(work.name)
+    photo = _common.twelve_megapixel_photo(work.name)
     if "2" not in skip:
-        t = server_latency(args.weights, args.events, args.threads, photo, args.live_format)
+        t = server_latency(args.weights, args.events, args.threads, photo)
         print(f"2. slider event through the server ({args.events} events each, interleaved; "
-              f"12 MP upload, live pictures as {args.live_format}):")
+              "12 MP upload, live pictures as JPEG files of their own):")
         for name in ("model", "photo", "noop"):
             print(f"   {name:5s}: p50 {_common.pct_ms(t[name], .5):6.1f} ms, p95 {_common.pct_ms(t[name], .95):6.1f} ms")
         print(f"   model view / no-op: p50 {statistics.median(t['model']) / statistics.median(t['noop']):.2f}x, "

@@ -27,6 +27,12 @@ WEB_DIR = SOURCE / "web"  # the page's own scripts and its pinned runtime (web/n
 EXAMPLES = SOURCE / "examples"  # the app's example faces (a real photo, drawn faces)
 
 
+def example_photos() -> list[str]:
+    """The app's examples: the real photo (aligned on upload), then the drawn faces (178 x 218,
+    CelebA's size: taken as aligned)."""
+    return [str(p) for p in sorted(EXAMPLES.glob("astronaut.jpg")) + sorted(EXAMPLES.glob("face_*.jpg"))]
+
+
 def cache_root() -> Path:
     """Where every cache goes: ``DISGUISE_CACHE``, else ``$XDG_CACHE_HOME/disguise``, else
     ``~/.cache/disguise``. Each kind has its own folder below it (``faces``, ``decoders``)."""

@@ -1,6 +1,10 @@
-"""Make docs/app.png: the app on the bundled weights in headless chromium, a photo being edited.
+"""Make the README's screenshots: the app on the bundled weights in headless chromium, a photo
+being edited (Eyeglasses and a hat, the compare handle in the middle), on a laptop and on a phone.
 
-    python docs/screenshot.py [--weights weights] [--out docs/app.png]
+    python docs/screenshot.py [--weights weights] [--out docs]
+
+Writes docs/app.png (1280 x 800) and docs/app_phone.png (390 x 844, the sliders scrolled beneath
+the picture).
 """
 
 from __future__ import annotations
@@ -14,36 +18,49 @@ sys.path.insert(0, str(ROOT))
 
 from tests.appserver import serve  # noqa: E402
 
+SCREENS = {  # file: browser context options
+    "app.png": {"viewport": {"width": 1280, "height": 800}},
+    "app_phone.png": {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 1.5, "is_mobile": True,
+                      "has_touch": True},
+}
+EDIT = {"Eyeglasses": "3", "Wearing_Hat": "2"}
+
+
+def shoot(browser, url: str, out: Path, device: dict) -> None:
+    page = browser.new_context(**device).new_page()
+    page.goto(url, wait_until="load")
+    page.wait_for_selector("#face-input input[type=file]", state="attached", timeout=30_000)
+    page.wait_for_function("() => window.disguiseLive && window.disguiseLive.mode !== 'loading'", timeout=60_000)
+    page.set_input_files("#face-input input[type=file]", str(ROOT / "examples" / "astronaut.jpg"))
+    # the page draws edits itself once its decoder has loaded (web/live.js)
+    page.wait_for_function("() => window.disguiseLive?.frames > 0", timeout=60_000)
+    for name, value in EDIT.items():
+        page.locator(f"#slider-{name} input[type=range]").fill(value)
+        page.wait_for_timeout(800)
+    if device.get("is_mobile"):  # the sliders scrolled beneath the picture, the first edited one in view
+        page.locator(f"#slider-{next(iter(EDIT))}").scroll_into_view_if_needed()
+    else:
+        page.locator("#controls").evaluate("c => c.scrollTo(0, 0)")
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(out))
+    page.context.close()
+    print(f"wrote {out}")
+
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--weights", default=str(ROOT / "weights"))
-    p.add_argument("--out", default=str(ROOT / "docs" / "app.png"))
+    p.add_argument("--out", default=str(ROOT / "docs"))
     p.add_argument("--chromium", default="/usr/bin/chromium")
     args = p.parse_args()
     from playwright.sync_api import sync_playwright
 
-    with serve(Path(args.weights)) as (url, _), sync_playwright() as pw:
+    with serve(Path(args.weights), runtime="local") as (url, _), sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=args.chromium, args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(url, wait_until="load")
-        page.wait_for_selector("#face-input input[type=file]", state="attached", timeout=30_000)
-        page.set_input_files("#face-input input[type=file]", str(ROOT / "examples" / "astronaut.jpg"))
-        page.wait_for_selector("#edited img", state="attached", timeout=30_000)
-        # the page draws edits itself once its decoder has loaded (web/live.js)
-        page.wait_for_function("() => window.disguiseLive?.frames > 0", timeout=60_000)
-        for name, value in (("Eyeglasses", "3"),):
-            page.locator(f"#slider-{name} input[type=range]").fill(value)
-            page.wait_for_timeout(800)
-        page.locator("#sheet").click()
-        page.wait_for_selector("#export-view img", timeout=30_000)
-        page.wait_for_timeout(1500)
-        page.evaluate("window.scrollTo(0, 0)")
-        page.wait_for_timeout(500)
-        page.screenshot(path=args.out)
+        for name, device in SCREENS.items():
+            shoot(browser, url, Path(args.out) / name, device)
         browser.close()
-    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

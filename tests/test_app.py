@@ -14,7 +14,8 @@ from PIL import Image
 
 from disguise.attributes import ATTRIBUTES
 from disguise.serving import events
-from disguise.serving.studio import Studio, sanitize_sliders
+from disguise.serving.pictures import PictureFiles
+from disguise.serving.studio import LIVE_SIDE, Studio, sanitize_sliders
 from disguise.vae.editing import parse_alphas
 from tests.appserver import serve
 
@@ -157,6 +158,21 @@ def test_app_handlers_turn_errors_into_messages(studio, tmp_path):
         on["strip"](studio.random_face(seed=0), "Eyeglasses", ",".join(["1"] * 2000), [])
 
 
+def test_the_page_size_and_the_photo_panel_events(studio, astronaut):
+    """A new size from the page sends a new document only when the live copy's size changes; the
+    photo panel folds once a face is loaded."""
+    face = studio.prepare(astronaut)
+    screen = '{"w": 300, "h": 300, "dpr": 1}'
+    assert events.resize(studio, None, screen, [], *ZERO) is events.KEEP
+    doc = events.resize(studio, face, screen, [], *ZERO, "photo")
+    assert json.loads(doc)["photo"]["width"] == 320 == face.live_side
+    assert events.resize(studio, face, '{"w": 310, "h": 310, "dpr": 1}', [], *ZERO, "photo") is events.KEEP
+    assert events.resize(studio, face, "garbage", [], *ZERO, "photo") != events.KEEP  # back to the default
+    assert face.live_side == LIVE_SIDE
+    assert events.fold_photo_panel(studio, face) == {"open": False}
+    assert events.fold_photo_panel(studio, None) == {"open": True}
+
+
 def test_every_handler_runs_through_the_gpu_wrapper(studio, monkeypatch):
     """On a ZeroGPU Space each event must hold a GPU: every wired function is wrapped."""
     import app
@@ -226,13 +242,12 @@ def _png(path) -> np.ndarray:
 
 
 def live(arr: np.ndarray) -> np.ndarray:
-    """``arr`` as the page receives it: encoded as the server encodes its live pictures."""
-    from gradio.processing_utils import encode_pil_to_bytes
-
-    import app
-
-    with Image.open(io.BytesIO(encode_pil_to_bytes(Image.fromarray(arr), app.LIVE_FORMAT))) as im:
+    """``arr`` as the page receives it: written as the server writes its pictures."""
+    with Image.open(_FILES.save(arr)) as im:
         return np.asarray(im.convert("RGB"))
+
+
+_FILES = PictureFiles(kept=8)
 
 
 def _upload(c, path, aligned=False):
@@ -413,6 +428,40 @@ def test_twenty_sessions_never_see_each_others_faces(server, synthetic_root):
     assert checked == [20] * 20
 
 
+def test_identical_sessions_at_once_get_whole_pictures(server, astronaut):
+    """8 visitors on the same photo moving the same slider the same way at the same moment: the
+    server makes identical pictures at once, and every one of 512 arrives whole (Gradio alone
+    writes identical pictures to one path, truncating it under a reader)."""
+    url, studio = server
+    face = studio.prepare(astronaut)
+    moves = [round(0.5 * k, 1) for k in range(-4, 5)]
+    want = {a: live(studio.render(face, {"Eyeglasses": a})) for a in moves}
+    errors, received = [], [0] * 8
+    start = threading.Barrier(8)
+
+    def session(k: int) -> None:
+        try:
+            c = client(url)
+            _upload(c, astronaut)
+            start.wait(timeout=120)
+            for i in range(64):
+                a = moves[i % len(moves)]
+                out = c.predict([], *sliders(Eyeglasses=a), api_name="/edit")
+                if not np.array_equal(_png(out), want[a]):
+                    errors.append(f"session {k}, event {i}: not the picture for Eyeglasses={a}")
+                received[k] += 1
+        except Exception as e:  # noqa: BLE001 - an empty or truncated file fails to decode: reported below
+            errors.append(f"session {k}: {type(e).__name__}: {e}")
+
+    threads = [threading.Thread(target=session, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    assert not errors, errors[:5]
+    assert sum(received) == 512
+
+
 # ----------------------------------------------------------------------------------------------
 # Identity: the bundled weights carry an identity model and its threshold
 
@@ -546,7 +595,7 @@ def test_the_latent_space_tab_through_the_api(server):
     decoded, plane = c.predict(0.5, -1.25, api_name="/latent")
     want = np.asarray(space.decode_point(0.5, -1.25).convert("RGB"))
     np.testing.assert_array_equal(_png(decoded), want)
-    assert _png(decoded).shape == (224, 224, 3)
+    assert _png(decoded).shape == (448, 448, 3)  # 28 x 28, enlarged 16 times: the largest thing in the tab
     marked = _png(plane)
     np.testing.assert_array_equal(marked, np.asarray(space.scatter(0.5, -1.25)))
     assert (marked != np.asarray(space.scatter())).any()  # the point is drawn

@@ -334,10 +334,10 @@ def test_bundled_codes_are_the_bundled_models(space):
 
 def test_latent_space_point_in_image_out(space):
     img = space.decode_point(0.5, -1.0)
-    assert img.size == (224, 224) and img.mode == "L"
+    assert img.size == (448, 448) and img.mode == "L"
     a, b = np.asarray(space.decode_point(-2, 0)), np.asarray(space.decode_point(2, 0))
     assert np.abs(a.astype(int) - b).mean() > 5  # the plane is not constant
-    assert space.decode_point(MAX_ABS, -MAX_ABS).size == (224, 224)  # the edge is allowed
+    assert space.decode_point(MAX_ABS, -MAX_ABS).size == (448, 448)  # the edge is allowed
     for bad in [(float("nan"), 0), (0, float("inf")), (-float("inf"), 1)]:
         with pytest.raises(ValueError, match="the latent point must be finite"):
             space.decode_point(*bad)

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from disguise.attributes import ATTRIBUTES
-from disguise.serving.live import random_edits
+from disguise.serving.live import FORMAT, random_edits
 from disguise.serving.web_assets import (
     LOCAL_RUNTIME,
     ORT_VERSION,
@@ -146,7 +146,7 @@ def test_the_live_document(studio, astronaut):
     alphas[ATTRIBUTES.index("Eyeglasses")] = 2.5
     doc = json.loads(studio.live(face, alphas, ["Male"], "photo"))
     size, zdim = studio.editor.size, studio.editor.model.config.z_dim
-    assert doc["format"] == 1 and doc["face"] == face.face_id and doc["alphas"] == alphas
+    assert doc["format"] == FORMAT and doc["face"] == face.face_id and doc["alphas"] == alphas
     assert doc["attributes"] == list(ATTRIBUTES) and doc["size"] == size and doc["zDim"] == zdim
     np.testing.assert_array_equal(np.frombuffer(base64.b64decode(doc["z"]), "<f4"), face.z.numpy())
     bank = np.frombuffer(base64.b64decode(doc["bank"]), "<f4").reshape(len(ATTRIBUTES), zdim)
@@ -163,6 +163,36 @@ def test_the_live_document(studio, astronaut):
         studio.live(face, alphas[:3], [], "photo")
     with pytest.raises(ValueError, match="view"):
         studio.live(face, alphas, [], "sketch")
+
+
+def test_the_live_copy_is_as_large_as_the_page_shows_it(studio, astronaut, tmp_path):
+    """The page reports its picture's box and pixel ratio: the live copy follows it (the photo
+    fitted into the box, times the ratio capped at 2.5, rounded up to 64 px, within 256 .. 1600
+    and at most the working copy); whatever else a client sends gives the default size."""
+    from PIL import Image
+
+    from disguise.serving.studio import LIVE_SIDE, MAX_LIVE_SIDE, live_side
+
+    box = {"w": 694, "h": 530, "dpr": 1}
+    assert live_side((4000, 3000), json.dumps(box)) == 704  # width-bound: 694 px -> 704
+    assert live_side((3000, 4000), box) == 576  # height-bound: 530 px -> 576
+    assert live_side((4000, 3000), {**box, "dpr": 2}) == 1408
+    assert live_side((4000, 3000), {**box, "dpr": 9}) == MAX_LIVE_SIDE  # 2.5 at most, then the cap
+    assert live_side((100, 100), {"w": 10, "h": 10, "dpr": 1}) == 256
+    assert live_side((4000, 3000), {"w": 1e308, "h": 1e308, "dpr": 1e308}) == MAX_LIVE_SIDE
+    for bad in ["", "not json", "[1, 2]", '{"w": "wide", "h": 1, "dpr": 1}', {"w": -5, "h": 530, "dpr": 1},
+                {"w": float("nan"), "h": 530, "dpr": 1}, {"w": 694, "h": 530}, None, 7]:
+        assert live_side((4000, 3000), bad) == LIVE_SIDE, bad
+
+    photo = tmp_path / "big.jpg"
+    Image.open(astronaut).convert("RGB").resize((2000, 2000)).save(photo)
+    face = studio.prepare(photo)
+    assert studio.show_at(face, box) and max(face.live(studio.editor.policy).view.size) == 576
+    assert not studio.show_at(face, {**box, "w": 690})  # the same 64 px step: no new copy
+    assert studio.show_at(face, {**box, "dpr": 2})
+    assert max(face.live(studio.editor.policy).view.size) == 1024  # the working copy's size at most
+    doc = json.loads(studio.live(face, [0.0] * len(ATTRIBUTES), [], "photo"))
+    assert (doc["photo"]["width"], doc["photo"]["height"]) == (1024, 1024)
 
 
 def test_web_assets_serve_only_their_files(exported, tmp_path):

@@ -55,14 +55,21 @@ def alpha_list(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def attribute_list(text: str) -> list[str]:
-    """A ``type=`` for comma-separated CelebA attribute names (empty: none)."""
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    try:
-        check_names(names)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+def name_list(check):
+    """A ``type=`` for a comma-separated list of names (empty: none) that ``check`` accepts
+    (it raises ``ValueError`` with the message to show)."""
+    def names(text: str) -> list[str]:
+        found = [n.strip() for n in text.split(",") if n.strip()]
+        try:
+            check(found)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+        return found
+
     return names
+
+
+attribute_list = name_list(check_names)  # CelebA attribute names
 
 
 def field_docs(cls: type) -> dict[str, str]:

@@ -24,17 +24,9 @@ from pathlib import Path
 
 from disguise.identity.match import LABELS, MAX_SUSPECTS, Matcher, match_sheet, seen_attributes
 from disguise.identity.recognisers import DRAWN, REAL
-from train._cli import run
+from train._cli import name_list, run
 
-
-def disguise_list(text: str) -> list[str]:
-    """A ``type=`` for ``--disguise glasses,hat``: known disguise names."""
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    try:
-        seen_attributes(names)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    return names
+disguise_list = name_list(seen_attributes)  # ``--disguise glasses,hat``: known disguise names
 
 
 def gallery_files(items: list[str]) -> list[Path]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +38,7 @@ from .model import ClassicVAE
 
 BUNDLED_CLASSIC = BUNDLED_WEIGHTS / "classic"
 MAX_ABS = 6.0  # the largest |z[0]|, |z[1]| decode_point accepts
-DISPLAY_SCALE = 8  # 28 x 28 -> 224 x 224
+DISPLAY_SCALE = 16  # 28 x 28 -> 448 x 448: the decode, the picture the tab is about, large
 
 
 @dataclass
@@ -139,4 +140,15 @@ def load_latent_space(folder: str | os.PathLike = BUNDLED_CLASSIC) -> LatentSpac
     space = LatentSpace(model, codes, labels, names or model.config.class_names,
                         model.config.data or folder.name, symmetric_limit(codes))
     space.decode_point(0.0, 0.0)  # warm-up: the first call does not pay for lazy initialisation
+    space.scatter()  # drawn once, here rather than on the first visitor's move
     return space
+
+
+def load_latent_space_or_none(folder: str | os.PathLike | None = None) -> LatentSpace | None:
+    """``load_latent_space`` for the app (``folder``, else ``DISGUISE_CLASSIC``, else the bundled
+    model); None, saying why on stderr, when it cannot be loaded: the app runs without the tab."""
+    try:
+        return load_latent_space(folder or os.environ.get("DISGUISE_CLASSIC") or BUNDLED_CLASSIC)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"disguise: no Latent space tab: {e}", file=sys.stderr)
+        return None

@@ -7,10 +7,13 @@ conventions that keep Gradio out of here:
   to show; the app turns it into an error message in the page, never a crash;
 * a note that does not stop the event (a slider value replaced) goes to ``warn``;
 * ``KEEP`` as an output leaves that component as it is (an upload that failed keeps the face
-  being edited).
+  being edited); ``Update(open=False)`` changes a component's properties instead of its value;
+* pictures are returned as pixels (or PIL images); the app hands each over as a file of its own,
+  so that it arrives whole (``disguise.serving.pictures``).
 
 The last inputs of the Disguise tab's picture events are the 40 sliders, then the view
-(``"photo"`` or ``"model"``), so API clients may leave the view out.
+(``"photo"`` or ``"model"``), then how large the page shows the picture (``screen``,
+web/screen.js), so API clients may leave the view and the screen out.
 """
 
 from __future__ import annotations
@@ -26,6 +29,10 @@ from . import text
 from .studio import EditedFace, Studio, sanitize_sliders
 
 KEEP = object()  # "leave this output as it is"
+
+
+class Update(dict):
+    """New properties for an output component (``Update(open=False)`` folds an accordion)."""
 Warn = Callable[[str], None]
 NO_FACE = "Upload a face (or press Random face) first."
 
@@ -41,11 +48,18 @@ def need(face: EditedFace | None) -> EditedFace:
 
 
 def split(values: Sequence) -> tuple[list, str]:
-    """A picture event's last inputs: the 40 sliders, then the view."""
-    *sliders, view = values
+    """A picture event's last inputs: the 40 sliders, then the view (then, from the page, how
+    large it shows the picture: see ``screen_of``)."""
+    sliders, view = list(values[:len(ATTRIBUTES)]), values[len(ATTRIBUTES)] if len(values) > len(ATTRIBUTES) else "photo"
     if view not in VIEWS:
         raise ValueError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
     return sliders, view
+
+
+def screen_of(values: Sequence) -> str:
+    """The page's report of its picture's size, after the sliders and the view ("" if none)."""
+    return values[len(ATTRIBUTES) + 1] if len(values) > len(ATTRIBUTES) + 1 else ""
+
 
 
 def live_document(studio: Studio, face: EditedFace | None, locked, sliders, view: str) -> str:
@@ -71,9 +85,25 @@ def upload(studio: Studio, image, already_aligned: bool, locked, *values, warn: 
     except ImageError as e:
         warn(str(e))
         return (KEEP,) * 4 + (f"**Could not use that image:** {e}", KEEP)
+    studio.show_at(face, screen_of(values))
     alphas, _ = sanitize_sliders(sliders)
-    return (face, face.aligned, studio.before(face, chosen), studio.render(face, alphas, locked or [], chosen),
-            face.notice, live_document(studio, face, locked, sliders, chosen))
+    return (face, face.aligned, studio.before(face, chosen),
+            studio.render(face, alphas, locked or [], chosen), face.notice,
+            live_document(studio, face, locked, sliders, chosen))
+
+
+def fold_photo_panel(studio: Studio, face: EditedFace | None):
+    """Once a face is loaded, the upload and the examples fold away (the picture is the page)."""
+    return Update(open=face is None)
+
+
+def resize(studio: Studio, face: EditedFace | None, screen: str, locked, *values):
+    """The page shows the picture at another size: a sharper (or lighter) live copy, when it
+    changes the copy's size; otherwise nothing."""
+    if face is None or not studio.show_at(face, screen):
+        return KEEP
+    sliders, chosen = split(values)
+    return live_document(studio, face, locked, sliders, chosen)
 
 
 def edit(studio: Studio, face: EditedFace | None, locked, *values, warn: Warn = _quiet):
@@ -92,6 +122,7 @@ def change_view(studio: Studio, face: EditedFace | None, locked, *values, warn: 
     if face is None:
         return None, None, ""
     sliders, chosen = split(values)
+    studio.show_at(face, screen_of(values))
     return (studio.before(face, chosen), edit(studio, face, locked, *values, warn=warn),
             live_document(studio, face, locked, sliders, chosen))
 
@@ -119,10 +150,11 @@ def edit_by_name(studio: Studio, face: EditedFace | None, alphas: dict, locked, 
     return studio.render(face, alphas, locked or [], view)
 
 
-def random_face(studio: Studio, locked, view: str):
+def random_face(studio: Studio, locked, view: str, screen: str = ""):
     """A face from the prior: the face, its preview, both pictures, the notice, 40 zeros, the
     page's document."""
     face = studio.random_face()
+    studio.show_at(face, screen)
     before = studio.before(face, view)
     zero = (0.0,) * len(ATTRIBUTES)
     return ((face, face.aligned, before, before, face.notice) + zero

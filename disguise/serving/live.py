@@ -7,7 +7,8 @@ as ``PhotoCanvas.apply`` does. For that it receives, as one JSON document:
 * ``z`` and the forty vectors ``bank`` as the locks condition them (little-endian float32,
   base64), the slider positions ``alphas`` the server last saw;
 * the reconstruction ``recon`` (``decode(z)``, uint8 RGB, base64), which the change is taken from;
-* for the photo view, the live display copy of the photo (a JPEG data URL), the footprint ``box``
+* for the photo view, the live copy of the photo, as large as the page shows it (a JPEG data URL;
+  ``Studio.show_at``), the footprint ``box``
   of the model's crop in it, the affine ``warp`` from footprint pixels to model pixels, and the
   constants of ``disguise.photo`` (negligible change, full change, feather).
 
@@ -28,7 +29,7 @@ from PIL import Image
 from ..attributes import ATTRIBUTES
 from ..photo.view import FEATHER, FULL, NEGLIGIBLE, PhotoCanvas
 
-FORMAT = 1  # bumped when the document's layout changes (the page checks it)
+FORMAT = 2  # bumped when the document's layout changes (the page checks it)
 PHOTO_QUALITY = 92  # JPEG quality of the photo sent to the page
 
 

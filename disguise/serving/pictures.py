@@ -53,3 +53,13 @@ class PictureFiles:
             while len(self._files) > self.kept:
                 self._files.popleft().unlink(missing_ok=True)
         return str(path)
+
+    def hand_over(self, out):
+        """An event's output with every picture in it (an RGB array, a PIL image, the pictures of
+        a gallery's ``[(picture, caption), ...]``) replaced by the path of a file of its own:
+        arrays as JPEG (the live pictures), PIL images as PNG (exports, plots); the rest as is."""
+        if isinstance(out, Image.Image) or isinstance(out, np.ndarray) and out.ndim == 3:
+            return self.save(out, "png" if isinstance(out, Image.Image) else "jpeg")
+        if isinstance(out, list) and out and isinstance(out[0], tuple):
+            return [(self.hand_over(picture), caption) for picture, caption in out]
+        return out

@@ -10,6 +10,7 @@ person's photo, ``disguise.photo``; the default) and ``model`` (the model's deco
 from __future__ import annotations
 
 import collections
+import json
 import math
 import os
 import shutil
@@ -54,7 +55,9 @@ from .live import live_document
 
 SLIDER_LIMIT = 4.0  # the sliders' range: -4 .. 4, as the seed's strips
 DRAWN_EXAMPLES = "face_*.jpg"  # the bundled examples that are drawn faces (examples/)
-PHOTO_DISPLAY = 640  # the live photo view is drawn on a copy with this long side
+LIVE_SIDE = 1024  # the live photo copy's long side until the page says how large it shows it
+MAX_LIVE_SIDE = 1600  # ... and at most, whatever the page says (the working copy is at most 1024)
+LIVE_STEP = 64  # live sizes are rounded up to a multiple of this (a resize by a few px changes nothing)
 # Export folders kept on disk, across all sessions. Gradio copies a returned file into its own
 # cache, so an older export is no longer needed here; the cap bounds what any client can pile up.
 KEPT_EXPORTS = 64
@@ -79,12 +82,14 @@ class EditedFace:
     notice: str = ""
     face_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     exports: list[Path] = field(default_factory=list)  # deleted with the session
+    live_side: int = LIVE_SIDE  # the live copy's long side: as large as the page shows the photo
     _live: PhotoCanvas | None = field(default=None, repr=False)
 
     def live(self, policy) -> PhotoCanvas:
-        """The display-sized canvas the live photo view is drawn on (made once)."""
+        """The canvas the live photo view is drawn on, ``live_side`` on its long side (at most the
+        working copy's), made once per size."""
         if self._live is None:
-            self._live = PhotoCanvas(self.photo.resized(PHOTO_DISPLAY), policy)
+            self._live = PhotoCanvas(self.photo.resized(self.live_side), policy)
         return self._live
 
 
@@ -119,6 +124,25 @@ def _digest(path: Path) -> str:
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def live_side(photo_size: tuple[int, int], screen: object) -> int:
+    """How large the page shows a photo of ``photo_size`` (w, h), in device pixels on its long side,
+    from the page's report ``screen`` (``{"w", "h", "dpr"}``, CSS pixels of the picture's box, as
+    JSON; web/screen.js): the photo fitted into the box, times the pixel ratio (at most 2.5),
+    rounded up to ``LIVE_STEP`` and kept within 256 .. ``MAX_LIVE_SIDE``. Anything else a client
+    sends (nothing, not JSON, absurd numbers) gives ``LIVE_SIDE``."""
+    try:
+        box = json.loads(screen) if isinstance(screen, str) else screen
+        w, h, dpr = (float(box[k]) for k in ("w", "h", "dpr"))
+    except (TypeError, ValueError, KeyError, json.JSONDecodeError):
+        return LIVE_SIDE
+    if not all(math.isfinite(v) and v > 0 for v in (w, h, dpr)):
+        return LIVE_SIDE
+    pw, ph = photo_size
+    shown = min(w / pw, h / ph) * max(pw, ph) * min(dpr, 2.5)
+    side = LIVE_STEP * math.ceil(min(shown, MAX_LIVE_SIDE) / LIVE_STEP)
+    return int(min(max(side, 256), MAX_LIVE_SIDE))
 
 
 class Studio:
@@ -255,6 +279,15 @@ class Studio:
         else:
             shot = FaceShot.of(PhotoFrame.of_crop(self.upscale(edited), self.editor.policy), landmarks=face.landmarks)
         return recogniser.compare(self.person(face), recogniser.embed([shot])[0])
+
+    def show_at(self, face: EditedFace, screen: object) -> bool:
+        """The page shows the picture in the box ``screen`` (web/screen.js's report): the live
+        copy follows its size (``live_side``). Whether it changed."""
+        side = live_side(face.photo.size, screen)
+        if side == face.live_side:
+            return False
+        face.live_side, face._live = side, None
+        return True
 
     def live(self, face: EditedFace, alphas: Sequence[float], locked: Sequence[str] = (), view: str = "photo") -> str:
         """The JSON document the page decodes edits of ``face`` from (``disguise.live``):

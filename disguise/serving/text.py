@@ -45,9 +45,8 @@ def model_note(trained_on: str) -> str:
     """Said once, under the title: what the loaded VAE learned, when that was not real faces."""
     if trained_on == "celeba":
         return ""
-    return ("*The bundled model learned drawn faces (a synthetic CelebA), so its edits on photos are rough "
-            "until weights trained on CelebA are loaded; who a face is, in a photo, is judged by dlib's face "
-            "recogniser, trained on real people.*")
+    return ("The demo model learned drawn faces, so its edits on photos are rough until weights trained on "
+            "CelebA are loaded; who is in a photo is judged by dlib's recogniser, trained on real people.")
 
 
 def live_summary(decoder: Path | None, decoder_problem: str, runtime: str) -> str:
@@ -61,11 +60,23 @@ def live_summary(decoder: Path | None, decoder_problem: str, runtime: str) -> st
     return f"yes, {decoder.name} with onnxruntime-web from {source}"
 
 
-INTRO = """# disguise
-Upload a face and move the sliders to see it with an attribute added (right) or removed (left):
-glasses, a hat, a beard, another hair colour, make-up, age. Built to predict how a wanted person
-may look in disguise. Your photo and the pictures made from it stay in this session only and are
-deleted when it ends."""
+def started(weights: str, studio, runtime: str) -> str:
+    """The server's start-up lines: what it loaded, and whether the page decodes in the browser."""
+    size, z = studio.editor.size, studio.editor.model.config.z_dim
+    return (f"disguise: {weights} loaded on {studio.editor.device} ({size} x {size}, z {z})\n"
+            "disguise: the page decodes in the browser: "
+            + live_summary(studio.decoder_file, studio.decoder_problem, runtime))
+
+
+INTRO = ("**disguise**: upload a face, move a slider right to add an attribute, left to remove it "
+         "(glasses, a hat, a beard, hair, make-up, age). Your photo stays in this session only.")
+
+
+def header(trained_on: str) -> str:
+    """The page's first lines: what it does, and (once) what the loaded model learned."""
+    note = model_note(trained_on)
+    return INTRO + (f"\n\n<span class='note'>{note}</span>" if note else "")
+
 
 MATCH_INTRO = """Who is this? Upload a still of a disguised person and the suspects' photos: they are
 ranked by a face recogniser (for photos, dlib's, trained on real people), and each suspect is drawn
@@ -75,8 +86,8 @@ is not a match."""
 
 LATENT_INTRO = """How a VAE organises what it learned, in two dimensions: the convolutional VAE of *Generative
 Deep Learning with Keras*, ch. 8 (z = 2), trained on Fashion-MNIST. Each dot is a test image's
-code, coloured by its class; move the point (click the plane, or drag the sliders) and the decoder
-draws what lies there. Beside it, the book's figure: decodes over a 15 x 15 grid of the plane, at
+code, coloured by its class; move the point (click or drag over the plane, or move the sliders) and the decoder
+draws what lies there, beside it. Below, the book's figure: decodes over a 15 x 15 grid of the plane, at
 the normal distribution's quantiles 0.05 .. 0.95."""
 
 NO_LATENT = "*No 2-D model could be loaded (see the server's log).*"
