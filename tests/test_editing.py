@@ -17,7 +17,7 @@ from disguise.files import write_png
 from disguise.photo.exports import DISGUISES, TILE, alpha_grid, alpha_strip, disguise_sheet
 from disguise.vae.editing import Editor, condition
 from disguise.vae.model import VAE
-from disguise.vae.vectors import AttributeBank
+from disguise.vae.vectors import SEED_BANK_NAME, AttributeBank
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +177,12 @@ def test_the_bundled_weights_load_strictly_and_edit_a_face():
     assert sum(p.stat().st_size for p in folder.iterdir()) < 25 * 2**20
     editor = Editor.from_pretrained(folder)
     assert editor.vectors.shape == (40, editor.model.config.z_dim)
-    assert torch.allclose(editor.vectors.norm(dim=1), torch.ones(40), atol=1e-5)
+    # The sliders are calibrated: each row at its slider's scale, as its record says.
+    assert editor.bank.method == "calibrated"
+    scales = torch.tensor([r.scale for r in editor.bank.records])
+    assert torch.allclose(editor.vectors.norm(dim=1), scales, rtol=1e-5) and (scales > 0).all()
+    seed = AttributeBank.load(folder / SEED_BANK_NAME, z_dim=editor.model.config.z_dim)
+    assert seed.method == "seed" and torch.allclose(seed.vectors.norm(dim=1), torch.ones(40), atol=1e-5)
     crop = editor.policy.apply(Image.open(folder.parent / "examples" / "face_3.jpg").convert("RGB"))
     z = editor.encode(crop[None])[0]
     plain = editor.render(z, {}).astype(float)

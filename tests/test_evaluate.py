@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -49,6 +50,11 @@ def test_evaluation_runs_end_to_end(tiny_run, synthetic_root, tmp_path):
     assert all(e["alphas"] == [1.0, 3.0] for e in adds) and all(e["alphas"] == [-1.0, -3.0] for e in removes)
     md = (tmp_path / "evaluation.md").read_text()
     assert "## Edit success: add" in md and "| Eyeglasses |" in md and "## Quality bar" in md
+    assert "## Sliders (seed vectors" in md and "judge sees / model draws" in md
+    assert report["bar"]["success"] == 0.9 and report["bar"]["alpha"] == 4 and "below_floor" in report["bar"]
+    draw = report["drawability"]  # attributes with at least 10 test faces that have them
+    assert len(draw) >= 5 and all(0 <= d["seen"] <= 1 and 0 <= d["drawn"] <= 1 and d["faces"] >= 10 for d in draw)
+    assert any(d["attribute"] == "Male" for d in draw)
     assert (tmp_path / "attribute_classifier.safetensors").is_file()
     assert (tmp_path / "attribute_classifier.json").is_file()
     _recompute_edits(report["edits"], tiny_run, synthetic_root, tmp_path)
@@ -125,6 +131,57 @@ def test_cli_bad_input(tiny_run, synthetic_root, tmp_path, astronaut):
     r = cli("train.edit", "sheet", "--model", str(tiny_run), "--image", str(astronaut), "--lock", "Male",
             "--out", str(tmp_path / "sheet.png"))
     assert r.returncode == 0 and (tmp_path / "sheet.png").is_file()
+
+
+def test_vector_methods_side_by_side(tiny_run, synthetic_root, tmp_path, astronaut):
+    """train.vectors makes the seed's, the effect and the calibrated banks; train.evaluate judges a
+    given bank and sets another evaluation beside its own, slider by slider."""
+    from disguise.vae.vectors import AttributeBank
+
+    def cli(*args):
+        r = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=300)
+        assert "Traceback" not in r.stderr, r.stderr[-3000:]
+        return r
+
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copyfile(tiny_run / name, run / name)
+    data = ("--model", str(run), "--data", str(synthetic_root), "--quiet")
+    r = cli("train.vectors", *data, "--method", "seed", "--out", str(run / "seed.safetensors"))
+    assert r.returncode == 0, r.stderr
+    assert AttributeBank.load(run / "seed.safetensors").method == "seed"
+    r = cli("train.edit", "strip", "--model", str(tiny_run), "--vectors", str(run / "seed.safetensors"),
+            "--image", str(astronaut), "--out", str(tmp_path / "seed_strip.png"))
+    assert r.returncode == 0, r.stderr
+    from PIL import Image
+
+    with Image.open(tmp_path / "seed_strip.png") as im:
+        assert "the seed's unit" in im.info["unit"]  # a strip says which units its alphas are in
+    r = cli("train.vectors", *data)  # the default: effects
+    assert r.returncode == 0 and "effect" in r.stdout, r.stderr
+    effect = AttributeBank.load(run / "attribute_vectors.safetensors")
+    assert effect.method == "effect" and not np.allclose(effect.vectors.norm(dim=1), 1)
+    r = cli("train.vectors", *data, "--method", "calibrated", "--force")
+    assert r.returncode == 2 and "attribute_classifier" in r.stderr
+    judged = ("--faces", "8", "--alphas", "1,4", "--classifier-epochs", "2", "--photo-faces", "0",
+              "--attributes", "Eyeglasses,Wearing_Hat,Male")
+    r = cli("train.evaluate", *data, *judged, "--bank", str(run / "seed.safetensors"), "--out", str(tmp_path / "seed"))
+    assert r.returncode == 0, r.stderr
+    r = cli("train.vectors", *data, "--method", "calibrated", "--force", "--judge", str(tmp_path / "seed"),
+            "--calibration-faces", "6")
+    assert r.returncode == 0 and "validation" in r.stdout, r.stderr
+    calibrated = AttributeBank.load(run / "attribute_vectors.safetensors")
+    assert calibrated.method == "calibrated" and all(r.note for r in calibrated.records)
+    for name in ("attribute_classifier.json", "attribute_classifier.safetensors"):
+        shutil.copyfile(tmp_path / "seed" / name, run / name)
+    r = cli("train.evaluate", *data, *judged, "--before", str(tmp_path / "seed" / "evaluation.json"))
+    assert r.returncode == 0, r.stderr
+    md = (run / "evaluation.md").read_text()
+    assert "## Sliders (calibrated vectors" in md and "before: add" in md and "Before (seed)" in md
+    (tmp_path / "junk.json").write_text("{not json")
+    r = cli("train.evaluate", *data, *judged, "--before", str(tmp_path / "junk.json"))
+    assert r.returncode == 2 and "not a readable evaluation.json" in r.stderr
 
 
 def test_judge_records_its_preprocessing_and_judges_other_sizes(synthetic_root, tmp_path):

@@ -255,3 +255,24 @@ def test_the_pinned_runtime_is_the_one_npm_installs():
     assert sri(LOCAL_RUNTIME / RUNTIME_SCRIPT) == RUNTIME_INTEGRITY
     for name in RUNTIME_FILES:
         assert (LOCAL_RUNTIME / name).is_file(), name
+
+
+def test_the_page_follows_each_sliders_scale(tiny_run, tmp_path, astronaut):
+    """With a bank whose rows have their own lengths (effect or calibrated vectors), the page's bank
+    is the server's: each row at its slider's scale, kept under locks."""
+    from disguise.serving.studio import Studio
+    from disguise.vae.vectors import BANK_NAME, AttributeBank
+
+    for name in ("config.json", "model.safetensors"):
+        shutil.copyfile(tiny_run / name, tmp_path / name)
+    bank = AttributeBank.load(tiny_run / BANK_NAME)
+    scales = torch.linspace(0.3, 2.5, len(ATTRIBUTES))
+    bank.vectors = bank.vectors * scales[:, None]
+    bank.save(tmp_path / BANK_NAME)
+    studio = Studio.load(tmp_path, device="cpu")
+    face = studio.prepare(astronaut)
+    for locked in ([], ["Male", "Young"]):
+        doc = json.loads(studio.live(face, [0.0] * len(ATTRIBUTES), locked, "photo"))
+        rows = np.frombuffer(base64.b64decode(doc["bank"]), "<f4").reshape(len(ATTRIBUTES), -1)
+        np.testing.assert_allclose(rows, studio.editor.conditioned_bank(locked).numpy())
+        np.testing.assert_allclose(np.linalg.norm(rows, axis=1), scales.numpy(), rtol=1e-4)

@@ -43,6 +43,7 @@ from disguise.photo.exports import (
 )
 from disguise.photo.loading import ImageError, load_image
 from disguise.vae.editing import Editor, check_alpha
+from disguise.vae.vectors import SEED_BANK_NAME, AttributeBank
 from train._cli import alpha_list, attribute_list, fail, run
 
 COMMANDS = ("photo", "strip", "grid", "sheet", "gif")
@@ -73,6 +74,9 @@ def parse(argv):
     p.add_argument("--model", default="weights", help="weights folder or Hub repo id")
     p.add_argument("--set", dest="edits", metavar="NAME=ALPHA", type=edit_setting, action="append",
                    default=[], help="for photo: an edit, e.g. Eyeglasses=3 (repeat for more)")
+    p.add_argument("--vectors", default=None,
+                   help="a vector bank to edit with instead of MODEL's (e.g. weights/"
+                        f"{SEED_BANK_NAME}: the seed's difference of means, in the seed's units)")
     p.add_argument("--attribute", default="Eyeglasses", help="for strip, grid and gif")
     p.add_argument("--alphas", type=alpha_list, default="0,1,2,3,4",
                    help="for strip and grid: comma-separated, e.g. -4,-3,-2,-1,0")
@@ -120,6 +124,8 @@ def main(argv=None) -> int:
     check_options(args)
     out, locked, view = Path(args.out), args.lock, args.view or "photo"
     editor = Editor.from_pretrained(args.model)
+    if args.vectors:
+        editor = Editor(editor.model, AttributeBank.load(args.vectors, z_dim=editor.model.config.z_dim))
     faces = [prepare_face(p, editor.policy, already_aligned=True if args.aligned else None)
              for p in args.image]
     for path, f in zip(args.image, faces):

@@ -3,13 +3,17 @@
 Reconstruction quality on the test split, the independent attribute classifier's accuracy, edit
 success per attribute, the photo view against the model view (test faces placed into
 photo-like scenes, edited on the photo, prepared again and judged), and, when MODEL holds an
-identity model, the share of faces still recognised after each edit. Writes RUN/evaluation.json and
-RUN/evaluation.md.
+identity model, the share of faces still recognised after each edit; per attribute, whether the
+judge sees it and the model draws it, and why a slider misses the bar. Writes RUN/evaluation.json
+and RUN/evaluation.md. ``--bank`` evaluates another vector bank with the same model (e.g. the
+seed's, from ``train.vectors --method seed``); ``--before`` puts another run's evaluation.json
+beside this one, slider by slider.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -20,6 +24,7 @@ from PIL import Image
 from disguise.attributes import DRAWN as DRAWN_ATTRIBUTES
 from disguise.data.cache import load_split
 from disguise.data.celeba import CelebAError, open_celeba
+from disguise.evaluation.diagnosis import drawability
 from disguise.evaluation.edits import QualityBar, edit_success
 from disguise.evaluation.identity_kept import identity_retention
 from disguise.evaluation.photo_view import photo_view_success
@@ -36,6 +41,8 @@ from disguise.identity.judge import (
 )
 from disguise.identity.recognisers import DRAWN, REAL, Recognisers
 from disguise.vae.editing import Editor
+from disguise.vae.model import VAE
+from disguise.vae.vectors import AttributeBank
 from train._cli import alpha_list, attribute_list, run
 
 
@@ -56,6 +63,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", required=True, help="folder with config, weights and vector bank")
     p.add_argument("--data", required=True, help="CelebA-format folder")
+    p.add_argument("--bank", default=None, help="vector bank to evaluate (default: MODEL's own)")
+    p.add_argument("--before", default=None,
+                   help="another evaluation.json to show beside this one per slider (e.g. the seed's vectors)")
     p.add_argument("--alphas", type=positive_alphas, default="1,2,3,4", help="edit strengths to test")
     p.add_argument("--faces", type=int, default=200, help="test faces per attribute and direction")
     p.add_argument("--attributes", type=attribute_list, default=list(DRAWN_ATTRIBUTES),
@@ -83,6 +93,19 @@ def test_photos(data, count: int) -> tuple[list[np.ndarray], np.ndarray]:
         with Image.open(data.path(k)) as im:
             images.append(np.asarray(im.convert("RGB")))
     return images, data.attributes[rows]
+
+
+def read_before(path: str | None) -> dict:
+    """Another run's evaluation.json (``{}`` without ``path``), with a clear error when unreadable."""
+    if not path:
+        return {}
+    try:
+        before = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"--before {path}: not a readable evaluation.json ({e})") from None
+    if not isinstance(before, dict) or not isinstance(before.get("edits"), list):
+        raise ValueError(f"--before {path}: not an evaluation.json (no edits in it)")
+    return before
 
 
 def judge(args, data, editor: Editor, device) -> AttributeClassifier:
@@ -117,7 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     attributes = args.attributes or list(DRAWN_ATTRIBUTES)
     device = torch.device(args.device)
-    editor = Editor.from_pretrained(args.model, device=device)
+    if args.bank:  # the model alone, with this bank (MODEL needs no bank of its own)
+        model = VAE.from_pretrained(args.model, device=device)
+        editor = Editor(model, AttributeBank.load(args.bank, z_dim=model.config.z_dim), device)
+    else:
+        editor = Editor.from_pretrained(args.model, device=device)
+    before = read_before(args.before)
     data = open_celeba(args.data)
     test_x, test_y, _ = load_split(data, "test", editor.policy, progress=not args.quiet)
     out = Path(args.out or args.model)
@@ -137,14 +165,21 @@ def main(argv: list[str] | None = None) -> int:
         photo, photo_summary = photo_view_success(editor, clf, photos, labels, attributes, args.alphas,
                                                   max_faces=args.photo_faces, progress=not args.quiet)
     kept, recogniser = identity_kept(args, data, editor, attributes, device)
+    drawable = drawability(editor, clf, test_x, test_y, judge_x, attributes, max_faces=args.faces)
+    bank = {"method": editor.bank.method, "unit": editor.bank.unit,
+            "scales": {r.name: r.scale for r in editor.bank.records}}
     report = Report(recon, acc, edits, bar=bar.summary(edits), photo_view=photo, photo_summary=photo_summary,
                     identity=kept, identity_threshold=recogniser.threshold if recogniser else None,
-                    identity_recogniser=recogniser.name if recogniser else "")
+                    identity_recogniser=recogniser.name if recogniser else "", drawability=drawable,
+                    bank=bank, before=before)
     atomic_write(out / "evaluation.json", lambda p: p.write_text(report.to_json()))
     atomic_write(out / "evaluation.md", lambda p: p.write_text(markdown(report)))
     print(f"reconstruction: MSE {recon['mse']:.5f}, PSNR {recon['psnr']:.2f} dB, SSIM {recon['ssim']:.3f}")
-    print(f"edits passing the bar: {report.bar['passing']} of {report.bar['attributes']} added "
-          f"attributes ({', '.join(e.attribute for e in edits if e.passes and e.direction == 'add')})")
+    b = report.bar
+    print(f"edits passing the bar ({b['success']:.0%} success, {b['preserve']:.0%} kept, alpha <= {b['alpha']:g}): "
+          f"{b['passing']} of {b['attributes']} added attributes "
+          f"({', '.join(e.attribute for e in edits if e.passes and e.direction == 'add')}); "
+          f"{b['informative'] - len(b['below_floor'])} of {b['informative']} reach {b['floor']:.0%} at the end")
     if photo:
         print(f"photo view: {photo_summary['framed_by_eyes']:.0%} of {photo_summary['faces']} placed test faces "
               f"framed by the eyes; largest mean change outside the face: "

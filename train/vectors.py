@@ -1,7 +1,12 @@
 """Build the attribute vector bank: ``python -m train.vectors --model RUN --data ROOT``.
 
-Encodes labelled faces once and derives all 40 attribute directions (the seed's running-means
-recipe, in one pass). Writes RUN/attribute_vectors.safetensors.
+Encodes labelled faces once and derives all 40 attribute directions. ``--method effect`` (the
+default): each attribute's code change with the other 39 labels held fixed, at its own length,
+with the definitional links (bald has no hair colour, a goatee is a beard; ``disguise.vae.effects``).
+``--method seed``: the seed's running means (difference of means, unit length, in one pass).
+``--method calibrated``: both, then per attribute the direction and scale whose edit the judge
+(MODEL's attribute classifier, or --judge) found best on the validation split, at the slider's end
+(``disguise.evaluation.calibration``; the test split stays unseen). Writes RUN/attribute_vectors.safetensors.
 """
 
 from __future__ import annotations
@@ -14,8 +19,21 @@ from pathlib import Path
 from disguise.attributes import ATTRIBUTES, NOT_DRAWN
 from disguise.data.cache import load_split
 from disguise.data.celeba import CelebAError, open_celeba
+from disguise.evaluation.calibration import calibrate
+from disguise.identity.judge import CLASSIFIER_NAME, judge_policy, load_classifier
+from disguise.vae.editing import Editor
+from disguise.vae.effects import RIDGE, effect_bank, fit_effects
 from disguise.vae.model import VAE
-from disguise.vae.vectors import BANK_NAME, BATCH_SIZE, MAX_POSITIVES, THRESHOLD, build_bank, labelled_batches
+from disguise.vae.vectors import (
+    BANK_NAME,
+    BATCH_SIZE,
+    MAX_POSITIVES,
+    METHODS,
+    THRESHOLD,
+    AttributeBank,
+    build_bank,
+    labelled_batches,
+)
 from train._cli import fail, run
 
 
@@ -25,10 +43,21 @@ def parse(argv):
     p.add_argument("--model", required=True, help="run or weights folder (config.json, model.safetensors)")
     p.add_argument("--data", required=True, help="CelebA-format folder")
     p.add_argument("--split", default="train", choices=["train", "valid", "test", "all"])
+    p.add_argument("--method", default="effect", choices=METHODS,
+                   help="effect: the change with the other labels held, at its own scale; seed: the "
+                        "seed's difference of means, unit length; calibrated: per attribute the better "
+                        "of the two at the scale the judge found best on the validation split")
+    p.add_argument("--judge", default=None,
+                   help="calibrated: folder with attribute_classifier.* (default: MODEL)")
+    p.add_argument("--calibration-faces", type=int, default=100,
+                   help="calibrated: validation faces per attribute")
+    p.add_argument("--no-links", action="store_true",
+                   help="effect: do not remove what an attribute excludes (hair colours when bald, ...)")
+    p.add_argument("--ridge", type=float, default=RIDGE, help="effect: ridge, relative to the label variance")
     p.add_argument("--batch-size", type=int, default=BATCH_SIZE,
                    help="faces per batch: with --threshold, sets how many faces each mean averages")
-    p.add_argument("--threshold", type=float, default=THRESHOLD, help="stop when both means move less")
-    p.add_argument("--max-positives", type=int, default=MAX_POSITIVES)
+    p.add_argument("--threshold", type=float, default=THRESHOLD, help="seed: stop when both means move less")
+    p.add_argument("--max-positives", type=int, default=MAX_POSITIVES, help="seed: positives per mean at most")
     p.add_argument("--seed", type=int, default=0, help="order in which faces are visited")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=None, help=f"default: MODEL/{BANK_NAME}")
@@ -37,10 +66,43 @@ def parse(argv):
     return p.parse_args(argv)
 
 
+def make_bank(args, model: VAE, data, images, labels, total: int) -> AttributeBank:
+    """The bank ``--method`` asks for, from the faces of ``--split``."""
+    def seed_bank() -> AttributeBank:
+        return build_bank(model, labelled_batches(images, labels, args.batch_size, args.seed),
+                          threshold=args.threshold, max_positives=args.max_positives,
+                          device=args.device, progress=not args.quiet, total=total)
+
+    def effects() -> AttributeBank:
+        fit = fit_effects(model, labelled_batches(images, labels, args.batch_size, args.seed), ridge=args.ridge,
+                          device=args.device, progress=not args.quiet, total=total)
+        return effect_bank(fit, links=not args.no_links, batches=total)
+
+    if args.method == "seed":
+        return seed_bank()
+    if args.method == "effect":
+        return effects()
+    judge = Path(args.judge or args.model)
+    if not (judge / f"{CLASSIFIER_NAME}").is_file():
+        fail(f"--method calibrated needs the judge, {judge / CLASSIFIER_NAME}: python -m train.evaluate "
+             f"trains one (pass its folder as --judge), or use --method effect")
+    clf = load_classifier(judge, args.device, judge_policy(model.config.policy))
+    valid_x, valid_y, _ = load_split(data, "valid", model.config.policy, progress=not args.quiet)
+    editor = Editor(model, seed_bank(), args.device)
+    bank, choices = calibrate(editor, clf, {"effect": effects(), "seed": editor.bank}, valid_x, valid_y,
+                              max_faces=args.calibration_faces, progress=not args.quiet)
+    for c in choices:
+        print(f"  {c.attribute:20s} {c.source:6s} x{c.multiple:<5g} validation {c.success:4.0%} seen, "
+              f"{c.kept:4.0%} kept")
+    return bank
+
+
 def main(argv=None) -> int:
     args = parse(argv)
-    if args.batch_size < 1 or args.max_positives < 1 or not args.threshold > 0:
-        fail("--batch-size and --max-positives must be at least 1 and --threshold positive")
+    counts = (args.batch_size, args.max_positives, args.calibration_faces)
+    if min(counts) < 1 or not args.threshold > 0 or not args.ridge >= 0:
+        fail("--batch-size, --max-positives and --calibration-faces must be at least 1, --threshold "
+             "positive and --ridge not negative")
     out = Path(args.out) if args.out else Path(args.model) / BANK_NAME
     if out.exists() and not args.force:
         fail(f"{out} exists; pass --force to replace it")
@@ -50,17 +112,15 @@ def main(argv=None) -> int:
     print(rep.summary())
     start = time.perf_counter()
     total = -(-len(images) // args.batch_size)
-    bank = build_bank(model, labelled_batches(images, labels, args.batch_size, args.seed),
-                      threshold=args.threshold, max_positives=args.max_positives,
-                      device=args.device, progress=not args.quiet, total=total)
+    bank = make_bank(args, model, data, images, labels, total)
     bank.save(out)
     took = time.perf_counter() - start
-    print(f"{'attribute':20s} {'pos':>6s} {'neg':>6s} {'batches':>7s} {'|diff|':>7s}  converged")
+    print(f"{'attribute':20s} {'pos':>6s} {'neg':>6s} {'batches':>7s} {'|diff|':>7s} {'unit':>6s}  converged")
     for r in bank.records:
         flag = "  (not drawn in the synthetic set)" if r.name in NOT_DRAWN else ""
-        print(f"{r.name:20s} {r.positives:6d} {r.negatives:6d} {r.batches:7d} {r.raw_norm:7.3f}  "
+        print(f"{r.name:20s} {r.positives:6d} {r.negatives:6d} {r.batches:7d} {r.raw_norm:7.3f} {r.scale:6.3f}  "
               f"{'yes' if r.converged else 'no '}{flag}")
-    print(f"wrote {len(ATTRIBUTES)} vectors to {out} in {took:.1f} s")
+    print(f"wrote {len(ATTRIBUTES)} vectors ({args.method}: {bank.unit}) to {out} in {took:.1f} s")
     return 0
 
 

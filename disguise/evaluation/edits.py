@@ -39,41 +39,63 @@ class EditResult:
 class QualityBar:
     """The bar the demo weights are held to: for at least ``target`` attributes, adding the
     vector at some alpha <= ``alpha`` makes the classifier see it for ``success`` of the faces
-    while ``preserve`` of the other drawn attributes stay as they were."""
+    while ``preserve`` of the other drawn attributes stay as they were; and every attribute's add
+    reaches ``floor`` at the end of its slider (``alpha`` 4)."""
 
-    success: float = 0.8
-    preserve: float = 0.85
-    alpha: float = 3.0
-    target: int = 15
+    success: float = 0.9
+    preserve: float = 0.9
+    alpha: float = 4.0
+    target: int = 25
+    floor: float = 0.5
 
     def summary(self, edits: Sequence[EditResult]) -> dict:
         """The bar and how ``edits`` (from ``edit_success`` with this bar) fare against it."""
         added = [e for e in edits if e.direction == "add"]
         passing = sum(e.passes for e in added)
+        informative = [e for e in added if e.informative]
+        weak = [e.attribute for e in informative if self.at_end(e) < self.floor]
         return {"success": self.success, "preserve": self.preserve, "alpha": self.alpha,
                 "passing": passing, "attributes": len(added), "target": self.target,
-                "met": passing >= self.target}
+                "met": passing >= self.target, "floor": self.floor,
+                "below_floor": weak, "informative": len(informative)}
+
+    def judge(self, e: EditResult) -> EditResult:
+        """``e`` with ``passes`` and ``best_alpha`` set by this bar (the smallest passing alpha)."""
+        e.best_alpha, e.passes = None, False
+        for a, s, p in zip(e.alphas, e.success, e.preserved):
+            if e.informative and abs(a) <= self.alpha and s >= self.success and p >= self.preserve:
+                e.best_alpha, e.passes = a, True
+                break
+        return e
+
+    def at_end(self, e: EditResult) -> float:
+        """Success at the largest tested alpha within the bar's range (the slider's end)."""
+        within = [s for a, s in zip(e.alphas, e.success) if abs(a) <= self.alpha]
+        return within[-1] if within else 0.0
 
 
 @torch.no_grad()
 def edit_success(editor: Editor, clf: AttributeClassifier, images: np.ndarray, labels: np.ndarray,
                  attributes: Sequence[str] = DRAWN, alphas: Sequence[float] = (1, 2, 3, 4),
                  max_faces: int = 200, bar: QualityBar = QualityBar(), progress: bool = True,
-                 seed: int = 0) -> list[EditResult]:
+                 seed: int = 0, directions: Sequence[str] = ("add", "remove")) -> list[EditResult]:
     """Add and remove each attribute on test faces that lack / have it; see the module docstring.
 
     ``images`` are the model's uint8 test faces, ``labels`` their +1/-1 attributes; at most
-    ``max_faces`` faces (drawn with ``seed``) per attribute and direction.
+    ``max_faces`` faces (drawn with ``seed``) per attribute and direction; ``directions``: which
+    of "add" and "remove" to measure.
     """
     rng = np.random.default_rng(seed)
     labels = np.asarray(labels)
     drawn_idx = [ATTRIBUTES.index(a) for a in DRAWN]
     results = []
-    pbar = tqdm(total=2 * len(attributes), desc="edit success", leave=False, disable=not progress)
+    pbar = tqdm(total=len(directions) * len(attributes), desc="edit success", leave=False, disable=not progress)
     for name in attributes:
         k = ATTRIBUTES.index(name)
         others = [j for j in drawn_idx if j != k]
         for direction, sign, want in (("add", 1.0, -1), ("remove", -1.0, 1)):
+            if direction not in directions:
+                continue
             rows = np.flatnonzero(labels[:, k] == want)
             if len(rows) > max_faces:
                 rows = np.sort(rng.choice(rows, max_faces, replace=False))
@@ -91,10 +113,6 @@ def edit_success(editor: Editor, clf: AttributeClassifier, images: np.ndarray, l
             kept = (preds[:, :, others] == preds[0:1, :, others]).float().mean((1, 2)).tolist()
             res = EditResult(name, direction, len(rows), [sign * a for a in steps[1:]], succ[1:],
                              kept[1:], succ[0], informative=succ[0] < 0.5)
-            for a, s, p in zip(steps[1:], succ[1:], kept[1:]):
-                if res.informative and a <= bar.alpha and s >= bar.success and p >= bar.preserve:
-                    res.best_alpha, res.passes = sign * a, True
-                    break
-            results.append(res)
+            results.append(bar.judge(res))
     pbar.close()
     return results

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from .edits import EditResult
+from .diagnosis import Drawability, cause
+from .edits import EditResult, QualityBar
 from .identity_kept import IdentityResult
 from .photo_view import PhotoViewResult
 
@@ -28,12 +29,19 @@ class Report:
     identity: list[IdentityResult] = field(default_factory=list)
     identity_threshold: float | None = None
     identity_recogniser: str = "the identity model"
+    drawability: list[Drawability] = field(default_factory=list)
+    bank: dict = field(default_factory=dict)  # {"method", "unit", "scales": {attribute: |v|}}
+    before: dict = field(default_factory=dict)  # another report's JSON (e.g. the seed's vectors)
 
     def to_json(self) -> str:
         out = {"reconstruction": self.reconstruction, "classifier": self.classifier,
                "edits": [asdict(e) for e in self.edits], "bar": self.bar}
         if self.photo_view:
             out |= {"photo_view": [asdict(e) for e in self.photo_view], "photo_summary": self.photo_summary}
+        if self.drawability:
+            out["drawability"] = [asdict(d) for d in self.drawability]
+        if self.bank:
+            out["bank"] = self.bank
         if self.identity:
             out |= {"identity": [asdict(e) for e in self.identity], "identity_threshold": self.identity_threshold,
                     "identity_recogniser": self.identity_recogniser}
@@ -54,7 +62,14 @@ def markdown(report: Report) -> str:
                   f"{b['preserve']:.0%} of the other drawn attributes stay as they were "
                   f"(and the plain reconstruction is seen with it for under half of them): "
                   f"**{b['passing']} of {b['attributes']}** (target {b['target']}): "
-                  f"{'met' if b['met'] else 'not met'}.", ""]
+                  f"{'met' if b['met'] else 'not met'}."]
+        if "below_floor" in b:
+            weak = b["below_floor"]
+            lines += ["", f"Adds reaching at least {b['floor']:.0%} at the slider's end ({ALPHA}={b['alpha']:g}): "
+                          f"**{b['informative'] - len(weak)} of {b['informative']}**"
+                          + (f" (below: {', '.join(weak)})" if weak else "") + "."]
+        lines += [""]
+    lines += _sliders(report)
 
     def edit_row(e: EditResult) -> str:
         cells = " | ".join(f"{s:.0%} / {p:.0%}" for s, p in zip(e.success, e.preserved))
@@ -143,3 +158,57 @@ def _per_direction(items: list, title, header, row, footer=None) -> list[str]:
         lines += [title(direction, what), "", *header(rows[0].alphas), *map(row, rows)]
         lines += ([footer(rows)] if footer else []) + [""]
     return lines
+
+
+CAUSES = {"judge": "the judge does not see it", "capacity": "the model does not draw it",
+          "entangled": "changes other attributes", "scale": "too weak in range"}
+
+
+def _sliders(report: Report) -> list[str]:
+    """One row per added attribute: its unit, whether the judge sees it and the model draws it, the
+    add's verdict (or why it fails), success at the slider's end, the identity kept there, and the
+    same verdict for the ``before`` report when there is one."""
+    if not report.bank and not report.drawability:
+        return []
+    bar = QualityBar(**{k: report.bar[k] for k in ("success", "preserve", "alpha", "target", "floor")
+                        if k in report.bar})
+    draw = {d.attribute: d for d in report.drawability}
+    ident = {i.attribute: i for i in report.identity if i.direction == "add"}
+    before = {e["attribute"]: bar.judge(EditResult(**e)) for e in report.before.get("edits", []) if e["direction"] == "add"}
+    scales = report.bank.get("scales", {})
+
+    def verdict(e: EditResult | None) -> str:
+        if e is None:
+            return ""
+        if not e.informative:
+            return "n/a"
+        if e.passes:
+            return f"yes ({ALPHA}={e.best_alpha:g})"
+        return f"no: {CAUSES[cause(e, draw.get(e.attribute), bar)]}"
+
+    head = "| attribute | unit (code length) | judge sees / model draws | add | at the end | identity kept |"
+    rule = "| --- | ---: | ---: | --- | ---: | ---: |"
+    if before:
+        head += " before: add | before: at the end |"
+        rule += " --- | ---: |"
+    lines = [f"## Sliders ({report.bank.get('method', '')} vectors: {report.bank.get('unit', '')})", "",
+             "Per added attribute: the judge's share on test faces that have it, as they are and as "
+             "the model reconstructs them; the add's verdict against the bar, or its first cause "
+             f"(judge, model, entanglement, scale); success and identity kept at {ALPHA}={bar.alpha:g}.", "",
+             head, rule]
+    for e in (e for e in report.edits if e.direction == "add"):
+        d = draw.get(e.attribute)
+        seen = f"{d.seen:.0%} / {d.drawn:.0%}" if d else ""
+        i = ident.get(e.attribute)
+        kept = f"{i.recognised[-1]:.0%}" if i else ""
+        row = (f"| {e.attribute} | {scales.get(e.attribute, 1.0):.2f} | {seen} | {verdict(e)} | "
+               f"{bar.at_end(e):.0%} | {kept} |")
+        if before:
+            b = before.get(e.attribute)
+            row += f" {verdict(b)} | {bar.at_end(b):.0%} |" if b else " | |"
+        lines.append(row)
+    if before:
+        passed = sum(b.passes for b in before.values())
+        lines += ["", f"Before ({report.before.get('bank', {}).get('method', 'the other vectors')}): "
+                      f"{passed} of {len(before)} pass the same bar."]
+    return lines + [""]

@@ -157,7 +157,7 @@ def alpha_strip(editor: Editor, z: torch.Tensor, attribute: str,
     scores = identity(list(faces)) if identity else []
     cols = len(values) + (original is not None)
     lock = f"; locked: {', '.join(pretty(n) for n in locked)}" if locked else ""
-    img, d, y0 = _canvas(cols, 1, f"{pretty(attribute)}", f"z + alpha * v({attribute}){lock}", size,
+    img, d, y0 = _canvas(cols, 1, f"{pretty(attribute)}", f"z + alpha * v({attribute}), {editor.bank.method} units{lock}", size,
                          label_h=40 if scores else 22)
     x = GAP
     if original is not None:
@@ -174,7 +174,7 @@ def alpha_strip(editor: Editor, z: torch.Tensor, attribute: str,
         x += size + GAP
     extra = {"identity": [round(r["similarity"], 4) for r in scores]} if scores else {}
     return _describe(img, f"{pretty(attribute)} alpha strip", labels, attribute=attribute,
-                     alphas=values, locked=list(locked), **extra)
+                     alphas=values, locked=list(locked), unit=editor.bank.unit, **extra)
 
 
 def alpha_grid(editor: Editor, zs: torch.Tensor, attribute: str,
@@ -192,7 +192,7 @@ def alpha_grid(editor: Editor, zs: torch.Tensor, attribute: str,
     size = drawers[0].size
     cols = len(values) + (originals is not None)
     img, d, y0 = _canvas(cols, n, pretty(attribute), f"{n} faces x alpha in "
-                         f"{', '.join(format_alpha(a) for a in values)}", size)
+                         f"{', '.join(format_alpha(a) for a in values)} ({editor.bank.method} units)", size)
     for r in range(n):
         y = y0 + r * (size + 22 + GAP)
         x = GAP
@@ -206,7 +206,7 @@ def alpha_grid(editor: Editor, zs: torch.Tensor, attribute: str,
             x += size + GAP
     labels = (["input"] if originals is not None else []) + [f"alpha = {format_alpha(a)}" for a in values]
     return _describe(img, f"{pretty(attribute)} grid", labels, attribute=attribute, alphas=values,
-                     faces=n)
+                     faces=n, unit=editor.bank.unit)
 
 
 def disguise_sheet(editor: Editor, z: torch.Tensor,

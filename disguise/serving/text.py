@@ -63,7 +63,9 @@ def live_summary(decoder: Path | None, decoder_problem: str, runtime: str) -> st
 def started(weights: str, studio, runtime: str) -> str:
     """The server's start-up lines: what it loaded, and whether the page decodes in the browser."""
     size, z = studio.editor.size, studio.editor.model.config.z_dim
+    bank = studio.editor.bank
     return (f"disguise: {weights} loaded on {studio.editor.device} ({size} x {size}, z {z})\n"
+            f"disguise: sliders from {bank.method} vectors: {bank.unit}\n"
             "disguise: the page decodes in the browser: "
             + live_summary(studio.decoder_file, studio.decoder_problem, runtime))
 

@@ -1,4 +1,9 @@
-"""The attribute vector bank: one latent direction per CelebA attribute.
+"""The attribute vector bank: one latent direction per CelebA attribute, each row at its slider's
+scale (``AttributeBank``), and the seed's recipe for making one.
+
+Other ways to make the rows: ``disguise.vae.effects`` (each attribute's change with the others
+held) and ``disguise.evaluation.calibration`` (each slider's direction and scale chosen on
+validation faces); the bank records which made each row.
 
 The seed's recipe, per attribute: encode labelled faces batch by batch, keep running means of the
 codes of faces with the attribute (label 1) and without it (-1), stop once both means together move
@@ -32,6 +37,9 @@ from ..pretrained import evaluating
 from .model import VAE
 
 BANK_NAME = "attribute_vectors.safetensors"
+SEED_BANK_NAME = "attribute_vectors_seed.safetensors"  # the seed's bank, bundled beside the default for its units
+BANK_FORMAT = "disguise-attribute-bank-2"  # -1 (unit vectors, records without method) still loads
+METHODS = ("effect", "seed", "calibrated")
 THRESHOLD = 0.08
 MAX_POSITIVES = 10_000
 BATCH_SIZE = 500
@@ -49,6 +57,11 @@ class AttributeRecord:
         raw_norm: length of the difference of means before normalising (how far apart the classes
             sit in latent space; small means a weak or undrawn attribute).
         batches: batches the attribute took before it stopped.
+        method: how the vector was made: ``"seed"`` (this module: difference of means, unit
+            length) or ``"effect"`` (``disguise.vae.effects``: the code change when the label flips
+            with the others held, at its own length).
+        scale: the vector's length, the code distance of alpha = 1 (1 for the seed's unit vectors).
+        note: how a calibrated slider was chosen (``disguise.evaluation.calibration``).
     """
 
     name: str
@@ -57,15 +70,37 @@ class AttributeRecord:
     converged: bool
     raw_norm: float
     batches: int
+    method: str = "seed"
+    scale: float = 1.0
+    note: str = ""
+
+
+UNITS = {"seed": "the seed's unit: alpha 1 moves the code by 1 along the difference of means",
+         "calibrated": "alpha 4, the slider's end, is the strongest edit that kept the other "
+                       "attributes on validation faces (each slider's own scale)",
+         "effect": "alpha 1 is the typical code change between two faces that differ in that "
+                   "attribute alone (its regression effect)"}
 
 
 @dataclass
 class AttributeBank:
-    """``vectors``: ``(40, z_dim)`` unit rows in ``names`` order, with a record per attribute."""
+    """``vectors``: ``(40, z_dim)`` rows in ``names`` order, with a record per attribute. A row's
+    length is its slider's unit (alpha = 1 moves the code by it): 1 for the seed's method."""
 
     names: tuple[str, ...]
     vectors: torch.Tensor
     records: list[AttributeRecord]
+
+    @property
+    def method(self) -> str:
+        """``"seed"``, ``"effect"``, or ``"mixed"`` when the rows were made differently."""
+        methods = {r.method for r in self.records}
+        return methods.pop() if len(methods) == 1 else "mixed"
+
+    @property
+    def unit(self) -> str:
+        """What alpha = 1 means, in words (for strips, sheets and the page)."""
+        return UNITS.get(self.method, "each slider's own unit (see the bank's records)")
 
     @property
     def z_dim(self) -> int:
@@ -77,7 +112,7 @@ class AttributeBank:
     def save(self, path: str | os.PathLike) -> None:
         meta = {"names": json.dumps(list(self.names)),
                 "records": json.dumps([asdict(r) for r in self.records]),
-                "z_dim": str(self.z_dim), "format": "disguise-attribute-bank-1"}
+                "z_dim": str(self.z_dim), "format": BANK_FORMAT}
         write_safetensors(path, {"vectors": self.vectors.float()}, meta)
 
     @classmethod
@@ -104,7 +139,12 @@ class AttributeBank:
                              f"z_dim is {z_dim}; this bank belongs to another model")
         if not torch.isfinite(vectors).all():
             raise ValueError(f"{path}: vectors contain NaN or infinity")
-        records = [AttributeRecord(**r) for r in json.loads(meta["records"])]
+        try:
+            records = [AttributeRecord(**r) for r in json.loads(meta["records"])]
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{path}: unreadable records ({e})") from None
+        if len(records) != len(names) or [r.name for r in records] != list(names):
+            raise ValueError(f"{path}: the records do not name the 40 attributes in order")
         return cls(names=names, vectors=vectors.float(), records=records)
 
 

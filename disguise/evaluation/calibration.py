@@ -1,0 +1,101 @@
+"""Each slider's direction and scale, chosen on validation faces: where its end should be.
+
+A linear edit has a best strength. Too little and the attribute does not show; too much and the
+code leaves the region the decoder learned, the other attributes drift, and some attributes even
+fade again (blond hair pushed too far turns white, a beard pushed too far smears). Where that best
+strength lies differs from attribute to attribute, so one shared -4 .. 4 range cannot suit all.
+
+For each attribute, on faces of the *validation* split that lack it (the test split stays unseen),
+the judge measures the add along two candidate directions at a ladder of strengths, in multiples
+of the direction's natural length (the regression effect, ``disguise.vae.effects``; the seed's
+difference of means, ``disguise.vae.vectors``, at the distance between the class means):
+
+    score(direction, m) = min(success, kept)       (success: the judge sees the attribute;
+                                                    kept: the other attributes stay as they were)
+
+The best-scoring pair becomes the slider: its vector is scaled so that alpha = ``END`` (the
+slider's end) is that strength. Dragging to the end shows the attribute as clearly as the model
+can while keeping the rest of the face; half-way shows half of it. A slider whose best score is
+still low (an attribute the model cannot draw) says so in the bank's records and the evaluation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..attributes import ATTRIBUTES, DRAWN
+from ..identity.judge import AttributeClassifier
+from ..vae.editing import Editor
+from ..vae.vectors import AttributeBank
+from .edits import edit_success
+
+END = 4.0  # the sliders span -END .. END
+LADDER = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0)  # multiples of the natural length
+
+
+@dataclass
+class Choice:
+    """One attribute's slider: ``source`` bank, ``multiple`` of its natural length at the end, and
+    the validation ``success`` / ``kept`` there."""
+
+    attribute: str
+    source: str
+    multiple: float
+    success: float
+    kept: float
+
+
+def natural(bank: AttributeBank) -> torch.Tensor:
+    """``bank``'s rows at their natural length: the effect as fitted, the seed's unit vectors
+    times the distance between the class means (``raw_norm``)."""
+    if bank.method == "seed":
+        return bank.vectors * torch.tensor([r.raw_norm for r in bank.records])[:, None]
+    return bank.vectors.clone()
+
+
+def calibrate(editor: Editor, clf: AttributeClassifier, candidates: dict[str, AttributeBank],
+              images: np.ndarray, labels: np.ndarray, attributes: Sequence[str] = DRAWN,
+              ladder: Sequence[float] = LADDER, max_faces: int = 100, progress: bool = True
+              ) -> tuple[AttributeBank, list[Choice]]:
+    """Measure every candidate bank's add at each multiple of ``ladder`` on ``images`` (validation
+    faces) and build the bank of the best choices (see the module docstring). Attributes outside
+    ``attributes`` (not drawn, so not judged) keep the first candidate's row at its natural length."""
+    names = list(candidates)
+    first = candidates[names[0]]
+    best: dict[str, Choice] = {}
+    for source in names:
+        trial = Editor(editor.model, replace(candidates[source], vectors=natural(candidates[source])),
+                       editor.device)
+        for e in edit_success(trial, clf, images, labels, attributes, ladder, max_faces=max_faces,
+                              progress=progress, directions=("add",)):
+            for m, s, p in zip(e.alphas, e.success, e.preserved):
+                here = Choice(e.attribute, source, m, s, p)
+                if e.attribute not in best or _better(here, best[e.attribute]):
+                    best[e.attribute] = here
+    vectors, records = [], []
+    for i, name in enumerate(ATTRIBUTES):
+        c = best.get(name)
+        if c is None:
+            v, rec = natural(first)[i], first.records[i]
+        else:
+            bank = candidates[c.source]
+            v, rec = natural(bank)[i] * (c.multiple / END), bank.records[i]
+        vectors.append(v)
+        records.append(replace(rec, method="calibrated", scale=float(v.norm()),
+                               note=_note(c) if c else "not judged: natural length"))
+    return AttributeBank(ATTRIBUTES, torch.stack(vectors).float(), records), [best[a] for a in attributes if a in best]
+
+
+def _better(a: Choice, b: Choice) -> bool:
+    """Higher min(success, kept); on a tie, more success (so an attribute the judge never sees at
+    any strength is left at its strongest showing, not at its weakest)."""
+    return (min(a.success, a.kept), a.success) > (min(b.success, b.kept), b.success)
+
+
+def _note(c: Choice) -> str:
+    return (f"{c.source} direction, alpha {END:g} = {c.multiple:g} x its natural length "
+            f"(validation: {c.success:.0%} seen, {c.kept:.0%} kept)")

@@ -1,0 +1,73 @@
+"""Why a slider fails: whether the judge sees the attribute, whether the model draws it, and what
+its edit does.
+
+For each attribute, on test faces that have it: the share the judge calls positive on the faces as
+they are (``seen``: can the judge see it at all at the model's crop?) and on the model's plain
+reconstructions (``drawn``: can the decoder draw it?). With the edit results beside them, each
+attribute that misses the bar gets one cause, checked in this order:
+
+- ``judge``: the judge misses it on the real faces (under half seen), so no edit can be counted;
+- ``capacity``: the judge sees it, but not on the reconstructions: the model cannot draw it, and a
+  better direction cannot add what the decoder never produces;
+- ``entangled``: the edit reaches the success bar, but only while changing other attributes;
+- ``scale``: the edit keeps the others but does not reach the bar within the slider's range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..attributes import ATTRIBUTES
+from ..identity.judge import AttributeClassifier, predict
+from ..policy import to_tensor
+from ..vae.editing import Editor
+from .edits import EditResult, QualityBar
+
+MIN_FACES = 10  # positives needed to say anything
+
+
+@dataclass
+class Drawability:
+    attribute: str
+    faces: int  # test faces with the attribute
+    seen: float  # share the judge calls positive, on the faces as they are
+    drawn: float  # ... and on their reconstructions
+
+
+@torch.no_grad()
+def drawability(editor: Editor, clf: AttributeClassifier, images: np.ndarray, labels: np.ndarray,
+                judge_images: np.ndarray | None = None, attributes: Sequence[str] = ATTRIBUTES,
+                max_faces: int = 200, seed: int = 0) -> list[Drawability]:
+    """``seen`` and ``drawn`` for each attribute (see the module docstring). ``judge_images``: the
+    same faces at the judge's size when it differs from the model's."""
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    judge_images = images if judge_images is None else judge_images
+    out = []
+    for name in attributes:
+        k = ATTRIBUTES.index(name)
+        rows = np.flatnonzero(labels[:, k] == 1)
+        if len(rows) < MIN_FACES:
+            continue
+        if len(rows) > max_faces:
+            rows = np.sort(rng.choice(rows, max_faces, replace=False))
+        seen = predict(clf, to_tensor(judge_images[rows], editor.device))[:, k]
+        drawn = predict(clf, editor.decode_float(editor.encode(images[rows])))[:, k]
+        out.append(Drawability(name, len(rows), float(seen.float().mean()), float(drawn.float().mean())))
+    return out
+
+
+def cause(edit: EditResult, drawable: Drawability | None, bar: QualityBar) -> str:
+    """Why an added attribute misses ``bar`` (``""`` when it passes or is not informative)."""
+    if edit.passes or not edit.informative:
+        return ""
+    if drawable is not None and drawable.seen < 0.5:
+        return "judge"
+    if drawable is not None and drawable.drawn < 0.5:
+        return "capacity"
+    within = [(s, p) for a, s, p in zip(edit.alphas, edit.success, edit.preserved) if abs(a) <= bar.alpha]
+    return "entangled" if any(s >= bar.success for s, _ in within) else "scale"

@@ -1,0 +1,134 @@
+"""Attribute directions as effects: the code change when one label flips and the others stay.
+
+The seed's vector for an attribute is the difference between the mean code of faces with it and
+the mean code of faces without it. In labelled faces attributes travel together (men have beards,
+people with grey hair are old, wearers of lipstick wear make-up), so that difference carries every
+attribute that co-occurs with the one asked for: "Male" also grows a beard and "Bald" also ages
+the face. Here each code is instead modelled as a linear function of all 40 labels at once,
+
+    mu  ~  b + sum_k  beta_k * y_k          (y_k = +1 or -1; least squares, a little ridge)
+
+and the edit for attribute k is its *effect* ``e_k = 2 * beta_k``: the expected change of the code
+when ``y_k`` goes from -1 to +1 with every other label held where it was (the regression form of
+InterFaceGAN's conditional manipulation, fitted once for all attributes rather than by projecting
+one direction against another). The effect is also the slider's unit: at alpha = 1 the code moves
+by the typical difference between two faces that differ in that attribute alone, so attributes the
+model draws strongly and weakly both show at the same point of their sliders.
+
+Some attributes cannot be held fixed while another changes, by what they mean: a face cannot be
+bald and blond, have a goatee and no beard, or straight and wavy hair. For those pairs (``LINKS``)
+adding A also removes B, weighted by how often faces without A have B (the share that must flip):
+
+    v_A = e_A - sum_{B excluded by A}  P(B | not A) * e_B
+
+Everything else (age, sex, make-up) stays fixed unless the user unlocks it by moving its slider.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..attributes import ATTRIBUTES, INDEX
+from ..policy import to_tensor
+from ..pretrained import evaluating
+from .model import VAE
+from .vectors import AttributeBank, AttributeRecord
+
+RIDGE = 1e-3  # relative to the mean diagonal of the label Gram matrix: keeps rare labels stable
+HAIR_COLOURS = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair")
+HAIR = HAIR_COLOURS + ("Straight_Hair", "Wavy_Hair", "Bangs", "Receding_Hairline")
+
+
+def _pairs() -> tuple[tuple[str, str], ...]:
+    colours = [(a, b) for i, a in enumerate(HAIR_COLOURS) for b in HAIR_COLOURS[i + 1:]]
+    return tuple(colours + [("Bald", h) for h in HAIR]
+                 + [("Straight_Hair", "Wavy_Hair"), ("Bangs", "Receding_Hairline"),
+                    ("Goatee", "No_Beard"), ("Mustache", "No_Beard")])
+
+
+LINKS: tuple[tuple[str, str], ...] = _pairs()
+"""Pairs of attributes that exclude each other by definition (CelebA's labels and the synthetic
+set's drawing rules agree on every one): one hair colour at most, no hair on a bald head, straight
+or wavy, bangs or a receding hairline, and a goatee or moustache is a beard (``No_Beard`` -1)."""
+
+
+def excluded_by(name: str) -> list[str]:
+    """The attributes ``name`` rules out (``LINKS`` read both ways)."""
+    return [b if a == name else a for a, b in LINKS if name in (a, b)]
+
+
+@dataclass
+class EffectFit:
+    """The least-squares fit: ``effects`` ``(40, z)`` (``2 * beta``), and the label statistics the
+    links need: ``positives`` per attribute and ``co[a, b]`` = faces with both a and b."""
+
+    effects: torch.Tensor
+    positives: np.ndarray
+    negatives: np.ndarray
+    co: np.ndarray
+    faces: int
+
+    def share_with(self, b: str, without: str) -> float:
+        """P(b | not ``without``): the share of faces lacking ``without`` that have ``b``."""
+        i, j = INDEX[without], INDEX[b]
+        lacking = self.negatives[i]
+        return float((self.positives[j] - self.co[i, j]) / lacking) if lacking else 0.0
+
+    def directions(self, links: bool = True) -> torch.Tensor:
+        """``(40, z)`` edit vectors: each effect, minus the effects it rules out (``links``)."""
+        out = self.effects.clone()
+        if links:
+            for name in ATTRIBUTES:
+                for b in excluded_by(name):
+                    out[INDEX[name]] -= self.share_with(b, name) * self.effects[INDEX[b]]
+        return out
+
+
+@torch.no_grad()
+def fit_effects(model: VAE, batches: Iterable[tuple[np.ndarray, np.ndarray]], ridge: float = RIDGE,
+                device: str | torch.device = "cpu", progress: bool = True, total: int | None = None
+                ) -> EffectFit:
+    """Encode every batch (``mu``, eval mode) and solve the least squares in one pass, from the
+    running sums ``X^T X`` and ``X^T mu`` (``X`` = a column of ones and the 40 labels)."""
+    device = torch.device(device)
+    n_attr = len(ATTRIBUTES)
+    xtx = torch.zeros(n_attr + 1, n_attr + 1, dtype=torch.float64)
+    xtz = torch.zeros(n_attr + 1, model.config.z_dim, dtype=torch.float64)
+    bar = tqdm(batches, total=total, desc="attribute effects", unit="batch", disable=not progress, leave=False)
+    with evaluating(model):
+        for images, labels in bar:
+            mu = model.encode(to_tensor(images, device))[0].double().cpu()
+            y = torch.as_tensor(np.asarray(labels), dtype=torch.float64)
+            x = torch.cat([torch.ones(len(y), 1, dtype=torch.float64), y], dim=1)
+            xtx += x.T @ x
+            xtz += x.T @ mu
+    faces = int(xtx[0, 0])
+    if faces <= n_attr + 1:
+        raise ValueError(f"{faces} labelled faces are too few to separate 40 attributes; give at "
+                         f"least {n_attr + 2} (thousands for stable directions)")
+    reg = ridge * float(xtx.diagonal()[1:].mean()) * torch.eye(n_attr + 1, dtype=torch.float64)
+    reg[0, 0] = 0.0  # the intercept is not shrunk
+    beta = torch.linalg.solve(xtx + reg, xtz)
+    # Label statistics from the same sums: with y in {-1, 1}, sum y = pos - neg, sum y_a y_b
+    # = N - 2 (#a xor b) gives the co-occurrences.
+    s = xtx[0, 1:].numpy()
+    positives = (faces + s) / 2
+    yy = xtx[1:, 1:].numpy()
+    co = (yy + faces + s[:, None] + s[None, :]) / 4
+    return EffectFit(effects=(2 * beta[1:]).float(), positives=positives, negatives=faces - positives,
+                     co=co, faces=faces)
+
+
+def effect_bank(fit: EffectFit, links: bool = True, batches: int = 0) -> AttributeBank:
+    """The bank of ``fit.directions(links)``, each row at its own length (its slider's unit)."""
+    vectors = fit.directions(links)
+    records = [AttributeRecord(name=a, positives=int(fit.positives[i]), negatives=int(fit.negatives[i]),
+                               converged=True, raw_norm=float(fit.effects[i].norm()), batches=batches,
+                               method="effect", scale=float(vectors[i].norm()))
+               for i, a in enumerate(ATTRIBUTES)]
+    return AttributeBank(names=ATTRIBUTES, vectors=vectors, records=records)

@@ -1,0 +1,165 @@
+"""Attribute effects (the code change with the other labels held), their links, the bank's units,
+and the calibrated sliders."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from disguise.attributes import ATTRIBUTES, INDEX
+from disguise.data.cache import load_split
+from disguise.data.celeba import open_celeba
+from disguise.evaluation.calibration import END, Choice, _better, calibrate, natural
+from disguise.identity.judge import train_classifier
+from disguise.vae.editing import Editor
+from disguise.vae.effects import LINKS, EffectFit, effect_bank, excluded_by, fit_effects
+from disguise.vae.model import VAE
+from disguise.vae.vectors import BANK_NAME, AttributeBank, labelled_batches
+
+
+class LinearCodes(torch.nn.Module):
+    """A stand-in encoder whose code is a known linear function of the labels it is shown (the
+    labels ride in the image's first pixels), so the fit can be checked against the truth."""
+
+    def __init__(self, beta: torch.Tensor, intercept: torch.Tensor) -> None:
+        super().__init__()
+        self.beta, self.intercept = beta, intercept
+        self.config = type("C", (), {"z_dim": beta.shape[1]})()
+
+    def encode(self, x: torch.Tensor):
+        y = x.flatten(1)[:, :40] * 2 - 1                 # pixels 0 / 255 -> labels -1 / +1
+        return self.intercept + y.double() @ self.beta, None
+
+
+def _labelled(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = np.where(rng.random((n, 40)) < 0.3, 1, -1)
+    labels[:, INDEX["Black_Hair"]] = np.where(labels[:, INDEX["Blond_Hair"]] == 1, -1, labels[:, INDEX["Black_Hair"]])
+    pixels = np.zeros((n, 64), np.uint8)
+    pixels[:, :40] = np.where(labels == 1, 255, 0)
+    images = np.repeat(pixels.reshape(n, 8, 8, 1), 3, axis=3)  # every channel holds the labels
+    return images, labels
+
+
+def test_effects_recover_the_code_change_with_the_others_held():
+    rng = np.random.default_rng(1)
+    beta = torch.from_numpy(rng.normal(size=(40, 6)))
+    model = LinearCodes(beta, torch.from_numpy(rng.normal(size=6)))
+    images, labels = _labelled(3000)
+    fit = fit_effects(model, labelled_batches(images, labels, 500), ridge=0.0, progress=False)
+    assert torch.allclose(fit.effects, (2 * beta).float(), atol=1e-4)
+    # The label statistics come from the same sums.
+    k, j = INDEX["Blond_Hair"], INDEX["Male"]
+    assert fit.positives[k] == pytest.approx((labels[:, k] == 1).sum())
+    assert fit.co[k, j] == pytest.approx(((labels[:, k] == 1) & (labels[:, j] == 1)).sum())
+    assert fit.co[k, INDEX["Black_Hair"]] == pytest.approx(0)
+
+
+def test_the_seeds_difference_of_means_carries_what_co_occurs():
+    """Blond people here are never black-haired, so the difference of means for Blond also pulls
+    Black_Hair's effect with it; the effect does not."""
+    rng = np.random.default_rng(2)
+    beta = torch.from_numpy(rng.normal(size=(40, 6)))
+    model = LinearCodes(beta, torch.zeros(6, dtype=torch.float64))
+    images, labels = _labelled(3000)
+    fit = fit_effects(model, labelled_batches(images, labels, 500), ridge=0.0, progress=False)
+    codes = model.encode(torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255)[0]
+    k = INDEX["Blond_Hair"]
+    mean_diff = codes[labels[:, k] == 1].mean(0) - codes[labels[:, k] == -1].mean(0)
+    black = 2 * beta[INDEX["Black_Hair"]]
+    assert torch.dot(mean_diff - 2 * beta[k], black) < 0            # the mean difference removes black hair
+    assert torch.allclose(fit.effects[k].double(), 2 * beta[k], atol=1e-4)
+
+
+def test_links_remove_what_an_attribute_excludes():
+    assert set(excluded_by("Bald")) >= {"Black_Hair", "Blond_Hair", "Straight_Hair", "Bangs"}
+    assert "No_Beard" in excluded_by("Goatee") and "Goatee" in excluded_by("No_Beard")
+    assert all(a != b and a in ATTRIBUTES and b in ATTRIBUTES for a, b in LINKS)
+    effects = torch.eye(40, 40)
+    n = 100.0
+    positives = np.full(40, 20.0)
+    co = np.zeros((40, 40))
+    fit = EffectFit(effects, positives, n - positives, co, int(n))
+    v = fit.directions()
+    bald = v[INDEX["Bald"]]
+    # 20 of the 80 faces without Bald have black hair: a quarter of Black_Hair's effect comes off.
+    assert bald[INDEX["Bald"]] == 1 and bald[INDEX["Black_Hair"]] == pytest.approx(-0.25)
+    assert bald[INDEX["Male"]] == 0
+    assert torch.equal(fit.directions(links=False), effects)
+
+
+def test_effect_bank_records_its_method_and_scale(tmp_path):
+    fit = EffectFit(torch.randn(40, 5) * 3, np.full(40, 10.0), np.full(40, 90.0), np.zeros((40, 40)), 100)
+    bank = effect_bank(fit, batches=7)
+    assert bank.method == "effect" and "alone" in bank.unit
+    assert [r.scale for r in bank.records] == pytest.approx(bank.vectors.norm(dim=1).tolist())
+    bank.save(tmp_path / "b.safetensors")
+    again = AttributeBank.load(tmp_path / "b.safetensors")
+    assert again.records == bank.records and torch.equal(again.vectors, bank.vectors)
+
+
+def test_a_first_format_bank_loads_as_the_seeds(tiny_run, tmp_path):
+    """Banks written before the units existed (records without method or scale) still load."""
+    src = tiny_run / BANK_NAME
+    tensors = load_file(src)
+    with safe_open(str(src), "pt") as f:
+        meta = dict(f.metadata())
+    records = [{k: v for k, v in r.items() if k not in ("method", "scale", "note")} for r in json.loads(meta["records"])]
+    save_file(tensors, tmp_path / "old.safetensors",
+              metadata={**meta, "records": json.dumps(records), "format": "disguise-attribute-bank-1"})
+    old = AttributeBank.load(tmp_path / "old.safetensors")
+    assert old.method == "seed" and all(r.scale == 1.0 for r in old.records)
+    bad = [{**r, "colour": "red"} for r in records]
+    save_file(tensors, tmp_path / "bad.safetensors", metadata={**meta, "records": json.dumps(bad)})
+    with pytest.raises(ValueError, match="unreadable records"):
+        AttributeBank.load(tmp_path / "bad.safetensors")
+    save_file(tensors, tmp_path / "few.safetensors", metadata={**meta, "records": json.dumps(records[:39])})
+    with pytest.raises(ValueError, match="records do not name the 40 attributes"):
+        AttributeBank.load(tmp_path / "few.safetensors")
+
+
+def test_locks_keep_a_sliders_scale(tiny_run):
+    editor = Editor.from_pretrained(tiny_run)
+    editor.bank.vectors *= torch.linspace(0.5, 3, 40)[:, None]
+    editor.vectors = editor.bank.vectors
+    locked = editor.conditioned_bank(["Male", "Young"])
+    k = INDEX["Eyeglasses"]
+    assert float(locked[k].norm()) == pytest.approx(float(editor.vectors[k].norm()), rel=1e-5)
+
+
+def test_the_best_choice_keeps_the_face():
+    good = Choice("Bald", "effect", 2.0, success=0.92, kept=0.91)
+    overdone = Choice("Bald", "effect", 4.0, success=1.0, kept=0.70)
+    faint = Choice("Bald", "seed", 0.5, success=0.3, kept=0.99)
+    assert _better(good, overdone) and _better(good, faint) and not _better(faint, good)
+    # Never seen at any strength: the strongest showing wins the tie.
+    assert _better(Choice("X", "effect", 4, 0.02, 0.9), Choice("X", "effect", 1, 0.0, 0.99))
+
+
+def test_calibration_puts_the_best_edit_at_the_sliders_end(tiny_run, synthetic_root):
+    model = VAE.from_pretrained(tiny_run)
+    data = open_celeba(synthetic_root)
+    images, labels, _ = load_split(data, "train", model.config.policy, progress=False)
+    valid_x, valid_y, _ = load_split(data, "valid", model.config.policy, progress=False)
+    clf = train_classifier(images, labels, epochs=1, progress=False, policy=model.config.policy)
+    seed = AttributeBank.load(tiny_run / BANK_NAME)
+    effect = effect_bank(fit_effects(model, labelled_batches(images, labels, 100), progress=False))
+    editor = Editor(model, seed)
+    attrs = ["Eyeglasses", "Wearing_Hat"]
+    bank, choices = calibrate(editor, clf, {"effect": effect, "seed": seed}, valid_x, valid_y, attrs,
+                              ladder=(0.5, 2.0), max_faces=8, progress=False)
+    assert bank.method == "calibrated" and [c.attribute for c in choices] == attrs
+    for c in choices:
+        k = INDEX[c.attribute]
+        source = natural({"effect": effect, "seed": seed}[c.source])[k]
+        assert torch.allclose(bank.vectors[k], source * c.multiple / END, atol=1e-6)
+        assert bank.records[k].scale == pytest.approx(float(bank.vectors[k].norm()), rel=1e-5)
+        assert c.source in bank.records[k].note
+    # Attributes not judged keep the first candidate's natural length.
+    m = INDEX["Attractive"]
+    assert torch.allclose(bank.vectors[m], effect.vectors[m]) and "not judged" in bank.records[m].note
