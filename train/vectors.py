@@ -66,6 +66,15 @@ def parse(argv):
     return p.parse_args(argv)
 
 
+def judge_folder(args) -> Path:
+    """The folder of the judge ``--method calibrated`` needs (checked before any face is read)."""
+    judge = Path(args.judge or args.model)
+    if not (judge / CLASSIFIER_NAME).is_file():
+        fail(f"--method calibrated needs the judge, {judge / CLASSIFIER_NAME}: python -m train.evaluate "
+             f"trains one (pass its folder as --judge), or use --method effect")
+    return judge
+
+
 def make_bank(args, model: VAE, data, images, labels, total: int) -> AttributeBank:
     """The bank ``--method`` asks for, from the faces of ``--split``."""
     def seed_bank() -> AttributeBank:
@@ -82,11 +91,7 @@ def make_bank(args, model: VAE, data, images, labels, total: int) -> AttributeBa
         return seed_bank()
     if args.method == "effect":
         return effects()
-    judge = Path(args.judge or args.model)
-    if not (judge / f"{CLASSIFIER_NAME}").is_file():
-        fail(f"--method calibrated needs the judge, {judge / CLASSIFIER_NAME}: python -m train.evaluate "
-             f"trains one (pass its folder as --judge), or use --method effect")
-    clf = load_classifier(judge, args.device, judge_policy(model.config.policy))
+    clf = load_classifier(judge_folder(args), args.device, judge_policy(model.config.policy))
     valid_x, valid_y, _ = load_split(data, "valid", model.config.policy, progress=not args.quiet)
     editor = Editor(model, seed_bank(), args.device)
     bank, choices = calibrate(editor, clf, {"effect": effects(), "seed": editor.bank}, valid_x, valid_y,
@@ -107,6 +112,8 @@ def main(argv=None) -> int:
     if out.exists() and not args.force:
         fail(f"{out} exists; pass --force to replace it")
     model = VAE.from_pretrained(args.model, device=args.device)
+    if args.method == "calibrated":
+        judge_folder(args)
     data = open_celeba(args.data)
     images, labels, rep = load_split(data, args.split, model.config.policy, progress=not args.quiet)
     print(rep.summary())

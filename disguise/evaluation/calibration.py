@@ -64,12 +64,11 @@ def calibrate(editor: Editor, clf: AttributeClassifier, candidates: dict[str, At
     """Measure every candidate bank's add at each multiple of ``ladder`` on ``images`` (validation
     faces) and build the bank of the best choices (see the module docstring). Attributes outside
     ``attributes`` (not drawn, so not judged) keep the first candidate's row at its natural length."""
-    names = list(candidates)
-    first = candidates[names[0]]
+    lengths = {source: natural(bank) for source, bank in candidates.items()}
+    first = next(iter(candidates))
     best: dict[str, Choice] = {}
-    for source in names:
-        trial = Editor(editor.model, replace(candidates[source], vectors=natural(candidates[source])),
-                       editor.device)
+    for source, bank in candidates.items():
+        trial = Editor(editor.model, replace(bank, vectors=lengths[source]), editor.device)
         for e in edit_success(trial, clf, images, labels, attributes, ladder, max_faces=max_faces,
                               progress=progress, directions=("add",)):
             for m, s, p in zip(e.alphas, e.success, e.preserved):
@@ -80,10 +79,9 @@ def calibrate(editor: Editor, clf: AttributeClassifier, candidates: dict[str, At
     for i, name in enumerate(ATTRIBUTES):
         c = best.get(name)
         if c is None:
-            v, rec = natural(first)[i], first.records[i]
+            v, rec = lengths[first][i], candidates[first].records[i]
         else:
-            bank = candidates[c.source]
-            v, rec = natural(bank)[i] * (c.multiple / END), bank.records[i]
+            v, rec = lengths[c.source][i] * (c.multiple / END), candidates[c.source].records[i]
         vectors.append(v)
         records.append(replace(rec, method="calibrated", scale=float(v.norm()),
                                note=_note(c) if c else "not judged: natural length"))

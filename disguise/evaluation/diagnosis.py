@@ -69,5 +69,4 @@ def cause(edit: EditResult, drawable: Drawability | None, bar: QualityBar) -> st
         return "judge"
     if drawable is not None and drawable.drawn < 0.5:
         return "capacity"
-    within = [(s, p) for a, s, p in zip(edit.alphas, edit.success, edit.preserved) if abs(a) <= bar.alpha]
-    return "entangled" if any(s >= bar.success for s, _ in within) else "scale"
+    return "entangled" if any(s >= bar.success for _, s, _ in bar.within(edit)) else "scale"

@@ -59,19 +59,23 @@ class QualityBar:
                 "met": passing >= self.target, "floor": self.floor,
                 "below_floor": weak, "informative": len(informative)}
 
+    def within(self, e: EditResult) -> list[tuple[float, float, float]]:
+        """``e``'s (alpha, success, kept) at the alphas within the bar's range, in order."""
+        return [(a, s, p) for a, s, p in zip(e.alphas, e.success, e.preserved) if abs(a) <= self.alpha]
+
     def judge(self, e: EditResult) -> EditResult:
         """``e`` with ``passes`` and ``best_alpha`` set by this bar (the smallest passing alpha)."""
         e.best_alpha, e.passes = None, False
-        for a, s, p in zip(e.alphas, e.success, e.preserved):
-            if e.informative and abs(a) <= self.alpha and s >= self.success and p >= self.preserve:
+        for a, s, p in self.within(e):
+            if e.informative and s >= self.success and p >= self.preserve:
                 e.best_alpha, e.passes = a, True
                 break
         return e
 
     def at_end(self, e: EditResult) -> float:
         """Success at the largest tested alpha within the bar's range (the slider's end)."""
-        within = [s for a, s in zip(e.alphas, e.success) if abs(a) <= self.alpha]
-        return within[-1] if within else 0.0
+        within = self.within(e)
+        return within[-1][1] if within else 0.0
 
 
 @torch.no_grad()

@@ -12,8 +12,9 @@ and the edit for attribute k is its *effect* ``e_k = 2 * beta_k``: the expected 
 when ``y_k`` goes from -1 to +1 with every other label held where it was (the regression form of
 InterFaceGAN's conditional manipulation, fitted once for all attributes rather than by projecting
 one direction against another). The effect is also the slider's unit: at alpha = 1 the code moves
-by the typical difference between two faces that differ in that attribute alone, so attributes the
-model draws strongly and weakly both show at the same point of their sliders.
+by the typical difference between two faces that differ in that attribute alone (how far along
+the slider an attribute then shows still differs: ``disguise.evaluation.calibration`` sets a
+scale per slider from what the judge sees).
 
 Some attributes cannot be held fixed while another changes, by what they mean: a face cannot be
 bald and blond, have a goatee and no beard, or straight and wavy hair. For those pairs (``LINKS``)

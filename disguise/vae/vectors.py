@@ -58,8 +58,9 @@ class AttributeRecord:
             sit in latent space; small means a weak or undrawn attribute).
         batches: batches the attribute took before it stopped.
         method: how the vector was made: ``"seed"`` (this module: difference of means, unit
-            length) or ``"effect"`` (``disguise.vae.effects``: the code change when the label flips
-            with the others held, at its own length).
+            length), ``"effect"`` (``disguise.vae.effects``: the code change when the label flips
+            with the others held, at its own length) or ``"calibrated"`` (one of those, scaled so
+            the slider's end is its best edit on validation faces; ``note`` says which).
         scale: the vector's length, the code distance of alpha = 1 (1 for the seed's unit vectors).
         note: how a calibrated slider was chosen (``disguise.evaluation.calibration``).
     """
@@ -93,7 +94,8 @@ class AttributeBank:
 
     @property
     def method(self) -> str:
-        """``"seed"``, ``"effect"``, or ``"mixed"`` when the rows were made differently."""
+        """``"seed"``, ``"effect"``, ``"calibrated"``, or ``"mixed"`` when the rows were made
+        differently."""
         methods = {r.method for r in self.records}
         return methods.pop() if len(methods) == 1 else "mixed"
 
