@@ -21,6 +21,9 @@ from PIL import Image
 
 from disguise.attributes import ATTRIBUTES, GROUPS, pretty
 from disguise.classic.space import MAX_ABS, LatentSpace, load_latent_space_or_none
+from disguise.compose.breeding import MAX_PICKS, SCREEN
+from disguise.compose.form import ALSO, NOT_SURE, QUESTIONS, choices
+from disguise.compose.pictures import BLUR_SCREENS
 from disguise.files import BUNDLED_WEIGHTS, WEB_DIR, example_photos
 from disguise.identity.match import LABELS, MAX_SUSPECTS
 from disguise.photo.exports import MAX_FRAMES, SWEEP_FRAMES, SWEEP_PEAK
@@ -55,14 +58,36 @@ class FaceImage(gr.Image):
             return getattr(payload, "path", None)  # not an image, truncated, a bomb: the loader says which
 
 
-class AlphaSlider(gr.Slider):
-    """A slider whose value reaches ``sanitize_sliders`` as sent (null, NaN, out of range), so a
-    bad value from an API client gets a fallback and a note rather than an error."""
+class AsSent:
+    """A component whose value reaches its event as sent (null, NaN, out of range, not a choice),
+    so that a bad value from an API client gets our fallback or our message, not Gradio's."""
 
-    is_template = True
+    is_template = True  # rendered by the frontend as the Gradio component it extends (named here:
+    # Gradio would take the first base class, this one)
 
     def preprocess(self, payload):
         return payload
+
+    def get_block_name(self) -> str:
+        return next(c for c in type(self).__mro__ if c.__module__.startswith("gradio.")).__name__.lower()
+
+    get_block_class = get_block_name
+
+
+class AlphaSlider(AsSent, gr.Slider):
+    """A slider whose value reaches ``sanitize_sliders`` as sent."""
+
+
+class Picks(AsSent, gr.CheckboxGroup):
+    """The witness's picks, checked by ``disguise.compose.breeding.check_picks``."""
+
+
+class BestPick(AsSent, gr.Dropdown):
+    """The best of the picks (optional), checked with them."""
+
+
+class ScreenNumber(AsSent, gr.Number):
+    """The screen the picks were made on: the session says when it is not the one showing."""
 
 
 def handler(loaded: Studio | LatentSpace, fn, files: PictureFiles | None = None):
@@ -185,7 +210,7 @@ def disguise_tab(studio: Studio, assets: WebAssets, face: gr.State, on) -> None:
             export_panel(studio, on, face, locks, view, sliders)
     state = [face, locks, *sliders, view]
     after = dict(fn=on(studio, events.identity_line), inputs=state, outputs=identity, show_progress="hidden")
-    fold = dict(fn=on(studio, events.fold_photo_panel), inputs=face, outputs=panel, api_visibility="private")
+    fold = dict(fn=on(studio, events.fold_once_loaded), inputs=face, outputs=panel, api_visibility="private")
     gr.on([image.change, aligned.change], on(studio, events.upload), [image, aligned, locks, *sliders, view, screen],
           [face, preview, recon, edited, notice, live], api_name="prepare"
           ).then(**fold).then(**after, api_visibility="private")
@@ -204,6 +229,8 @@ def disguise_tab(studio: Studio, assets: WebAssets, face: gr.State, on) -> None:
                  ).then(**fold).then(**after, api_visibility="private")
     reset.click(on(studio, events.reset), [face, locks, view], [edited, *sliders, live], api_name="reset"
                 ).then(**after, api_visibility="private")
+    return {"outputs": [face, preview, recon, edited, notice, *sliders, live], "view": view, "screen": screen,
+            "fold": fold, "after": after}
 
 
 def match_tab(studio: Studio, on) -> None:
@@ -227,6 +254,102 @@ def match_tab(studio: Studio, on) -> None:
             report = gr.File(label="Report (PNG)", elem_id="match-file")
     match.click(on(studio, events.match), [sighting, suspects, seen, drawn], [summary, pictures, report],
                 api_name="match")
+    return sighting, drawn
+
+
+def slider_groups(prefix: str) -> list[gr.Slider]:
+    """Forty sliders in their groups (the Compose tab's refining ones: no finder, ids ``prefix-NAME``)."""
+    named = {}
+    for group, names in GROUPS.items():
+        with gr.Column(elem_classes="slider-group", min_width=0):
+            gr.Markdown(group, elem_classes="group-title")
+            for name in names:
+                named[name] = AlphaSlider(-SLIDER_LIMIT, SLIDER_LIMIT, value=0.0, step=0.1, label=pretty(name),
+                                          elem_id=f"{prefix}-{name}")
+    return [named[a] for a in ATTRIBUTES]
+
+
+def description_form():
+    """The witness's short form (``disguise.compose.form``): one answer per question, and the rest."""
+    answers = [gr.Dropdown(choices(q), value=NOT_SURE, label=q, elem_id=f"describe-{q.lower().replace(' ', '-')}",
+                           min_width=140) for q in QUESTIONS]
+    also = gr.Dropdown([(pretty(a), a) for a in ALSO], multiselect=True, value=[], label="Also noticed",
+                       elem_id="describe-also")
+    return answers, also
+
+
+# After Start (pressed below the screen on a phone): the screen of faces scrolled into view.
+SHOW_SCREEN = "() => document.querySelector('#compose-screen')?.scrollIntoView({block: 'nearest'})"
+
+
+def compose_tab(studio: Studio, on, tabs: gr.Tabs, disguise: dict, match: tuple) -> None:
+    """A witness's composite: describe, then pick and breed screens of faces (the screen is the
+    largest thing here), the composite beside it; refine, see in disguise, match, export."""
+    gr.Markdown(text.COMPOSE_LINE, elem_id="compose-line")
+    if studio.face_space is None:
+        gr.Markdown(f"*{text.NO_FACE_SPACE}*")
+        return
+    composite = gr.State(None, time_to_live=3600, delete_callback=events.drop_exports)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=5, min_width=320, elem_id="compose-stage"):
+            with gr.Row(equal_height=True, elem_id="compose-toolbar"):
+                status = gr.Markdown(text.COMPOSE_WAITING, elem_id="compose-status")
+                breed = gr.Button("Breed the next screen", variant="primary", elem_id="compose-breed", scale=0,
+                                  min_width=200)
+                undo = gr.Button("Undo", elem_id="compose-undo", scale=0, min_width=80)
+            screen = gr.Gallery(columns=4, height="auto", allow_preview=False, object_fit="contain",
+                                show_label=False, elem_id="compose-screen", preview=False)
+            with gr.Row(equal_height=True):
+                picks = Picks([str(i) for i in range(1, SCREEN + 1)], value=[], type="value",
+                              label=f"Most like the person (1 to {MAX_PICKS}: click the faces, or tick here)",
+                              elem_id="compose-picks", scale=4)
+                best = BestPick([str(i) for i in range(1, SCREEN + 1)], value=None, label="The best (optional)",
+                                elem_id="compose-best", scale=1, min_width=120)
+        with gr.Column(scale=3, min_width=300, elem_id="compose-side"):
+            with gr.Accordion("Describe the person", open=True, elem_id="compose-form") as form:
+                gr.Markdown(text.COMPOSE_INTRO, elem_classes="note")
+                answers, also = description_form()
+                blur = gr.Checkbox(label=f"Blur hair and background in the first {BLUR_SCREENS} screens", value=True,
+                                   info="Witnesses judge the inner face better without them", elem_id="compose-blur")
+                start = gr.Button("Start (a new composite)", variant="primary", elem_id="compose-start")
+            portrait = gr.Image(label="Composite: what your picks agree on", interactive=False, height=320,
+                                elem_id="compose-composite")
+            with gr.Row():
+                to_disguise = gr.Button("See in disguise", elem_id="compose-to-disguise")
+                to_match = gr.Button("Match against suspects", elem_id="compose-to-match")
+            with gr.Accordion("Refine the composite", open=False, elem_id="compose-refine"):
+                locks = gr.Dropdown([(pretty(a), a) for a in ATTRIBUTES], multiselect=True, value=[],
+                                    label="Lock attributes", elem_id="compose-locks")
+                sliders = slider_groups("compose-slider")
+            export = gr.Button("Export the composite and its screens (PNG)", elem_id="compose-export")
+            files = gr.File(label="Download", file_count="multiple", elem_id="compose-files")
+    generation = ScreenNumber(visible=False, precision=0)
+    description = gr.JSON(visible=False)
+    seed = ScreenNumber(None, visible=False, precision=0)
+    shown = [composite, screen, picks, best, generation, status, portrait]
+    start.click(on(studio, events.compose_form), [*answers, also], description, api_visibility="private"
+                ).then(on(studio, events.compose_start), [description, blur, seed], shown, api_name="compose_start"
+                       ).then(on(studio, events.fold_once_loaded), composite, form, api_visibility="private"
+                              ).then(None, js=SHOW_SCREEN)
+    breed.click(on(studio, events.compose_pick), [composite, generation, picks, best, blur], shown,
+                api_name="compose_pick")
+    undo.click(on(studio, events.compose_undo), [composite, blur], shown, api_name="compose_undo")
+    blur.change(on(studio, events.compose_redraw), [composite, blur], shown, api_visibility="private")
+    screen.select(on(studio, toggle_pick), picks, picks, show_progress="hidden", api_visibility="private")
+    picks.change(None, picks, None, js=web("compose_picks.js"))  # the picked faces framed on the screen
+    refined = [composite, locks, *sliders]
+    gr.on([s.release for s in sliders] + [locks.change], on(studio, events.compose_refine), refined, portrait,
+          trigger_mode="always_last", show_progress="hidden", api_name="compose_refine")
+    to_disguise.click(on(studio, events.compose_to_disguise), [*refined, disguise["view"], disguise["screen"]],
+                      [*disguise["outputs"], tabs], api_name="compose_to_disguise"
+                      ).then(**disguise["fold"]).then(**disguise["after"], api_visibility="private")
+    to_match.click(on(studio, events.compose_to_match), refined, [*match, tabs], api_name="compose_to_match")
+    export.click(on(studio, events.compose_export), refined, files, api_name="compose_export")
+
+
+def toggle_pick(studio: Studio, picks, evt: gr.SelectData):
+    """A click on a face of the screen picks it, or unpicks it."""
+    return events.toggle_pick(picks, evt.index)
 
 
 def latent_tab(space: LatentSpace | None, on) -> None:
@@ -270,12 +393,17 @@ def build_demo(studio: Studio, assets: WebAssets | None = None, latent=_BUNDLED)
     with gr.Blocks(title="disguise", delete_cache=(600, 3600)) as demo:
         face = gr.State(None, time_to_live=3600, delete_callback=events.drop_exports)
         gr.Markdown(text.header(studio.editor.model.config.trained_on), elem_id="header")
-        with gr.Tab("Disguise", id="disguise-tab"):
-            disguise_tab(studio, assets, face, on)
-        with gr.Tab("Match a sighting", id="match-tab"):
-            match_tab(studio, on)
-        with gr.Tab("Latent space", id="latent-tab"):
-            latent_tab(latent, on)
+        with gr.Tabs() as tabs:
+            with gr.Tab("Disguise", id="disguise-tab"):
+                disguise = disguise_tab(studio, assets, face, on)
+            with gr.Tab("Compose", id="compose-tab"):
+                compose = gr.Column()  # filled below, once the Match tab's inputs exist
+            with gr.Tab("Match a sighting", id="match-tab"):
+                match = match_tab(studio, on)
+            with gr.Tab("Latent space", id="latent-tab"):
+                latent_tab(latent, on)
+        with compose:
+            compose_tab(studio, on, tabs, disguise, match)
     return demo
 
 

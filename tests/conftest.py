@@ -58,7 +58,8 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture(scope="session")
 def tiny_run(synthetic_root, tmp_path_factory) -> Path:
-    """A 32 x 32 VAE trained for 3 epochs on the synthetic set, with its vector bank."""
+    """A 32 x 32 VAE trained for 3 epochs on the synthetic set, with its vector bank and face space."""
+    from disguise.compose.face_space import FACE_SPACE_NAME, fit_face_space
     from disguise.data.cache import load_split
     from disguise.data.celeba import open_celeba
     from disguise.policy import Preprocess
@@ -75,6 +76,7 @@ def tiny_run(synthetic_root, tmp_path_factory) -> Path:
     model = VAE.from_pretrained(run)
     images, labels, _ = load_split(open_celeba(synthetic_root), "train", cfg.policy, progress=False)
     build_bank(model, labelled_batches(images, labels, 64), progress=False).save(run / BANK_NAME)
+    fit_face_space(model, labelled_batches(images, labels, 64), progress=False).save(run / FACE_SPACE_NAME)
     return run
 
 
@@ -84,3 +86,12 @@ def astronaut() -> Path:
     import skimage
 
     return Path(skimage.__file__).parent / "data" / "astronaut.png"
+
+
+@pytest.fixture(scope="module")
+def server(tiny_run):
+    """The real app on the tiny run, served on a local port for one test module: (url, studio)."""
+    from tests.appserver import serve
+
+    with serve(tiny_run) as (url, studio):
+        yield url, studio

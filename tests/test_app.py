@@ -17,7 +17,7 @@ from disguise.serving import events
 from disguise.serving.pictures import PictureFiles
 from disguise.serving.studio import LIVE_SIDE, Studio, sanitize_sliders
 from disguise.vae.editing import parse_alphas
-from tests.appserver import serve
+from tests.appserver import at_once, client, serve
 
 ZERO = [0.0] * len(ATTRIBUTES)
 
@@ -169,8 +169,8 @@ def test_the_page_size_and_the_photo_panel_events(studio, astronaut):
     assert events.resize(studio, face, '{"w": 310, "h": 310, "dpr": 1}', [], *ZERO, "photo") is events.KEEP
     assert events.resize(studio, face, "garbage", [], *ZERO, "photo") != events.KEEP  # back to the default
     assert face.live_side == LIVE_SIDE
-    assert events.fold_photo_panel(studio, face) == {"open": False}
-    assert events.fold_photo_panel(studio, None) == {"open": True}
+    assert events.fold_once_loaded(studio, face) == {"open": False}
+    assert events.fold_once_loaded(studio, None) == {"open": True}
 
 
 def test_every_handler_runs_through_the_gpu_wrapper(studio, monkeypatch):
@@ -222,18 +222,6 @@ def test_missing_or_corrupt_weights_fail_at_start_without_a_server(tiny_run, tmp
 
 # ----------------------------------------------------------------------------------------------
 # The real server
-
-
-@pytest.fixture(scope="module")
-def server(tiny_run):
-    with serve(tiny_run) as (url, studio):
-        yield url, studio
-
-
-def client(url):
-    from gradio_client import Client
-
-    return Client(url, verbose=False)
 
 
 def _png(path) -> np.ndarray:
@@ -400,30 +388,21 @@ def test_twenty_sessions_never_see_each_others_faces(server, synthetic_root):
     url, studio = server
     paths = sorted((synthetic_root / "img_align_celeba").glob("*.jpg"))[:20]
     faces = [studio.prepare(p) for p in paths]
-    errors, checked = [], [0] * len(paths)
+    checked = [0] * len(paths)
 
     def session(k: int) -> None:
-        try:
-            c = client(url)
-            _upload(c, paths[k])
-            rng = random.Random(k)
-            for _ in range(20):
-                name = rng.choice(ATTRIBUTES)
-                a = round(rng.uniform(-4, 4), 1)
-                out = c.predict([], *sliders(**{name: a}), api_name="/edit")
-                want = live(studio.render(faces[k], {name: a}))
-                if not np.array_equal(_png(out), want):
-                    errors.append(f"session {k} got a picture that is not its face ({name}={a})")
-                    return
-                checked[k] += 1
-        except Exception as e:  # noqa: BLE001 - collected and reported below
-            errors.append(f"session {k}: {type(e).__name__}: {e}")
+        c = client(url)
+        _upload(c, paths[k])
+        rng = random.Random(k)
+        for _ in range(20):
+            name = rng.choice(ATTRIBUTES)
+            a = round(rng.uniform(-4, 4), 1)
+            out = c.predict([], *sliders(**{name: a}), api_name="/edit")
+            want = live(studio.render(faces[k], {name: a}))
+            assert np.array_equal(_png(out), want), f"a picture that is not its face ({name}={a})"
+            checked[k] += 1
 
-    threads = [threading.Thread(target=session, args=(k,)) for k in range(len(paths))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=600)
+    errors = at_once(len(paths), session)
     assert not errors, errors[:5]
     assert checked == [20] * 20
 
@@ -436,28 +415,21 @@ def test_identical_sessions_at_once_get_whole_pictures(server, astronaut):
     face = studio.prepare(astronaut)
     moves = [round(0.5 * k, 1) for k in range(-4, 5)]
     want = {a: live(studio.render(face, {"Eyeglasses": a})) for a in moves}
-    errors, received = [], [0] * 8
+    received, wrong = [0] * 8, []
     start = threading.Barrier(8)
 
     def session(k: int) -> None:
-        try:
-            c = client(url)
-            _upload(c, astronaut)
-            start.wait(timeout=120)
-            for i in range(64):
-                a = moves[i % len(moves)]
-                out = c.predict([], *sliders(Eyeglasses=a), api_name="/edit")
-                if not np.array_equal(_png(out), want[a]):
-                    errors.append(f"session {k}, event {i}: not the picture for Eyeglasses={a}")
-                received[k] += 1
-        except Exception as e:  # noqa: BLE001 - an empty or truncated file fails to decode: reported below
-            errors.append(f"session {k}: {type(e).__name__}: {e}")
+        c = client(url)
+        _upload(c, astronaut)
+        start.wait(timeout=120)
+        for i in range(64):
+            a = moves[i % len(moves)]
+            out = c.predict([], *sliders(Eyeglasses=a), api_name="/edit")
+            if not np.array_equal(_png(out), want[a]):
+                wrong.append(f"session {k}, event {i}: not the picture for Eyeglasses={a}")
+            received[k] += 1
 
-    threads = [threading.Thread(target=session, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=600)
+    errors = at_once(8, session) + wrong
     assert not errors, errors[:5]
     assert sum(received) == 512
 

@@ -516,3 +516,67 @@ def test_the_match_tab_shows_its_pictures_largest(browser, astronaut):
         assert gallery["width"] * gallery["height"] > 2 * sighting["width"] * sighting["height"], (gallery, sighting)
         assert gallery["y"] < page.viewport_size["height"] / 2 and gallery["width"] > page.viewport_size["width"] / 2
         _close(page)
+
+
+def _compose(page) -> None:
+    """The Compose tab, started from a short description: the first screen shown."""
+    page.get_by_role("tab", name="Compose").click()
+    page.locator("#describe-sex input").click()
+    page.get_by_role("option", name="Woman", exact=True).click()
+    page.locator("#compose-start").click()
+    page.wait_for_function("() => document.querySelector('#compose-status')?.innerText.includes('Screen 1')",
+                           timeout=WAIT)
+    page.wait_for_function("() => document.querySelectorAll('#compose-screen .thumbnail-item img').length === 12",
+                           timeout=WAIT)
+    page.wait_for_function("() => { const r = document.querySelector('#compose-screen').getBoundingClientRect();"
+                           " return r.top >= -1 && r.bottom <= window.innerHeight + 1; }", timeout=WAIT)
+
+
+def _screen(page, n: int) -> None:
+    page.wait_for_function(f"() => document.querySelector('#compose-status')?.innerText.includes('Screen {n}')",
+                           timeout=WAIT)
+
+
+@pytest.mark.parametrize("device", ["laptop", "phone"])
+def test_a_witness_composes_by_clicking_faces(browser, site, device):
+    """Twelve faces in view at once, large enough to judge; a click picks a face (framed, ticked),
+    a second click unpicks it; Breed shows the next screen and the composite; Undo goes back."""
+    page = _open(browser, site, device=LAPTOP if device == "laptop" else PHONE)
+    _compose(page)
+    faces = page.locator("#compose-screen .thumbnail-item")
+    boxes = [faces.nth(i).bounding_box() for i in range(12)]
+    side = min(b["width"] for b in boxes)
+    assert side >= (150 if device == "laptop" else 90), boxes[0]
+    assert all(_in_view(b, page) for b in boxes), boxes  # all twelve at once, the screen scrolled to them
+    rows = sorted({round(b["y"]) for b in boxes})
+    assert len(rows) == (3 if device == "laptop" else 4), rows
+    if device == "laptop":  # the whole screen of faces on the first screen, under the toolbar
+        screen = _box(page, "#compose-screen")
+        assert _in_view(screen, page) and _in_view(_box(page, "#compose-breed"), page), screen
+    for i in (2, 5, 7):
+        faces.nth(i).click()
+        page.wait_for_function(f"() => document.querySelectorAll('#compose-screen .thumbnail-item')[{i}]"
+                               ".classList.contains('picked')", timeout=WAIT)
+    faces.nth(7).click()  # changed their mind
+    page.wait_for_function("() => !document.querySelectorAll('#compose-screen .thumbnail-item')[7]"
+                           ".classList.contains('picked')", timeout=WAIT)
+    ticked = page.locator("#compose-picks input:checked")
+    assert ticked.count() == 2
+    page.locator("#compose-breed").click()
+    _screen(page, 2)
+    page.wait_for_selector("#compose-composite img", timeout=WAIT)
+    assert page.locator("#compose-screen .thumbnail-item.picked").count() == 0  # a new screen, no picks
+    assert page.locator("#compose-picks input:checked").count() == 0
+    page.locator("#compose-undo").click()
+    _screen(page, 1)
+    _close(page)
+
+
+def test_breeding_with_no_pick_says_so_and_keeps_the_screen(browser, site):
+    page = _open(browser, site)
+    _compose(page)
+    first = page.locator("#compose-screen .thumbnail-item img").first.get_attribute("src")
+    page.locator("#compose-breed").click()
+    page.wait_for_selector("text=pick at least one face", timeout=WAIT)
+    assert page.locator("#compose-screen .thumbnail-item img").first.get_attribute("src") == first
+    _close(page)

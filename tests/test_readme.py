@@ -36,21 +36,31 @@ def test_readme_python_example_runs(tmp_path):
         assert im.size == (6 + 6 * (256 + 6), 54 + 256 + 22 + 6 + 6)  # photo-view tiles
 
 
-def test_readme_api_example_runs_against_the_server(tmp_path):
-    """The README's gradio_client example, against the real server on the bundled weights."""
+def test_readme_api_examples_run_against_the_server(tmp_path):
+    """The README's gradio_client examples (the Disguise tab's, the Compose tab's), against the
+    real server on the bundled weights."""
     from tests.appserver import serve
 
-    block = next(b for b in python_blocks((ROOT / "README.md").read_text()) if "gradio_client" in b)
+    blocks = [b for b in python_blocks((ROOT / "README.md").read_text()) if "gradio_client" in b]
+    edit = next(b for b in blocks if "/prepare" in b)
+    compose = next(b for b in blocks if "/compose_start" in b)
     shutil.copyfile(ROOT / "examples" / "astronaut.jpg", tmp_path / "face.jpg")
+    checks = {
+        "edit": (edit, "\nfrom PIL import Image\nprint(Image.open(after).size, Image.open(decode).size, "
+                       "Image.open(photo).text['edits'], Image.open(gif).n_frames)\n"),
+        "compose": (compose, "\nimport json\nfrom PIL import Image\nprint(n, len(screen), "
+                             "json.loads(Image.open(portrait).text['composite'])['picks'])\n"),
+    }
+    out = {}
     with serve(ROOT / "weights") as (url, _):
-        script = block.replace("http://127.0.0.1:7860/", url) + (
-            "\nfrom PIL import Image\nprint(Image.open(after).size, Image.open(decode).size, "
-            "Image.open(photo).text['edits'], Image.open(gif).n_frames)\n")
-        (tmp_path / "api.py").write_text(script)
-        r = subprocess.run([sys.executable, "api.py"], cwd=tmp_path, capture_output=True, text=True,
-                           timeout=300, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "NO_PROXY": "*"})
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert r.stdout.strip().splitlines()[-1] == '(512, 512) (256, 256) {"Eyeglasses": 3.0} 17'
+        for name, (block, tail) in checks.items():
+            (tmp_path / f"{name}.py").write_text(block.replace("http://127.0.0.1:7860/", url) + tail)
+            r = subprocess.run([sys.executable, f"{name}.py"], cwd=tmp_path, capture_output=True, text=True,
+                               timeout=300, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "NO_PROXY": "*"})
+            assert r.returncode == 0, r.stderr[-3000:]
+            out[name] = r.stdout.strip().splitlines()[-1]
+    assert out["edit"] == '(512, 512) (256, 256) {"Eyeglasses": 3.0} 17'
+    assert out["compose"] == "2 12 [{'screen': 1, 'picked': [2, 6], 'best': 6}]"
 
 
 def test_readme_layout_table_matches_the_folders():

@@ -18,10 +18,18 @@ web/screen.js), so API clients may leave the view and the screen out.
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Callable, Sequence
+
+import torch
 
 from ..attributes import ATTRIBUTES
 from ..classic.space import LatentSpace
+from ..compose.breeding import MAX_PICKS
+from ..compose.form import description_of
+from ..compose.pictures import screen_pictures
+from ..compose.session import Composite
 from ..identity.recognisers import DRAWN, REAL
 from ..photo.exports import VIEWS
 from ..photo.loading import ImageError
@@ -92,8 +100,9 @@ def upload(studio: Studio, image, already_aligned: bool, locked, *values, warn: 
             live_document(studio, face, locked, sliders, chosen))
 
 
-def fold_photo_panel(studio: Studio, face: EditedFace | None):
-    """Once a face is loaded, the upload and the examples fold away (the picture is the page)."""
+def fold_once_loaded(studio: Studio, face: EditedFace | Composite | None):
+    """Once a face is loaded, the upload and the examples fold away (the picture is the page);
+    once a composite has started, the description form does (the screen of faces is the page)."""
     return Update(open=face is None)
 
 
@@ -250,4 +259,168 @@ def plane_click(space: LatentSpace, index: Sequence[float]):
     x, y = space.point_at(*index)
     x, y = round(x, 2), round(y, 2)
     return (x, y) + latent(space, x, y)
+
+
+
+# ----------------------------------------------------------------------------------------------
+# The Compose tab
+#
+# Face numbers are the ones the screen shows, 1 .. 12. A screen event's outputs: the composite
+# (the session's state), the screen's faces, the picks cleared, the best cleared, the screen's
+# number, the status line, and the composite so far.
+
+NO_COMPOSITE = "Start a composite first: describe the person and press Start."
+
+
+def _composite(composite) -> Composite:
+    if not isinstance(composite, Composite):
+        raise ValueError(NO_COMPOSITE)
+    return composite
+
+
+def _screen(studio: Studio, composite: Composite, blur: bool, keep_picks: bool = False) -> tuple:
+    pictures = screen_pictures(composite, studio.editor.policy, bool(blur))
+    carried = composite.generation > 1
+    captions = [f"{i + 1}" + (" best so far" if carried and i == 0 else
+                              " agreed" if carried and i == 1 and composite.breeder.method == "estimate"
+                              else "") for i in range(len(pictures))]
+    code = composite.code()
+    face = studio.upscale(studio.editor.decode(code)[0]) if code is not None else None
+    picks = (KEEP, KEEP) if keep_picks else ([], None)
+    return (composite, list(zip(pictures, captions)), *picks, composite.generation,
+            text.compose_status(composite), face)
+
+
+def compose_form(studio: Studio, *answers):
+    """The form's answers (``form.QUESTIONS`` in order, then the "also noticed" list) -> the
+    description, as the JSON ``compose_start`` takes."""
+    *questions, also = answers
+    return description_of(questions, also)
+
+
+def compose_start(studio: Studio, description, blur: bool = True, seed=None):
+    """A new composite from a description (``{"Male": true, "Eyeglasses": false}``): its first screen."""
+    if studio.face_space is None:
+        raise ValueError(text.NO_FACE_SPACE)
+    if description is None or description == "":
+        description = {}
+    if isinstance(description, str):
+        try:
+            description = json.loads(description)
+        except json.JSONDecodeError:
+            raise ValueError('the description must be JSON like {"Male": true, "Eyeglasses": false}') from None
+    composite = Composite.start(studio.face_space, description, studio.editor.decode_batch, seed=whole(seed))
+    return _screen(studio, composite, blur)
+
+
+def whole(value) -> object:
+    """A client's number as an int where it is a whole number (1.0 -> 1); None and "" -> None;
+    anything else as sent, for the check that follows to name."""
+    if value is None or value == "":
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return value
+    return int(f) if not isinstance(value, bool) and math.isfinite(f) and f == int(f) else value
+
+
+def face_numbers(numbers) -> list[object]:
+    """Face numbers as a client sends them (strings from the page's boxes, numbers from an API
+    client, one number alone) as numbers; anything else is left for ``check_picks`` to name."""
+    if numbers is None:
+        return []
+    if isinstance(numbers, (str, bytes)) or not isinstance(numbers, Sequence):
+        numbers = [numbers]
+    return [whole(n) for n in numbers]
+
+
+def compose_pick(studio: Studio, composite, generation, picks, best=None, blur: bool = True):
+    """The witness's picks (face numbers) on screen ``generation``: the next screen, bred from them."""
+    composite = _composite(composite)
+    best = None if best in (None, "", []) else whole(best)
+    composite.pick(face_numbers(picks), best, whole(generation), first=1)
+    return _screen(studio, composite, blur)
+
+
+def compose_undo(studio: Studio, composite, blur: bool = True, warn: Warn = _quiet):
+    """Back one screen (its picks cleared)."""
+    composite = _composite(composite)
+    if not composite.undo():
+        warn("This is the first screen: there is nothing to undo.")
+    return _screen(studio, composite, blur)
+
+
+def compose_redraw(studio: Studio, composite, blur: bool = True):
+    """The blur toggle: the same screen, drawn again, the picks made on it kept (nothing without
+    a composite)."""
+    if not isinstance(composite, Composite):
+        return (KEEP,) * 7
+    return _screen(studio, composite, blur, keep_picks=True)
+
+
+def toggle_pick(picks, index) -> list[str]:
+    """A click on face ``index`` (0-based, as the gallery reports it) picks or unpicks it: the
+    picks box's new value, face numbers as its choices name them ("1" .. "12"), at most
+    ``MAX_PICKS`` (a fifth click is ignored; the box says how many it takes)."""
+    numbers = [n for n in face_numbers(picks) if isinstance(n, int)]
+    number = whole(index)
+    if not isinstance(number, int):
+        return [str(n) for n in numbers]
+    number += 1
+    if number in numbers:
+        numbers.remove(number)
+    elif len(numbers) < MAX_PICKS:
+        numbers.append(number)
+    return [str(n) for n in sorted(numbers)]
+
+
+def _refined(studio: Studio, composite, locked, sliders) -> torch.Tensor:
+    composite = _composite(composite)
+    code = composite.code()
+    if code is None:
+        raise ValueError("Pick at least once first: the composite comes from your picks.")
+    alphas, _ = sanitize_sliders(sliders)
+    return studio.editor.edit(code.to(studio.editor.device), alphas, locked or []).cpu()
+
+
+def compose_refine(studio: Studio, composite, locked, *sliders, warn: Warn = _quiet):
+    """The composite with the refining sliders (bad values fall back, noted)."""
+    if not isinstance(composite, Composite) or composite.code() is None:
+        return None
+    for note in sanitize_sliders(sliders)[1]:
+        warn(note)
+    return studio.upscale(studio.editor.decode(_refined(studio, composite, locked, sliders))[0])
+
+
+def compose_to_disguise(studio: Studio, composite, locked, *values):
+    """"See in disguise": the refined composite becomes the Disguise tab's face (its sliders at 0).
+    Outputs as ``random_face``'s, then the tab to show."""
+    code = _refined(studio, composite, locked, values[:len(ATTRIBUTES)])
+    view, screen = (list(values[len(ATTRIBUTES):]) + ["photo", ""])[:2]
+    face = studio.drawn_face(code, "composite", text.COMPOSITE_NOTICE)
+    studio.show_at(face, screen)
+    before = studio.before(face, view)
+    zero = (0.0,) * len(ATTRIBUTES)
+    return ((face, face.aligned, before, before, face.notice) + zero
+            + (live_document(studio, face, [], zero, view), Update(selected="disguise-tab")))
+
+
+def compose_to_match(studio: Studio, composite, locked, *sliders):
+    """"Match against suspects": the refined composite as the Match tab's sighting (drawn faces)."""
+    composite = _composite(composite)
+    face = studio.editor.decode(_refined(studio, composite, locked, sliders))[0]
+    path, _ = studio.export_composite(composite, face, aligned=True)
+    composite.exports.append(path)
+    return str(path), True, Update(selected="match-tab")
+
+
+def compose_export(studio: Studio, composite, locked, *sliders):
+    """The refined composite (PNG) and the contact sheet of its screens: both as downloads."""
+    composite = _composite(composite)
+    face = studio.editor.decode(_refined(studio, composite, locked, sliders))[0]
+    portrait, _ = studio.export_composite(composite, face)
+    sheet, _ = studio.export_contact_sheet(composite)
+    composite.exports.extend([portrait, sheet])
+    return [str(portrait), str(sheet)]
 

@@ -28,6 +28,9 @@ from PIL import Image
 
 from .. import frame
 from ..attributes import ATTRIBUTES, check_names, pretty
+from ..compose.face_space import FACE_SPACE_NAME, FaceSpace
+from ..compose.pictures import aligned_composite, composite_picture, contact_sheet, describe_png
+from ..compose.session import Composite
 from ..files import EXAMPLES, write_gif, write_png
 from ..identity.judge import CLASSIFIER_NAME, load_classifier
 from ..identity.match import Matcher, MatchResult, match_sheet
@@ -58,6 +61,7 @@ DRAWN_EXAMPLES = "face_*.jpg"  # the bundled examples that are drawn faces (exam
 LIVE_SIDE = 1024  # the live photo copy's long side until the page says how large it shows it
 MAX_LIVE_SIDE = 1600  # ... and at most, whatever the page says (the working copy is at most 1024)
 LIVE_STEP = 64  # live sizes are rounded up to a multiple of this (a resize by a few px changes nothing)
+DRAWN_SOURCES = ("random", "composite")  # faces the model drew: no person to compare an edit with
 # Export folders kept on disk, across all sessions. Gradio copies a returned file into its own
 # cache, so an older export is no longer needed here; the cap bounds what any client can pile up.
 KEPT_EXPORTS = 64
@@ -71,7 +75,7 @@ class EditedFace:
     z: torch.Tensor  # (z_dim,) on the CPU
     original: np.ndarray  # (S, S, 3) uint8
     aligned: np.ndarray  # (218, 178, 3) uint8
-    source: str  # "upload", "random" or "example"
+    source: str  # "upload", "example", or one the model drew: "random", "composite"
     photo: PhotoFrame  # at working resolution (an upload's long side <= 1024 px)
     recon: np.ndarray  # (S, S, 3) uint8, decode(z)
     path: str | None = None  # the upload itself, for the full-resolution download
@@ -150,8 +154,9 @@ class Studio:
 
     def __init__(self, editor: Editor, display: int = DISPLAY, export_dir: str | os.PathLike | None = None,
                  recognisers: Recognisers | None = None, matcher: Matcher | None = None,
-                 drawn_examples: Sequence[str | os.PathLike] = ()) -> None:
+                 drawn_examples: Sequence[str | os.PathLike] = (), face_space: FaceSpace | None = None) -> None:
         self.editor = editor
+        self.face_space = face_space  # the Compose tab's (None: the tab says how to make one)
         self.recognisers = recognisers or Recognisers(None, None, {REAL: "none loaded", DRAWN: "none loaded"})
         self.matcher = matcher  # sightings against suspects (needs a recogniser)
         # The bundled drawn faces (by size and content): an upload of one is judged as drawn.
@@ -175,8 +180,10 @@ class Studio:
         recognisers = Recognisers.load(folder, device)  # dlib for photos, the weights' own for drawn faces
         judge = load_classifier(folder, device) if (folder / CLASSIFIER_NAME).is_file() else None
         matcher = Matcher(editor, recognisers, judge) if recognisers.real or recognisers.drawn else None
+        space = folder / FACE_SPACE_NAME
+        face_space = FaceSpace.load(space, editor.model.config.z_dim) if space.is_file() else None
         studio = cls(editor, recognisers=recognisers, matcher=matcher,
-                     drawn_examples=sorted(EXAMPLES.glob(DRAWN_EXAMPLES)))
+                     drawn_examples=sorted(EXAMPLES.glob(DRAWN_EXAMPLES)), face_space=face_space)
         studio.find_decoder(folder)
         studio.warm_up()
         return studio
@@ -227,12 +234,17 @@ class Studio:
 
     def random_face(self, seed: int | None = None) -> EditedFace:
         """A face from the prior, z ~ N(0, I); its 'original' and its photo are its own decoding."""
-        z = self.editor.random_codes(1, seed)[0].cpu()
+        return self.drawn_face(self.editor.random_codes(1, seed)[0], "random", "A random face from the model's prior.")
+
+    def drawn_face(self, z: torch.Tensor, source: str, notice: str) -> EditedFace:
+        """A face the model draws from the code ``z`` (a random face, a witness's composite): its
+        'original' and its photo are its own decoding; no person to compare an edit with."""
+        z = torch.as_tensor(z, dtype=torch.float32).reshape(-1).cpu()
         img = self.editor.decode(z)[0]
         aligned = np.asarray(Image.fromarray(img).resize(frame.SIZE, Image.Resampling.BICUBIC))
         photo = PhotoFrame.of_crop(self.upscale(img), self.editor.policy)
-        return EditedFace(z=z, original=img, aligned=aligned, source="random", photo=photo, recon=img,
-                          kind=DRAWN, notice="A random face from the model's prior.")
+        return EditedFace(z=z, original=img, aligned=aligned, source=source, photo=photo, recon=img,
+                          kind=DRAWN, notice=notice)
 
     def render(self, face: EditedFace, alphas: Mapping[str, float], locked: Sequence[str] = (),
                view: str = "photo") -> np.ndarray:
@@ -264,7 +276,7 @@ class Studio:
         compare with); a ``note`` instead of a verdict where there is no recogniser, or no face.
 
         The photo view's edited face is the edited photo; the model view's is the decode."""
-        if face.source == "random":
+        if face.source in DRAWN_SOURCES:
             return None
         recogniser = self.recogniser(face)
         if recogniser is None:
@@ -313,7 +325,7 @@ class Studio:
         still the person, compared with the photo's own region cut the same way (so an unedited
         tile is the person exactly); None without a recogniser or a person."""
         recogniser = self.recogniser(face)
-        if recogniser is None or face.source == "random" or not face.framed:
+        if recogniser is None or face.source in DRAWN_SOURCES or not face.framed:
             return None
         policy = self.editor.policy
 
@@ -371,6 +383,22 @@ class Studio:
                                    frames, locked=locked, tiles=tiles)
         comment = animation_comment(attribute, peak, len(pictures), view, locked)
         return self._save(pictures, f"sweep-{attribute}", comment=comment), pictures
+
+    def export_composite(self, composite: Composite, face: np.ndarray, aligned: bool = False
+                         ) -> tuple[Path, Image.Image]:
+        """The witness's composite (``face``, as refined) as PNG, its description and picks in the
+        text; ``aligned``: in CelebA's 178 x 218 frame, as the Match tab takes a sighting."""
+        if aligned:
+            img = describe_png(Image.fromarray(aligned_composite(face, self.editor.policy)), composite,
+                               "disguise: the witness's composite, aligned")
+        else:
+            img = composite_picture(face, composite)
+        return self._save(img, "composite-aligned" if aligned else "composite"), img
+
+    def export_contact_sheet(self, composite: Composite) -> tuple[Path, Image.Image]:
+        """Every screen of a composite, the picks marked, as PNG."""
+        img = contact_sheet(composite)
+        return self._save(img, "composite-screens"), img
 
     def match(self, sighting, gallery: Sequence, kind: str = REAL, seen: Sequence[str] = ()
               ) -> tuple[MatchResult, Path]:

@@ -93,3 +93,35 @@ draws what lies there, beside it. Below, the book's figure: decodes over a 15 x 
 the normal distribution's quantiles 0.05 .. 0.95."""
 
 NO_LATENT = "*No 2-D model could be loaded (see the server's log).*"
+
+COMPOSE_LINE = ("A witness's memory, no photo? Describe the person, then pick and breed faces until one looks "
+                "like them. <span class='note'>Drawn by a model of drawn faces: a likeness, never evidence.</span>")
+
+COMPOSE_INTRO = """Answer what you remember (leave the rest at *Not sure*) and press Start. On each screen,
+click the one to four faces most like the person (optionally say which is the best) and press
+**Breed**: the next screen is bred from your picks, and the composite is what they agree on. Most
+witnesses need about 8 screens. Then refine it with the sliders, see it in disguise, or match it
+against suspects."""
+
+COMPOSE_WAITING = ("Describe the person (beside this; on a phone, below) and press **Start**: the first screen "
+                   "of faces appears here.")
+
+NO_FACE_SPACE = ("The Compose tab needs the description's face space, face_space.safetensors, beside the "
+                 "weights: python -m train.compose fit --model WEIGHTS --data DATA writes it.")
+
+COMPOSITE_NOTICE = "The witness's composite (drawn by the model): add or remove a disguise with the sliders."
+
+
+def compose_status(composite) -> str:
+    """Where the witness is: the screen, the description, what to do next."""
+    from ..compose.face_space import describe
+    from ..compose.session import MAX_GENERATIONS
+
+    g = composite.generation
+    picked = sum(1 for s in composite.screens if s.picks)
+    what = ("pick the one to four faces most like the person, then Breed" if g == 1 else
+            f"face 1 is your best so far, face 2 what your {picked} screen{'s' if picked > 1 else ''} of picks agree on")
+    left = MAX_GENERATIONS - g
+    limit = f" ({left} screens left)" if left <= 5 else ""
+    return (f"**Screen {g}**{limit}: {what}. <span class='note'>Described: "
+            f"{describe(composite.description)}</span>")

@@ -90,17 +90,42 @@ class EffectFit:
         return out
 
 
+@dataclass
+class CodeMoments:
+    """The sums one pass over labelled faces gives: ``xtx = X^T X`` and ``xtz = X^T mu`` (``X`` = a
+    column of ones and the 40 labels, ``mu`` the codes) and, when asked for, ``ztz = mu^T mu``.
+    The effects need the first two; the description's face space (``disguise.compose``) all three."""
+
+    xtx: torch.Tensor  # (41, 41) float64
+    xtz: torch.Tensor  # (41, z)
+    ztz: torch.Tensor | None  # (z, z) or None
+
+    @property
+    def faces(self) -> int:
+        return int(self.xtx[0, 0])
+
+    def solve(self, ridge: float = RIDGE) -> torch.Tensor:
+        """``(41, z)``: the intercept and the 40 label coefficients of the least squares."""
+        n_attr = len(ATTRIBUTES)
+        if self.faces <= n_attr + 1:
+            raise ValueError(f"{self.faces} labelled faces are too few to separate 40 attributes; give at "
+                             f"least {n_attr + 2} (thousands for stable directions)")
+        reg = ridge * float(self.xtx.diagonal()[1:].mean()) * torch.eye(n_attr + 1, dtype=torch.float64)
+        reg[0, 0] = 0.0  # the intercept is not shrunk
+        return torch.linalg.solve(self.xtx + reg, self.xtz)
+
+
 @torch.no_grad()
-def fit_effects(model: VAE, batches: Iterable[tuple[np.ndarray, np.ndarray]], ridge: float = RIDGE,
-                device: str | torch.device = "cpu", progress: bool = True, total: int | None = None
-                ) -> EffectFit:
-    """Encode every batch (``mu``, eval mode) and solve the least squares in one pass, from the
-    running sums ``X^T X`` and ``X^T mu`` (``X`` = a column of ones and the 40 labels)."""
+def code_moments(model: VAE, batches: Iterable[tuple[np.ndarray, np.ndarray]], device: str | torch.device = "cpu",
+                 progress: bool = True, total: int | None = None, second: bool = False,
+                 desc: str = "attribute effects") -> CodeMoments:
+    """Encode every batch (``mu``, eval mode) and sum the moments in one pass (``second``: ``ztz`` too)."""
     device = torch.device(device)
-    n_attr = len(ATTRIBUTES)
+    n_attr, z_dim = len(ATTRIBUTES), model.config.z_dim
     xtx = torch.zeros(n_attr + 1, n_attr + 1, dtype=torch.float64)
-    xtz = torch.zeros(n_attr + 1, model.config.z_dim, dtype=torch.float64)
-    bar = tqdm(batches, total=total, desc="attribute effects", unit="batch", disable=not progress, leave=False)
+    xtz = torch.zeros(n_attr + 1, z_dim, dtype=torch.float64)
+    ztz = torch.zeros(z_dim, z_dim, dtype=torch.float64) if second else None
+    bar = tqdm(batches, total=total, desc=desc, unit="batch", disable=not progress, leave=False)
     with evaluating(model):
         for images, labels in bar:
             mu = model.encode(to_tensor(images, device))[0].double().cpu()
@@ -108,13 +133,24 @@ def fit_effects(model: VAE, batches: Iterable[tuple[np.ndarray, np.ndarray]], ri
             x = torch.cat([torch.ones(len(y), 1, dtype=torch.float64), y], dim=1)
             xtx += x.T @ x
             xtz += x.T @ mu
-    faces = int(xtx[0, 0])
-    if faces <= n_attr + 1:
-        raise ValueError(f"{faces} labelled faces are too few to separate 40 attributes; give at "
-                         f"least {n_attr + 2} (thousands for stable directions)")
-    reg = ridge * float(xtx.diagonal()[1:].mean()) * torch.eye(n_attr + 1, dtype=torch.float64)
-    reg[0, 0] = 0.0  # the intercept is not shrunk
-    beta = torch.linalg.solve(xtx + reg, xtz)
+            if ztz is not None:
+                ztz += mu.T @ mu
+    return CodeMoments(xtx, xtz, ztz)
+
+
+def fit_effects(model: VAE, batches: Iterable[tuple[np.ndarray, np.ndarray]], ridge: float = RIDGE,
+                device: str | torch.device = "cpu", progress: bool = True, total: int | None = None
+                ) -> EffectFit:
+    """Encode every batch and solve the least squares in one pass, from the running sums
+    ``X^T X`` and ``X^T mu`` (``code_moments``)."""
+    moments = code_moments(model, batches, device, progress, total)
+    return effects_of(moments, ridge)
+
+
+def effects_of(moments: CodeMoments, ridge: float = RIDGE) -> EffectFit:
+    """The effects and label statistics of summed moments."""
+    beta = moments.solve(ridge)
+    faces, xtx = moments.faces, moments.xtx
     # Label statistics from the same sums: with y in {-1, 1}, sum y = pos - neg, sum y_a y_b
     # = N - 2 (#a xor b) gives the co-occurrences.
     s = xtx[0, 1:].numpy()
