@@ -278,8 +278,10 @@ def description_form():
     return answers, also
 
 
-# After Start (pressed below the screen on a phone): the screen of faces scrolled into view.
-SHOW_SCREEN = "() => document.querySelector('#compose-screen')?.scrollIntoView({block: 'nearest'})"
+# After Start (pressed below the screen on a phone): the screen of faces scrolled into view, and
+# the side column (the form folded) back to its top, the composite first.
+SHOW_SCREEN = ("() => { document.querySelector('#compose-screen')?.scrollIntoView({block: 'nearest'}); "
+               "document.querySelector('#compose-side')?.scrollTo(0, 0); }")
 
 
 def compose_tab(studio: Studio, on, tabs: gr.Tabs, disguise: dict, match: tuple) -> None:
@@ -322,7 +324,7 @@ def compose_tab(studio: Studio, on, tabs: gr.Tabs, disguise: dict, match: tuple)
                                     label="Lock attributes", elem_id="compose-locks")
                 sliders = slider_groups("compose-slider")
             export = gr.Button("Export the composite and its screens (PNG)", elem_id="compose-export")
-            files = gr.File(label="Download", file_count="multiple", elem_id="compose-files")
+            files = gr.File(label="Download", file_count="multiple", height=100, elem_id="compose-files")
     generation = ScreenNumber(visible=False, precision=0)
     description = gr.JSON(visible=False)
     seed = ScreenNumber(None, visible=False, precision=0)

@@ -4,7 +4,8 @@ being edited (Eyeglasses and a hat, the compare handle in the middle), on a lapt
     python docs/screenshot.py [--weights weights] [--out docs]
 
 Writes docs/app.png (1280 x 800) and docs/app_phone.png (390 x 844, the sliders scrolled beneath
-the picture).
+the picture), and docs/compose.png (1280 x 800: the Compose tab at its third screen, two faces
+picked on it).
 """
 
 from __future__ import annotations
@@ -47,6 +48,32 @@ def shoot(browser, url: str, out: Path, device: dict) -> None:
     print(f"wrote {out}")
 
 
+def shoot_compose(browser, url: str, out: Path) -> None:
+    """The Compose tab: a described man, two screens picked, two faces picked on the third."""
+    page = browser.new_context(**SCREENS["app.png"]).new_page()
+    page.goto(url, wait_until="load")
+    page.wait_for_function("() => window.disguiseLive && window.disguiseLive.mode !== 'loading'", timeout=60_000)
+    page.get_by_role("tab", name="Compose").click()
+    for question, answer in (("sex", "Man"), ("glasses", "No")):
+        page.locator(f"#describe-{question} input").click()
+        page.get_by_role("option", name=answer, exact=True).click()
+    page.locator("#compose-start").click()
+    faces = page.locator("#compose-screen .thumbnail-item")
+    for screen, picks in ((1, (2, 6)), (2, (0, 4)), (3, (1, 7))):
+        page.wait_for_function(f"() => document.querySelector('#compose-status')?.innerText.includes('Screen {screen}')",
+                               timeout=60_000)
+        page.wait_for_timeout(800)
+        for i in picks:
+            faces.nth(i).click()
+            page.wait_for_timeout(400)
+        if screen < 3:
+            page.locator("#compose-breed").click()
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(out))
+    page.context.close()
+    print(f"wrote {out}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--weights", default=str(ROOT / "weights"))
@@ -60,6 +87,7 @@ def main() -> None:
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         for name, device in SCREENS.items():
             shoot(browser, url, Path(args.out) / name, device)
+        shoot_compose(browser, url, Path(args.out) / "compose.png")
         browser.close()
 
 
