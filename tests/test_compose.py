@@ -196,6 +196,22 @@ def test_breeding_closes_in_on_the_remembered_face(method):
     assert np.median(gains) < (0.6 if method == "estimate" else 0.95), gains
 
 
+def test_the_choice_model_s_gradient_and_curvature_are_its_objective_s():
+    """The closed-form gradient and Hessian against autograd's, on three picked screens."""
+    breeder = Breeder(12, 6, seed=1)
+    history = [breeder.first()]
+    for picks, best in (([3, 1], 1), ([0], None), ([2, 5, 7], 5)):
+        history[-1].picks, history[-1].best = picks, best
+        history.append(breeder.next(history))
+    terms = breeder.choices(history)
+    t = torch.randn(6, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    _, gradient, hessian = breeder._terms(t, *terms)
+    assert torch.allclose(gradient, torch.autograd.functional.jacobian(lambda x: breeder._terms(x, *terms)[0], t))
+    assert torch.allclose(hessian, torch.autograd.functional.hessian(lambda x: breeder._terms(x, *terms)[0], t))
+    estimate = breeder.estimate(history).double()
+    assert breeder._terms(estimate, *terms)[1].norm() < 1e-5  # the estimate is the optimum
+
+
 def test_breeding_is_deterministic_and_carries_the_best_over():
     a, b = Breeder(12, 8, seed=3), Breeder(12, 8, seed=3)
     ha, hb = [a.first()], [b.first()]

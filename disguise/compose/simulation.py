@@ -25,7 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..attributes import INDEX
-from .breeding import LAPSE, SPREAD, TAU, Breeder
+from .breeding import SPREAD, TAU, Breeder
 from .face_space import Description, FaceSpace
 from .witness import Perceiver, Witness
 
@@ -153,7 +153,6 @@ class Simulation:
     seed: int = 0
     tau: float = TAU
     spread: float = SPREAD
-    lapse: float = LAPSE
 
     def _setup(self, case: Case, k: int) -> tuple[Description, Witness, Ranking]:
         desc = self.space.description(case.description)
@@ -174,7 +173,7 @@ class Simulation:
         """The witness breeds ``generations`` screens; scored after each pick."""
         desc, witness, ranking = self._setup(case, k)
         breeder = Breeder(self.size, min(self.dims, desc.dims), seed=self.seed * 7919 + k, method=self.method,
-                          tau=self.tau, spread=self.spread, lapse=self.lapse)
+                          tau=self.tau, spread=self.spread)
         history = [breeder.first()]
         trial = Trial()
         for g in range(self.generations):
