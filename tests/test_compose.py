@@ -341,8 +341,8 @@ def test_compose_start_pick_undo_and_export_through_the_server(server):
     second = [_picture(x) for x in out[0]]
     out = c.predict(2, [1], None, False, api_name="/compose_pick")
     assert out[3] == 3
-    out = c.predict(False, api_name="/compose_undo")
-    assert out[3] == 2 and np.abs(_picture(out[0][2]).astype(int) - second[2]).mean() < 3  # screen 2 again
+    out = c.predict(True, api_name="/compose_undo")  # drawn as it was shown, blurred
+    assert out[3] == 2 and np.abs(_picture(out[0][2]).astype(int) - second[2]).mean() < 1  # screen 2 again
     files = c.predict([], *ZERO, api_name="/compose_export")
     assert len(files) == 2
     with Image.open(files[0]) as portrait, Image.open(files[1]) as sheet:
@@ -372,7 +372,8 @@ def test_bad_picks_through_the_server_keep_the_work(server, generation, picks, b
     with pytest.raises(AppError, match=message):
         c.predict(generation, picks, best, False, api_name="/compose_pick")
     out = c.predict(1, ["2"], None, False, api_name="/compose_pick")  # nothing was lost
-    assert out[3] == 2 and np.array_equal(_picture(out[0][0]), _picture(first[0][1]))
+    carried = np.abs(_picture(out[0][0]).astype(int) - _picture(first[0][1])).mean()
+    assert out[3] == 2 and carried < 1  # face 2 of the first screen, carried over as face 1
 
 
 def test_compose_without_a_composite_or_with_a_bad_description(server):
