@@ -130,16 +130,28 @@ def web(name: str) -> str:
     return (WEB_DIR / name).read_text()
 
 
-def slider_column(sliders: dict[str, gr.Slider]) -> None:
-    """The forty sliders (made unrendered, so events can be wired before they are placed) under a
-    finder (web/sliders.js: a filter box, "moved only", a mark on every moved slider)."""
-    gr.HTML("", html_template=web("finder.html"), js_on_load=web("sliders.js"), apply_default_css=False,
-            elem_id="finder")
+def alpha_sliders(prefix: str) -> dict[str, AlphaSlider]:
+    """The forty sliders, -4 .. 4, ids ``prefix-NAME``, made unrendered (so events can be wired
+    before ``grouped`` places them)."""
+    return {a: AlphaSlider(-SLIDER_LIMIT, SLIDER_LIMIT, value=0.0, step=0.1, label=pretty(a),
+                           elem_id=f"{prefix}-{a}", render=False) for a in ATTRIBUTES}
+
+
+def grouped(sliders: dict[str, gr.Slider]) -> None:
+    """The sliders placed in their groups (hair, facial hair, accessories, ...)."""
     for group, names in GROUPS.items():
         with gr.Column(elem_classes="slider-group", min_width=0):
             gr.Markdown(group, elem_classes="group-title")
             for name in names:
                 sliders[name].render()
+
+
+def slider_column(sliders: dict[str, gr.Slider]) -> None:
+    """The Disguise tab's forty sliders under a finder (web/sliders.js: a filter box, "moved
+    only", a mark on every moved slider)."""
+    gr.HTML("", html_template=web("finder.html"), js_on_load=web("sliders.js"), apply_default_css=False,
+            elem_id="finder")
+    grouped(sliders)
 
 
 def export_panel(studio: Studio, on, face: gr.State, locks, view, sliders: list) -> None:
@@ -176,8 +188,7 @@ def disguise_tab(studio: Studio, assets: WebAssets, face: gr.State, on) -> None:
     moves) beside the controls: the photo, the finder, locks, the forty sliders, exports. After
     every picture, the identity line (its API endpoint is the edit's: /identity); a slider asks the
     server once, on release (the live view's "input" asks per move when it cannot decode)."""
-    named = {a: AlphaSlider(-SLIDER_LIMIT, SLIDER_LIMIT, value=0.0, step=0.1, label=pretty(a),
-                            elem_id=f"slider-{a}", render=False) for a in ATTRIBUTES}
+    named = alpha_sliders("slider")
     sliders = list(named.values())
     with gr.Row(equal_height=False, elem_id="disguise-row"):
         with gr.Column(scale=3, min_width=320, elem_id="stage"):
@@ -257,18 +268,6 @@ def match_tab(studio: Studio, on) -> None:
     return sighting, drawn
 
 
-def slider_groups(prefix: str) -> list[gr.Slider]:
-    """Forty sliders in their groups (the Compose tab's refining ones: no finder, ids ``prefix-NAME``)."""
-    named = {}
-    for group, names in GROUPS.items():
-        with gr.Column(elem_classes="slider-group", min_width=0):
-            gr.Markdown(group, elem_classes="group-title")
-            for name in names:
-                named[name] = AlphaSlider(-SLIDER_LIMIT, SLIDER_LIMIT, value=0.0, step=0.1, label=pretty(name),
-                                          elem_id=f"{prefix}-{name}")
-    return [named[a] for a in ATTRIBUTES]
-
-
 def description_form():
     """The witness's short form (``disguise.compose.form``): one answer per question, and the rest."""
     answers = [gr.Dropdown(choices(q), value=NOT_SURE, label=q, elem_id=f"describe-{q.lower().replace(' ', '-')}",
@@ -322,7 +321,9 @@ def compose_tab(studio: Studio, on, tabs: gr.Tabs, disguise: dict, match: tuple)
             with gr.Accordion("Refine the composite", open=False, elem_id="compose-refine"):
                 locks = gr.Dropdown([(pretty(a), a) for a in ATTRIBUTES], multiselect=True, value=[],
                                     label="Lock attributes", elem_id="compose-locks")
-                sliders = slider_groups("compose-slider")
+                named = alpha_sliders("compose-slider")
+                grouped(named)
+                sliders = list(named.values())
             export = gr.Button("Export the composite and its screens (PNG)", elem_id="compose-export")
             files = gr.File(label="Download", file_count="multiple", height=100, elem_id="compose-files")
     generation = ScreenNumber(visible=False, precision=0)

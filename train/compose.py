@@ -158,6 +158,9 @@ def match_figure(args, editor, sim, data, people, labels, cases, trials) -> dict
     photo, and (a second set of targets) in a disguise the photo lacks."""
     matcher = Matcher(editor, Recognisers.load(args.model), None)
     rows = data.indices(args.split)
+    if len(rows) != len(people):  # load_people left unreadable images out: rows no longer line up
+        fail(f"{len(rows) - len(people)} images of the {args.split} split are unreadable; the Match figure needs "
+             f"every one (--match-suspects 0 skips it)")
 
     def aligned(r: int) -> np.ndarray:
         return np.asarray(Image.open(data.path(int(rows[r]))).convert("RGB"))

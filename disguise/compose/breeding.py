@@ -50,6 +50,7 @@ class Screen:
     u: torch.Tensor  # (n, dims)
     picks: list[int] = field(default_factory=list)
     best: int | None = None  # one of ``picks``, or None (then the first pick counts as best)
+    bred_from: torch.Tensor | None = None  # the estimate of the screens before it ("estimate" breeding)
 
     @property
     def size(self) -> int:
@@ -131,6 +132,7 @@ class Breeder:
             estimate, scale = self.posterior(history)
             noise = torch.randn(self.size - 2, self.dims, generator=gen) @ scale.T * self.spread
             children = torch.cat([estimate[None], estimate + noise])
+            return Screen(torch.cat([best[None], children])[:self.size], bred_from=estimate)
         return Screen(torch.cat([best[None], children])[:self.size])
 
     @staticmethod

@@ -6,6 +6,7 @@ and the picks in their text."""
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -26,15 +27,23 @@ DRAWN_NOTE = ("Drawn by a model that learned drawn faces (the synthetic set): a 
 
 def internal_mask(size: int, policy: Preprocess) -> np.ndarray:
     """``(size, size)`` weights in 0 .. 1: 1 over the eyes, nose and mouth, fading to 0 at the hair
-    line, the ears and the background (an ellipse from CelebA's aligned landmarks)."""
-    left, top, right, bottom = policy.crop
+    line, the ears and the background (an ellipse from CelebA's aligned landmarks). Made once
+    per size and crop (read-only)."""
+    return _mask(size, tuple(policy.crop))
+
+
+@lru_cache(maxsize=8)
+def _mask(size: int, crop: tuple[int, int, int, int]) -> np.ndarray:
+    left, top, right, bottom = crop
     sx, sy = size / (right - left), size / (bottom - top)
     cx, cy = (frame.EYE_MID[0] - left) * sx, ((frame.EYE_MID[1] + frame.MOUTH[1]) / 2 - top) * sy
     eyes = (frame.RIGHT_EYE[0] - frame.LEFT_EYE[0]) * sx
     rx, ry = 1.05 * eyes, 1.25 * (frame.MOUTH[1] - frame.EYE_MID[1]) * sy + 0.35 * eyes
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     r = np.sqrt(((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2)
-    return np.clip((1.25 - r) / 0.35, 0.0, 1.0)
+    mask = np.clip((1.25 - r) / 0.35, 0.0, 1.0)
+    mask.flags.writeable = False
+    return mask
 
 
 def blur_external(face: np.ndarray, policy: Preprocess, radius: float | None = None) -> np.ndarray:

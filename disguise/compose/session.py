@@ -1,8 +1,8 @@
 """One witness's composite, as the Compose tab keeps it for a session: the description, every
 screen shown and what was picked on it, undo, and the composite itself.
 
-Nothing here is shared between sessions: each ``Composite`` has its own breeder, seeded from its
-own id, and its screens are decoded once and kept with it (at most ``MAX_GENERATIONS``, so a
+Nothing here is shared between sessions: each ``Composite`` has its own breeder, with a seed of
+its own (drawn at random unless given), and its screens are decoded once and kept with it (at most ``MAX_GENERATIONS``, so a
 session's memory is bounded). A pick names the screen it was made on (``generation``): a page that
 shows an older screen than the session holds (a second tab, a double click) is told so rather
 than breeding from the wrong faces.
@@ -11,7 +11,6 @@ than breeding from the wrong faces.
 from __future__ import annotations
 
 import math
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
@@ -37,9 +36,7 @@ class Composite:
     faces: list[np.ndarray]
     decode: Decode = field(repr=False)
     composite_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    started: float = field(default_factory=time.time)
     exports: list = field(default_factory=list)  # files exported from it, deleted with the session
-    _estimate: tuple | None = field(default=None, repr=False)
 
     @classmethod
     def start(cls, space: FaceSpace, description: Mapping[str, object], decode: Decode, size: int = SCREEN,
@@ -106,14 +103,14 @@ class Composite:
 
     def code(self) -> torch.Tensor | None:
         """The composite's code: the breeder's estimate of the remembered face from every pick so
-        far (``Breeder.estimate``; it is shown on each screen after the first, as face 2). None
-        before the first pick."""
+        far (``Breeder.estimate``). None before the first pick.
+
+        Every screen but the showing one is picked, so the estimate is the one the showing screen
+        was bred from (its face 2), kept with it: no solve per refining slider or redraw."""
         if not self.picked:
             return None
-        key = [(len(s.picks), tuple(s.picks), s.best) for s in self.screens]
-        if self._estimate is None or self._estimate[0] != key:
-            self._estimate = (key, self.space.codes(self.breeder.estimate(self.screens)[None])[0])
-        return self._estimate[1]
+        u = self.screens[-1].bred_from
+        return self.space.codes((u if u is not None else self.breeder.estimate(self.screens))[None])[0]
 
     def record(self) -> dict:
         """What the composite's files carry: the description and every screen's picks."""

@@ -25,8 +25,11 @@ import torch
 from tqdm.auto import tqdm
 
 from ..attributes import INDEX
+from ..identity.match import LABELS
+from ..identity.recognisers import DRAWN
 from .breeding import SPREAD, TAU, Breeder
 from .face_space import Description, FaceSpace
+from .pictures import aligned_composite
 from .witness import Perceiver, Witness
 
 # What a witness describes: what a person notices at a glance (the Compose tab's form).
@@ -153,6 +156,14 @@ class Simulation:
     seed: int = 0
     tau: float = TAU
     spread: float = SPREAD
+    _rankings: dict = field(default_factory=dict, repr=False)  # per case: its gallery, embedded once
+
+    def ranking(self, case: Case) -> Ranking:
+        """The judge's embeddings of ``case``'s gallery (made once, whichever runs ask)."""
+        key = (case.target, case.gallery.tobytes())
+        if key not in self._rankings:
+            self._rankings[key] = Ranking(self.judge(np.ascontiguousarray(self.faces[case.gallery])))
+        return self._rankings[key]
 
     def _setup(self, case: Case, k: int) -> tuple[Description, Witness, Ranking]:
         desc = self.space.description(case.description)
@@ -160,8 +171,7 @@ class Simulation:
         witness = Witness(self.perceive, self.faces[case.target], picks=self.picks, noise=self.noise,
                           wrong=self.wrong, seed=self.seed * 7919 + k)
         witness.calibrate(self.decode(desc.sample(48, gen)))
-        ranking = Ranking(self.judge(np.ascontiguousarray(self.faces[case.gallery])))
-        return desc, witness, ranking
+        return desc, witness, self.ranking(case)
 
     def _score(self, trial: Trial, ranking: Ranking, face: np.ndarray) -> None:
         rank, sim = ranking.rank(self.judge(face[None])[0])
@@ -211,8 +221,7 @@ class Simulation:
 
     def ceiling(self, case: Case, code: Callable[[np.ndarray], torch.Tensor]) -> int:
         """The rank of the target's own reconstruction: the best a composite of this model can do."""
-        ranking = Ranking(self.judge(np.ascontiguousarray(self.faces[case.gallery])))
-        return ranking.rank(self.judge(self.decode(code(self.faces[case.target][None])))[0])[0]
+        return self.ranking(case).rank(self.judge(self.decode(code(self.faces[case.target][None])))[0])[0]
 
     def run(self, cases: Sequence[Case], kinds: Sequence[str] = ("search", "random", "description"),
             progress: bool = True) -> dict[str, list[Trial]]:
@@ -230,10 +239,6 @@ def match_first(matcher, cases: Sequence[Case], trials: Sequence[Trial], aligned
     (in the aligned frame, as "Match against suspects" sends it) and the suspects are the first
     ``suspects`` of the case's gallery (``aligned(row)``: a face's 178 x 218 image), judged as
     drawn faces. A disguised case ticks the disguise the witness described as seen."""
-    from ..identity.match import LABELS
-    from ..identity.recognisers import DRAWN
-    from .pictures import aligned_composite
-
     first = []
     for case, trial in zip(cases, trials):
         seen = [LABELS[a] for a in DISGUISES if case.description.get(a)] if case.disguised else []

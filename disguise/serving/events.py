@@ -162,7 +162,12 @@ def edit_by_name(studio: Studio, face: EditedFace | None, alphas: dict, locked, 
 def random_face(studio: Studio, locked, view: str, screen: str = ""):
     """A face from the prior: the face, its preview, both pictures, the notice, 40 zeros, the
     page's document."""
-    face = studio.random_face()
+    return _new_drawn_face(studio, studio.random_face(), locked, view, screen)
+
+
+def _new_drawn_face(studio: Studio, face: EditedFace, locked, view: str, screen: str) -> tuple:
+    """A face the model drew, as the Disguise tab's new face: the face, its preview, both
+    pictures (the same: it is its own photo), the notice, 40 zeros, the page's document."""
     studio.show_at(face, screen)
     before = studio.before(face, view)
     zero = (0.0,) * len(ATTRIBUTES)
@@ -281,9 +286,9 @@ def _composite(composite) -> Composite:
 def _screen(studio: Studio, composite: Composite, blur: bool, keep_picks: bool = False) -> tuple:
     pictures = screen_pictures(composite, studio.editor.policy, bool(blur))
     carried = composite.generation > 1
-    captions = [f"{i + 1}" + (" best so far" if carried and i == 0 else
-                              " agreed" if carried and i == 1 and composite.breeder.method == "estimate"
-                              else "") for i in range(len(pictures))]
+    agreed = composite.screens[-1].bred_from is not None  # face 2 is the estimate it was bred from
+    captions = [f"{i + 1}" + (" best so far" if carried and i == 0 else " agreed" if agreed and i == 1 else "")
+                for i in range(len(pictures))]
     code = composite.code()
     face = studio.upscale(studio.editor.decode(code)[0]) if code is not None else None
     picks = (KEEP, KEEP) if keep_picks else ([], None)
@@ -375,42 +380,42 @@ def toggle_pick(picks, index) -> list[str]:
     return [str(n) for n in sorted(numbers)]
 
 
-def _refined(studio: Studio, composite, locked, sliders) -> torch.Tensor:
-    composite = _composite(composite)
+def _refined(studio: Studio, composite: Composite, locked, sliders, warn: Warn = _quiet) -> torch.Tensor:
+    """The composite's code with the refining sliders (bad values fall back, noted to ``warn``)."""
     code = composite.code()
     if code is None:
         raise ValueError("Pick at least once first: the composite comes from your picks.")
-    alphas, _ = sanitize_sliders(sliders)
+    alphas, notes = sanitize_sliders(sliders)
+    for note in notes:
+        warn(note)
     return studio.editor.edit(code.to(studio.editor.device), alphas, locked or []).cpu()
+
+
+def _refined_face(studio: Studio, composite: Composite, locked, sliders, warn: Warn = _quiet):
+    """The refined composite as the model draws it, ``(S, S, 3)``."""
+    return studio.editor.decode(_refined(studio, composite, locked, sliders, warn))[0]
 
 
 def compose_refine(studio: Studio, composite, locked, *sliders, warn: Warn = _quiet):
     """The composite with the refining sliders (bad values fall back, noted)."""
     if not isinstance(composite, Composite) or composite.code() is None:
         return None
-    for note in sanitize_sliders(sliders)[1]:
-        warn(note)
-    return studio.upscale(studio.editor.decode(_refined(studio, composite, locked, sliders))[0])
+    return studio.upscale(_refined_face(studio, composite, locked, sliders, warn))
 
 
 def compose_to_disguise(studio: Studio, composite, locked, *values):
     """"See in disguise": the refined composite becomes the Disguise tab's face (its sliders at 0).
     Outputs as ``random_face``'s, then the tab to show."""
-    code = _refined(studio, composite, locked, values[:len(ATTRIBUTES)])
+    code = _refined(studio, _composite(composite), locked, values[:len(ATTRIBUTES)])
     view, screen = (list(values[len(ATTRIBUTES):]) + ["photo", ""])[:2]
     face = studio.drawn_face(code, "composite", text.COMPOSITE_NOTICE)
-    studio.show_at(face, screen)
-    before = studio.before(face, view)
-    zero = (0.0,) * len(ATTRIBUTES)
-    return ((face, face.aligned, before, before, face.notice) + zero
-            + (live_document(studio, face, [], zero, view), Update(selected="disguise-tab")))
+    return _new_drawn_face(studio, face, [], view, screen) + (Update(selected="disguise-tab"),)
 
 
 def compose_to_match(studio: Studio, composite, locked, *sliders):
     """"Match against suspects": the refined composite as the Match tab's sighting (drawn faces)."""
     composite = _composite(composite)
-    face = studio.editor.decode(_refined(studio, composite, locked, sliders))[0]
-    path, _ = studio.export_composite(composite, face, aligned=True)
+    path, _ = studio.export_composite(composite, _refined_face(studio, composite, locked, sliders), aligned=True)
     composite.exports.append(path)
     return str(path), True, Update(selected="match-tab")
 
@@ -418,8 +423,7 @@ def compose_to_match(studio: Studio, composite, locked, *sliders):
 def compose_export(studio: Studio, composite, locked, *sliders):
     """The refined composite (PNG) and the contact sheet of its screens: both as downloads."""
     composite = _composite(composite)
-    face = studio.editor.decode(_refined(studio, composite, locked, sliders))[0]
-    portrait, _ = studio.export_composite(composite, face)
+    portrait, _ = studio.export_composite(composite, _refined_face(studio, composite, locked, sliders))
     sheet, _ = studio.export_contact_sheet(composite)
     composite.exports.extend([portrait, sheet])
     return [str(portrait), str(sheet)]

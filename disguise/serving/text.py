@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..compose.face_space import describe
+from ..compose.session import MAX_GENERATIONS
 from ..identity.match import MatchResult
 
 
@@ -114,11 +116,8 @@ COMPOSITE_NOTICE = "The witness's composite (drawn by the model): add or remove 
 
 def compose_status(composite) -> str:
     """Where the witness is: the screen, the description, what to do next."""
-    from ..compose.face_space import describe
-    from ..compose.session import MAX_GENERATIONS
-
     g = composite.generation
-    picked = sum(1 for s in composite.screens if s.picks)
+    picked = len(composite.picked)
     what = ("pick the one to four faces most like the person, then Breed" if g == 1 else
             f"face 1 is your best so far, face 2 what your {picked} screen{'s' if picked > 1 else ''} of picks agree on")
     left = MAX_GENERATIONS - g
