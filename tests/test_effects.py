@@ -15,11 +15,12 @@ from disguise.attributes import ATTRIBUTES, INDEX
 from disguise.data.cache import load_split
 from disguise.data.celeba import open_celeba
 from disguise.evaluation.calibration import END, Choice, _better, calibrate, natural
+from disguise.evaluation.compensation import GOOD, compensate
 from disguise.identity.judge import train_classifier
 from disguise.vae.editing import Editor
 from disguise.vae.effects import LINKS, EffectFit, effect_bank, excluded_by, fit_effects
 from disguise.vae.model import VAE
-from disguise.vae.vectors import BANK_NAME, AttributeBank, labelled_batches
+from disguise.vae.vectors import BANK_NAME, AttributeBank, AttributeRecord, labelled_batches
 
 
 class LinearCodes(torch.nn.Module):
@@ -163,3 +164,51 @@ def test_calibration_puts_the_best_edit_at_the_sliders_end(tiny_run, synthetic_r
     # Attributes not judged keep the first candidate's natural length.
     m = INDEX["Attractive"]
     assert torch.allclose(bank.vectors[m], effect.vectors[m]) and "not judged" in bank.records[m].note
+
+
+def _linear_world(entangled: dict[str, float], n: int = 300):
+    """Codes with one axis per attribute, a judge that sees attribute j where code j > 1 (every
+    face smiles), and a bank whose end edits add 2 along their own axis; Goatee's also moves the
+    codes of ``entangled``."""
+    codes = torch.randn(n, 40, generator=torch.Generator().manual_seed(0)) * 0.3
+    codes[:, INDEX["Smiling"]] += 2.0
+    def seen(z): return z > 1.0
+    labels = np.where(seen(codes).numpy(), 1, -1)
+    ends = torch.eye(40) * 2.0
+    for name, amount in entangled.items():
+        ends[INDEX["Goatee"], INDEX[name]] = amount
+    records = [AttributeRecord(a, 1, 1, True, 1.0, 1, method="calibrated", scale=1.0, note="calibrated")
+               for a in ATTRIBUTES]
+    return AttributeBank(ATTRIBUTES, ends / END, records), seen, (lambda rows: codes[rows]), labels
+
+
+def test_a_slider_learns_to_hold_what_it_drags_along():
+    """Adding a goatee also turns on two attributes it has nothing to do with, takes the smile
+    away, and turns on one it rules out by definition (No_Beard): the other sliders take back the
+    first three, each against its flip, and never the fourth."""
+    drag = {"Male": 2.0, "Smiling": -2.0, "Wearing_Hat": 2.0, "No_Beard": 2.0}
+    bank, seen, codes, labels = _linear_world(drag)
+    held, learned = compensate(bank, seen, codes, labels, attributes=["Goatee", "Eyeglasses"], rounds=6,
+                               faces=200, progress=False)
+    goatee, glasses = learned
+    assert goatee.before[1] < GOOD and goatee.after[1] > goatee.before[1] + 0.02
+    assert goatee.after[0] >= 0.95  # still a goatee
+    assert goatee.steps and {a for a, _ in goatee.steps} <= {"Male", "Smiling", "Wearing_Hat"}
+    assert all(c > 0 if a == "Smiling" else c < 0 for a, c in goatee.steps)  # always against the flip
+    k = INDEX["Goatee"]
+    end = held.vectors[k] * END
+    assert end[INDEX["No_Beard"]] == pytest.approx(2.0)  # what a goatee excludes is never held back
+    assert float(end[INDEX["Male"]] + end[INDEX["Wearing_Hat"]] - end[INDEX["Smiling"]]) < 6.0 - 1.0
+    assert held.records[k].scale == pytest.approx(float(held.vectors[k].norm()), rel=1e-5)
+    assert "held by the other sliders" in held.records[k].note
+    # A clean slider is left exactly as it was, and so is every row not judged.
+    assert glasses.steps == [] and glasses.after == glasses.before
+    others = [i for i in range(40) if i != k]
+    assert torch.equal(held.vectors[others], bank.vectors[others])
+
+
+def test_no_rounds_leave_the_bank_as_it_was():
+    bank, seen, codes, labels = _linear_world({"Male": 2.0, "Smiling": -2.0, "Wearing_Hat": 2.0})
+    held, (goatee,) = compensate(bank, seen, codes, labels, attributes=["Goatee"], rounds=0, progress=False)
+    assert goatee.before[1] < GOOD and goatee.steps == []  # it would have been held
+    assert torch.equal(held.vectors, bank.vectors) and held.records == bank.records

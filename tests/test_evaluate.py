@@ -168,8 +168,11 @@ def test_vector_methods_side_by_side(tiny_run, synthetic_root, tmp_path, astrona
               "--attributes", "Eyeglasses,Wearing_Hat,Male")
     r = cli("train.evaluate", *data, *judged, "--bank", str(run / "seed.safetensors"), "--out", str(tmp_path / "seed"))
     assert r.returncode == 0, r.stderr
+    for flag, value in (("--hold-rounds", "-1"), ("--hold-faces", "0"), ("--calibration-faces", "0")):
+        r = cli("train.vectors", *data, "--method", "calibrated", "--force", flag, value)
+        assert r.returncode == 2 and "--hold-rounds not negative" in r.stderr, (flag, r.stderr)
     r = cli("train.vectors", *data, "--method", "calibrated", "--force", "--judge", str(tmp_path / "seed"),
-            "--calibration-faces", "6")
+            "--calibration-faces", "6", "--hold-faces", "6")
     assert r.returncode == 0 and "validation" in r.stdout, r.stderr
     calibrated = AttributeBank.load(run / "attribute_vectors.safetensors")
     assert calibrated.method == "calibrated" and all(r.note for r in calibrated.records)

@@ -6,7 +6,9 @@ with the definitional links (bald has no hair colour, a goatee is a beard; ``dis
 ``--method seed``: the seed's running means (difference of means, unit length, in one pass).
 ``--method calibrated``: both, then per attribute the direction and scale whose edit the judge
 (MODEL's attribute classifier, or --judge) found best on the validation split, at the slider's end
-(``disguise.evaluation.calibration``; the test split stays unseen). Writes RUN/attribute_vectors.safetensors.
+(``disguise.evaluation.calibration``; the test split stays unseen), then each slider's end edit
+held by the other sliders against what it flips (``disguise.evaluation.compensation``; off with
+``--hold-rounds 0``). Writes RUN/attribute_vectors.safetensors.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from disguise.attributes import ATTRIBUTES, NOT_DRAWN
 from disguise.data.cache import load_split
 from disguise.data.celeba import CelebAError, open_celeba
 from disguise.evaluation.calibration import calibrate
+from disguise.evaluation.compensation import compensate, seen_by
 from disguise.identity.judge import CLASSIFIER_NAME, judge_policy, load_classifier
 from disguise.vae.editing import Editor
 from disguise.vae.effects import RIDGE, effect_bank, fit_effects
@@ -51,6 +54,11 @@ def parse(argv):
                    help="calibrated: folder with attribute_classifier.* (default: MODEL)")
     p.add_argument("--calibration-faces", type=int, default=100,
                    help="calibrated: validation faces per attribute")
+    p.add_argument("--hold-rounds", type=int, default=3,
+                   help="calibrated: rounds in which each slider learns to hold the attributes it "
+                        "flips with the other sliders (disguise.evaluation.compensation); 0: off")
+    p.add_argument("--hold-faces", type=int, default=150,
+                   help="calibrated: validation faces per attribute for --hold-rounds")
     p.add_argument("--no-links", action="store_true",
                    help="effect: do not remove what an attribute excludes (hair colours when bald, ...)")
     p.add_argument("--ridge", type=float, default=RIDGE, help="effect: ridge, relative to the label variance")
@@ -99,15 +107,23 @@ def make_bank(args, model: VAE, data, images, labels, total: int) -> AttributeBa
     for c in choices:
         print(f"  {c.attribute:20s} {c.source:6s} x{c.multiple:<5g} validation {c.success:4.0%} seen, "
               f"{c.kept:4.0%} kept")
+    if args.hold_rounds == 0:
+        return bank
+    bank, held = compensate(bank, seen_by(editor, clf), lambda rows: editor.encode(valid_x[rows]), valid_y,
+                            rounds=args.hold_rounds, faces=args.hold_faces, seed=args.seed,
+                            progress=not args.quiet)
+    for h in held:
+        if h.steps:
+            print(f"  {h.attribute:20s} {h.describe()}")
     return bank
 
 
 def main(argv=None) -> int:
     args = parse(argv)
-    counts = (args.batch_size, args.max_positives, args.calibration_faces)
-    if min(counts) < 1 or not args.threshold > 0 or not args.ridge >= 0:
-        fail("--batch-size, --max-positives and --calibration-faces must be at least 1, --threshold "
-             "positive and --ridge not negative")
+    counts = (args.batch_size, args.max_positives, args.calibration_faces, args.hold_faces)
+    if min(counts) < 1 or not args.threshold > 0 or not args.ridge >= 0 or args.hold_rounds < 0:
+        fail("--batch-size, --max-positives, --calibration-faces and --hold-faces must be at least 1, "
+             "--hold-rounds not negative, --threshold positive and --ridge not negative")
     out = Path(args.out) if args.out else Path(args.model) / BANK_NAME
     if out.exists() and not args.force:
         fail(f"{out} exists; pass --force to replace it")

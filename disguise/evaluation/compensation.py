@@ -1,0 +1,136 @@
+"""Each slider holds the other attributes: its end edit compensated by the other sliders.
+
+After calibration (``disguise.evaluation.calibration``) many sliders still trade one thing for
+another at their end: strong enough for the attribute to show, the edit also flips a few others
+(adding a moustache makes the face look male, adding big lips takes the lipstick off). A user
+fixes that by hand, nudging the flipped attributes' sliders back. Here each slider learns those
+nudges once, on *validation* faces that lack its attribute (the test split stays unseen): its end
+edit ``u_A`` becomes
+
+    u_A  +  sum_B  c_B * u_B            (u_B: slider B's calibrated end edit)
+
+found greedily. Each round tries the edit at 0.85x and 1.2x its strength, and, for each of the
+``CANDIDATES`` attributes B the edit flips most, B's slider by ``STEPS`` *against* the flip: down
+where the edit turns B on, up where it turns B off. A move never adds more of what the edit already
+drags along (that would win the judge over with correlated attributes, not hold anything), and
+never touches what A excludes by definition (``disguise.vae.effects.LINKS``: adding a goatee must
+take "no beard" away). The best trial is kept when it raises ``min(success, kept)`` by more than
+``MARGIN``; at most ``rounds`` rounds. A slider that already keeps both at ``GOOD`` or more is left
+as it is.
+
+This is InterFaceGAN's conditional manipulation with the condition measured rather than assumed:
+what is held is what the judge sees changing, in the units of the sliders the user already has.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..attributes import ATTRIBUTES, DRAWN, INDEX
+from ..identity.judge import AttributeClassifier, predict
+from ..vae.editing import Editor
+from ..vae.effects import excluded_by
+from ..vae.vectors import AttributeBank
+from .calibration import END
+
+STEPS = (0.25, 0.5)  # multiples of another slider's end edit, signed against its flip
+STRENGTHS = (0.85, 1.2)  # multiples of the edit itself
+CANDIDATES = 4  # the most flipped attributes tried per round
+MARGIN = 0.01  # a trial must raise min(success, kept) by more than this
+GOOD = 0.93  # a slider keeping both at this or more is left alone
+
+Seen = Callable[[torch.Tensor], torch.Tensor]  # codes (F, z) -> the attributes the judge sees, bool (F, 40)
+
+
+def seen_by(editor: Editor, clf: AttributeClassifier) -> Seen:
+    """What ``clf`` sees on the faces ``editor``'s model decodes from codes."""
+    return lambda z: predict(clf, editor.decode_float(z)).cpu()
+
+
+@dataclass
+class Compensation:
+    """What one slider learned: ``steps`` (attribute, multiple of its end edit; ``"x"`` for the
+    edit's own strength), and validation (success, kept) at the slider's end before and after."""
+
+    attribute: str
+    before: tuple[float, float]
+    after: tuple[float, float]
+    steps: list[tuple[str, float]] = field(default_factory=list)
+
+    def describe(self) -> str:
+        moves = ", ".join(f"x{c:g}" if a == "x" else f"{a} {c:+g}" for a, c in self.steps) or "none"
+        return (f"held by the other sliders: {moves} (validation {self.before[0]:.0%} seen, "
+                f"{self.before[1]:.0%} kept -> {self.after[0]:.0%}, {self.after[1]:.0%})")
+
+
+class _Trial:
+    """The judge's verdict on one end edit ``u`` for codes ``z`` of faces lacking attribute ``k``."""
+
+    def __init__(self, seen: Seen, z: torch.Tensor, plain: torch.Tensor, k: int, others: list[int],
+                 u: torch.Tensor) -> None:
+        verdict = seen(z + u)
+        self.u = u
+        self.success = float(verdict[:, k].float().mean())
+        self.kept = float((verdict[:, others] == plain[:, others]).float().mean())
+        on = (verdict & ~plain).float().mean(0)
+        off = (plain & ~verdict).float().mean(0)
+        self.flips = on + off
+        self.hold = torch.where(on >= off, -1.0, 1.0)  # the sign of a move that takes each flip back
+
+    @property
+    def score(self) -> tuple[float, float]:
+        return min(self.success, self.kept), self.success
+
+
+@torch.no_grad()
+def compensate(bank: AttributeBank, seen: Seen, codes: Callable[[np.ndarray], torch.Tensor],
+               labels: np.ndarray, attributes: Sequence[str] = DRAWN, rounds: int = 3, faces: int = 150,
+               seed: int = 0, progress: bool = True) -> tuple[AttributeBank, list[Compensation]]:
+    """``bank`` (calibrated) with each of ``attributes`` held by the other sliders (see the module
+    docstring): ``seen`` judges codes, ``codes(rows)`` encodes the validation faces at ``rows``,
+    whose +1/-1 attributes are ``labels``. Returns the new bank and a ``Compensation`` per
+    attribute judged; rows not judged are left as they are."""
+    ends = bank.vectors * END
+    drawn = [INDEX[a] for a in DRAWN]
+    labels = np.asarray(labels)
+    vectors, records, learned = bank.vectors.clone(), list(bank.records), []
+    for name in tqdm(attributes, desc="holding the others", leave=False, disable=not progress):
+        k = INDEX[name]
+        rows = np.flatnonzero(labels[:, k] == -1)
+        if len(rows) == 0:
+            continue
+        rng = np.random.default_rng([seed, k])
+        rows = np.sort(rng.choice(rows, min(faces, len(rows)), replace=False))
+        z = codes(rows)
+        ends = ends.to(z.device)
+        plain = seen(z)
+        others = [j for j in drawn if j != k]
+        free = [j for j in others if ATTRIBUTES[j] not in excluded_by(name)]
+
+        def trial(u: torch.Tensor) -> _Trial:
+            return _Trial(seen, z, plain, k, others, u)
+
+        best = start = trial(ends[k])
+        steps: list[tuple[str, float]] = []
+        for _ in range(rounds if min(start.success, start.kept) < GOOD else 0):
+            flipped = sorted(free, key=lambda j: -float(best.flips[j]))[:CANDIDATES]
+            moves = [("x", f) for f in STRENGTHS] + [(ATTRIBUTES[j], float(best.hold[j]) * c)
+                                                     for j in flipped for c in STEPS]
+            tried = [(trial(best.u * c if a == "x" else best.u + c * ends[INDEX[a]]), (a, c)) for a, c in moves]
+            top, move = max(tried, key=lambda t: t[0].score)
+            if top.score[0] <= best.score[0] + MARGIN:
+                break
+            best = top
+            steps.append(move)
+        c = Compensation(name, (start.success, start.kept), (best.success, best.kept), steps)
+        learned.append(c)
+        if steps:
+            vectors[k] = (best.u / END).to(vectors)
+            records[k] = replace(records[k], scale=float(vectors[k].norm()),
+                                 note=f"{records[k].note}; {c.describe()}")
+    return replace(bank, vectors=vectors, records=records), learned
