@@ -140,15 +140,20 @@ def predict(clf: AttributeClassifier, x: torch.Tensor, batch_size: int = 512) ->
 
     Runs the judge in eval mode and leaves it in the mode it was in.
     """
-    size = clf.policy.size
     out = []
     with evaluating(clf):
         for i in range(0, len(x), batch_size):
-            xb = x[i:i + batch_size]
-            if xb.shape[-2:] != (size, size):
-                xb = F.interpolate(xb, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-            out.append(clf(xb) > 0)
+            out.append(clf(at_judge_size(clf, x[i:i + batch_size])) > 0)
     return torch.cat(out)
+
+
+def at_judge_size(clf: AttributeClassifier, x: torch.Tensor) -> torch.Tensor:
+    """Float images ``(B, 3, H, W)`` at the size ``clf`` learned on (bilinear with antialiasing;
+    differentiable, so a loss can read a decoder's output through it)."""
+    size = clf.policy.size
+    if x.shape[-2:] == (size, size):
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
 
 
 @torch.no_grad()

@@ -48,6 +48,7 @@ from ..training.driver import (
     saved_options,
 )
 from ..training.figures import image_grid, line_chart
+from .attribute_loss import AttributeConsistency, attributes_for, load_attribute_net
 from .losses import LOSSES, LossConfig, vae_loss
 from .model import VAE, WEIGHTS_NAME, VAEConfig, resolve_pretrained
 
@@ -76,6 +77,12 @@ class TrainConfig:
         val_limit: validation faces per epoch (0: all).
         init: a model folder (or Hub id) whose weights a new run starts from instead of random
             ones (fine-tuning); its architecture must be the run's. Ignored when resuming.
+        attribute_net: a folder with an attribute classifier (attribute_classifier.*, from
+            train.attributes) for the attribute-consistency loss: it reads every reconstruction
+            and the loss holds its reading to the face's labels, so the decoder draws what the
+            labels say. Train it on other people than the judge that evaluates the model.
+        attribute_weight: the weight of that loss (binary cross-entropy summed over the
+            attributes the data's pictures show); 0: off.
     """
 
     epochs: int = 10
@@ -92,6 +99,8 @@ class TrainConfig:
     val_limit: int = 2000
     lr_schedule: str = field(default="constant", metadata={"choices": LR_SCHEDULES})
     init: str | None = None
+    attribute_net: str | None = None
+    attribute_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -102,6 +111,11 @@ class TrainConfig:
             raise ValueError(f"learning rate must be positive, got {self.lr}")
         lr_factor(self.lr_schedule, 1)  # raises on an unknown schedule
         LossConfig(self.loss, self.r_loss_factor, self.kl_weight)  # raises on bad loss options
+        if not (self.attribute_weight >= 0 and np.isfinite(self.attribute_weight)):
+            raise ValueError(f"attribute_weight must be 0 or more, got {self.attribute_weight}")
+        if (self.attribute_weight > 0) != bool(self.attribute_net):
+            raise ValueError("the attribute loss needs both --attribute-net (a folder with an attribute "
+                             "classifier: python -m train.attributes) and a positive --attribute-weight")
 
     @property
     def loss_config(self) -> LossConfig:
@@ -139,22 +153,30 @@ def pick_device(name: str, dist: Distributed) -> torch.device:
 
 
 def train_step(net: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, loss_cfg: LossConfig,
-               autocast=contextlib.nullcontext(), where: str = "") -> dict[str, float]:
+               autocast=contextlib.nullcontext(), where: str = "",
+               extra: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, float]:
     """One optimisation step on batch ``x``; returns the loss terms as floats.
 
+    ``extra(recon)``, when given, is a further term of the loss (``attr`` among the terms; the
+    total includes it): the attribute-consistency loss (``disguise.vae.attribute_loss``).
     A loss that is not finite is an error (``FloatingPointError``, naming ``where``) raised before
     the step, so the weights are never updated from it.
     """
     with autocast:
         recon, mu, log_var = net(x)
     terms = vae_loss(recon, x, mu, log_var, loss_cfg)
-    if not torch.isfinite(terms.total):
+    total, items = terms.total, terms.items()
+    if extra is not None:
+        attr = extra(recon)
+        total = total + attr
+        items.update(total=float(total.detach()), attr=float(attr.detach()))
+    if not torch.isfinite(total):
         at = f" at {where}" if where else ""
-        raise FloatingPointError(f"the loss became {float(terms.total.detach())}{at}; try a lower --lr")
+        raise FloatingPointError(f"the loss became {float(total.detach())}{at}; try a lower --lr")
     opt.zero_grad(set_to_none=True)
-    terms.total.backward()
+    total.backward()
     opt.step()
-    return terms.items()
+    return items
 
 
 @torch.no_grad()
@@ -194,7 +216,13 @@ def train(run_dir: str | os.PathLike, data_root: str | os.PathLike, model_cfg: V
     device = pick_device(cfg.device, dist)
     data = open_celeba(data_root)
     model_cfg = dataclasses.replace(model_cfg, trained_on=data.kind)
-    train_x, val_x = _load_faces(data, model_cfg, cfg, dist, progress, log)
+    reader = load_attribute_net(cfg.attribute_net, model_cfg.policy, device) if cfg.attribute_weight > 0 else None
+    train_x, train_y, val_x = _load_faces(data, model_cfg, cfg, dist, progress, log)
+    consistency = None
+    if reader is not None:
+        consistency = AttributeConsistency(reader, train_y, attributes_for(data.kind), cfg.attribute_weight, device)
+        if dist.main:
+            log(f"attribute loss: {cfg.attribute_weight:g} x the reading of {cfg.attribute_net}'s classifier")
     torch.manual_seed(cfg.seed)
     model = VAE(model_cfg)
     if cfg.init and not resume:
@@ -229,7 +257,8 @@ def train(run_dir: str | os.PathLike, data_root: str | os.PathLike, model_cfg: V
         if cuda and cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda and cfg.amp else contextlib.nullcontext()
-        return train_step(net, opt, x, cfg.loss_config, autocast)
+        return train_step(net, opt, x, cfg.loss_config, autocast,
+                          extra=consistency.term(idx) if consistency else None)
 
     def end_epoch(epoch: int, means: dict[str, float]) -> dict:
         val = evaluate_loss(model, val_x, cfg.loss_config, device, cfg.batch_size * 4, cfg.seed)
@@ -242,9 +271,10 @@ def train(run_dir: str | os.PathLike, data_root: str | os.PathLike, model_cfg: V
 
 
 def _load_faces(data: CelebA, model_cfg: VAEConfig, cfg: TrainConfig, dist: Distributed, progress: bool,
-                log: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray]:
-    """The train and validation faces, validated and cached (every list was checked on opening)."""
-    train_x, _, rep = load_split(data, "train", model_cfg.policy, progress=progress and dist.main)
+                log: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The train faces and labels and the validation faces, validated and cached (every list was
+    checked on opening)."""
+    train_x, train_y, rep = load_split(data, "train", model_cfg.policy, progress=progress and dist.main)
     val_x, _, vrep = load_split(data, "valid", model_cfg.policy, progress=progress and dist.main)
     if dist.main:
         for r in (rep, vrep):
@@ -254,7 +284,7 @@ def _load_faces(data: CelebA, model_cfg: VAEConfig, cfg: TrainConfig, dist: Dist
                          f"of {cfg.batch_size} per process")
     if len(val_x) == 0:
         raise ValueError("the validation split is empty; list_eval_partition.txt needs some 1s")
-    return train_x, val_x[:cfg.val_limit] if cfg.val_limit else val_x
+    return train_x, train_y, val_x[:cfg.val_limit] if cfg.val_limit else val_x
 
 
 def _place(model: VAE, cfg: TrainConfig, dist: Distributed, device: torch.device, train_x: np.ndarray
