@@ -304,6 +304,9 @@ def test_a_run_with_the_attribute_loss(synthetic_root, tmp_path):
     assert float(row["train_attr"]) > 0
     assert float(row["train_total"]) == pytest.approx(
         float(row["train_recon"]) + float(row["train_kl"]) + float(row["train_attr"]), rel=1e-6)
+    assert float(row["val_attr"]) > 0  # validation measures the same loss as training
+    assert float(row["val_total"]) == pytest.approx(
+        float(row["val_recon"]) + float(row["val_kl"]) + float(row["val_attr"]), rel=1e-6)
     with pytest.raises(ValueError, match="was trained on faces preprocessed as"):
         other = VAEConfig(**{**TINY, "image_size": 64}, preprocess=Preprocess(size=64).to_dict())
         train(tmp_path / "other", synthetic_root, other, cfg, progress=False, log=quiet)

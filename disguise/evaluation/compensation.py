@@ -10,13 +10,13 @@ edit ``u_A`` becomes
     u_A  +  sum_B  c_B * u_B            (u_B: slider B's calibrated end edit)
 
 found greedily. Each round tries the edit at 0.85x and 1.2x its strength, and, for each of the
-``CANDIDATES`` attributes B the edit flips most, B's slider by ``STEPS`` *against* the flip: down
-where the edit turns B on, up where it turns B off. A move never adds more of what the edit already
-drags along (that would win the judge over with correlated attributes, not hold anything), and
-never touches what A excludes by definition (``disguise.vae.effects.LINKS``: adding a goatee must
-take "no beard" away). The best trial is kept when it raises ``min(success, kept)`` by more than
-``MARGIN``; at most ``rounds`` rounds. A slider that already keeps both at ``GOOD`` or more is left
-as it is.
+``CANDIDATES`` attributes B the edit flips most (and flips at all), B's slider by ``STEPS``
+*against* the flip: down where the edit turns B on, up where it turns B off. A move never adds
+more of what the edit already drags along (that would win the judge over with correlated
+attributes, not hold anything), and never touches what A excludes by definition
+(``disguise.vae.effects.LINKS``: adding a goatee must take "no beard" away). The best trial is
+kept when it raises ``min(success, kept)`` by more than ``MARGIN``; at most ``rounds`` rounds. A
+slider that already keeps both at ``GOOD`` or more is left as it is.
 
 This is InterFaceGAN's conditional manipulation with the condition measured rather than assumed:
 what is held is what the judge sees changing, in the units of the sliders the user already has.
@@ -110,7 +110,8 @@ def compensate(bank: AttributeBank, seen: Seen, codes: Callable[[np.ndarray], to
         ends = ends.to(z.device)
         plain = seen(z)
         others = [j for j in drawn if j != k]
-        free = [j for j in others if ATTRIBUTES[j] not in excluded_by(name)]
+        excluded = set(excluded_by(name))
+        free = [j for j in others if ATTRIBUTES[j] not in excluded]
 
         def trial(u: torch.Tensor) -> _Trial:
             return _Trial(seen, z, plain, k, others, u)
@@ -118,7 +119,8 @@ def compensate(bank: AttributeBank, seen: Seen, codes: Callable[[np.ndarray], to
         best = start = trial(ends[k])
         steps: list[tuple[str, float]] = []
         for _ in range(rounds if min(start.success, start.kept) < GOOD else 0):
-            flipped = sorted(free, key=lambda j: -float(best.flips[j]))[:CANDIDATES]
+            ranked = sorted(free, key=lambda j: -float(best.flips[j]))[:CANDIDATES]
+            flipped = [j for j in ranked if best.flips[j] > 0]  # nothing to take back elsewhere
             moves = [("x", f) for f in STRENGTHS] + [(ATTRIBUTES[j], float(best.hold[j]) * c)
                                                      for j in flipped for c in STEPS]
             tried = [(trial(best.u * c if a == "x" else best.u + c * ends[INDEX[a]]), (a, c)) for a, c in moves]

@@ -182,21 +182,29 @@ def train_step(net: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, loss
 @torch.no_grad()
 def evaluate_loss(model: nn.Module, images: np.ndarray, loss_cfg: LossConfig, device: torch.device,
                   batch_size: int = 128, seed: int = 0,
-                  to_batch: Callable[[np.ndarray, torch.device], torch.Tensor] = to_tensor
+                  to_batch: Callable[[np.ndarray, torch.device], torch.Tensor] = to_tensor,
+                  extra: Callable[[np.ndarray], Callable[[torch.Tensor], torch.Tensor]] | None = None
                   ) -> dict[str, float]:
     """Mean loss terms over ``images`` in eval mode (the model's mode is restored), with a fixed
     noise stream (repeatable). ``to_batch(images, device)`` makes a float batch of stored images
-    (default: RGB faces)."""
+    (default: RGB faces). ``extra(rows)``, when given, is the further term of ``train_step`` for
+    the images at ``rows`` (``attr``, in the total too), so training and validation measure the
+    same loss."""
     gen = torch.Generator(device=device).manual_seed(seed + 2)
-    totals, n = np.zeros(3), 0
+    totals, n = {"total": 0.0, "recon": 0.0, "kl": 0.0}, 0
     with evaluating(model):
         for start in range(0, len(images), batch_size):
             x = to_batch(images[start:start + batch_size], device)
             recon, mu, log_var = model(x, generator=gen)
             t = vae_loss(recon, x, mu, log_var, loss_cfg)
-            totals += np.array([float(t.total), float(t.recon), float(t.kl)]) * len(x)
+            terms = {"total": float(t.total), "recon": float(t.recon), "kl": float(t.kl)}
+            if extra is not None:
+                terms["attr"] = float(extra(np.arange(start, start + len(x)))(recon))
+                terms["total"] += terms["attr"]
+            for k, v in terms.items():
+                totals[k] = totals.get(k, 0.0) + v * len(x)
             n += len(x)
-    return dict(zip(("total", "recon", "kl"), (totals / max(n, 1)).tolist()))
+    return {k: v / max(n, 1) for k, v in totals.items()}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -217,10 +225,12 @@ def train(run_dir: str | os.PathLike, data_root: str | os.PathLike, model_cfg: V
     data = open_celeba(data_root)
     model_cfg = dataclasses.replace(model_cfg, trained_on=data.kind)
     reader = load_attribute_net(cfg.attribute_net, model_cfg.policy, device) if cfg.attribute_weight > 0 else None
-    train_x, train_y, val_x = _load_faces(data, model_cfg, cfg, dist, progress, log)
-    consistency = None
+    train_x, train_y, val_x, val_y = _load_faces(data, model_cfg, cfg, dist, progress, log)
+    consistency = val_consistency = None
     if reader is not None:
-        consistency = AttributeConsistency(reader, train_y, attributes_for(data.kind), cfg.attribute_weight, device)
+        shown = attributes_for(data.kind)
+        consistency = AttributeConsistency(reader, train_y, shown, cfg.attribute_weight, device)
+        val_consistency = AttributeConsistency(reader, val_y, shown, cfg.attribute_weight, device)
         if dist.main:
             log(f"attribute loss: {cfg.attribute_weight:g} x the reading of {cfg.attribute_net}'s classifier")
     torch.manual_seed(cfg.seed)
@@ -261,7 +271,8 @@ def train(run_dir: str | os.PathLike, data_root: str | os.PathLike, model_cfg: V
                           extra=consistency.term(idx) if consistency else None)
 
     def end_epoch(epoch: int, means: dict[str, float]) -> dict:
-        val = evaluate_loss(model, val_x, cfg.loss_config, device, cfg.batch_size * 4, cfg.seed)
+        val = evaluate_loss(model, val_x, cfg.loss_config, device, cfg.batch_size * 4, cfg.seed,
+                            extra=val_consistency.term if val_consistency else None)
         history = state.history + [{**{f"train_{k}": v for k, v in means.items()},
                                     **{f"val_{k}": v for k, v in val.items()}}]
         write_epoch_outputs(folder, model, history, fixed_faces, fixed_z, epoch)
@@ -271,11 +282,11 @@ def train(run_dir: str | os.PathLike, data_root: str | os.PathLike, model_cfg: V
 
 
 def _load_faces(data: CelebA, model_cfg: VAEConfig, cfg: TrainConfig, dist: Distributed, progress: bool,
-                log: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The train faces and labels and the validation faces, validated and cached (every list was
-    checked on opening)."""
+                log: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The train and validation faces and labels, validated and cached (every list was checked on
+    opening)."""
     train_x, train_y, rep = load_split(data, "train", model_cfg.policy, progress=progress and dist.main)
-    val_x, _, vrep = load_split(data, "valid", model_cfg.policy, progress=progress and dist.main)
+    val_x, val_y, vrep = load_split(data, "valid", model_cfg.policy, progress=progress and dist.main)
     if dist.main:
         for r in (rep, vrep):
             log(r.summary())
@@ -284,7 +295,8 @@ def _load_faces(data: CelebA, model_cfg: VAEConfig, cfg: TrainConfig, dist: Dist
                          f"of {cfg.batch_size} per process")
     if len(val_x) == 0:
         raise ValueError("the validation split is empty; list_eval_partition.txt needs some 1s")
-    return train_x, train_y, val_x[:cfg.val_limit] if cfg.val_limit else val_x
+    limit = cfg.val_limit or len(val_x)
+    return train_x, train_y, val_x[:limit], val_y[:limit]
 
 
 def _place(model: VAE, cfg: TrainConfig, dist: Distributed, device: torch.device, train_x: np.ndarray
