@@ -9,8 +9,9 @@ aligned pixels) and noise level: after ``--generations`` screens of 12 faces, th
 ``--targets`` test faces that the judge (the bundled identity model) ranks first and within the
 first five among 100 same-sex faces when matched with the composite, for the breeding search
 (``disguise.compose``), random faces of the description shown in as many screens, and the
-description alone; and the search's top-5 rate over random search's (the issue's target: at least
-50% and 3 times). Then the time a pick takes on the server (breed the next screen, decode and draw
+description alone; the search's top-5 rate over random search's (the issue's target: at least
+50% and 3 times); and how often that witness names the culprit from a line-up of 6 (the photo and
+the 5 gallery faces that fit the description best; laboratory witnesses: about half). Then the time a pick takes on the server (breed the next screen, decode and draw
 its 12 faces) at screen 8, median of 20. ``python -m train.compose simulate`` runs one
 configuration with every generation and the Match tab's figure.
 """
@@ -73,19 +74,20 @@ def main() -> int:
     print(f"\n{args.targets} test targets, {args.generations} screens of 12, gallery of 100 same-sex faces, "
           f"{args.wrong:.0%} wrong picks, 3 picks a screen; after the last screen:")
     print(f"{'witness':>17s} {'noise':>5s}  {'search top1/top5/med':>22s}  {'random top1/top5/med':>22s}  "
-          f"{'description top5':>16s}  {'search / random top5':>20s}")
+          f"{'description top5':>16s}  {'search / random top5':>20s}  {'line-up':>7s}")
     for name, perceive in witnesses.items():
         for noise in (float(x) for x in args.noise.split(",")):
             sim = Simulation(space, editor.decode_batch, judge.embed_crops, perceive, faces,
                              generations=args.generations, noise=noise, wrong=args.wrong)
             t = time.perf_counter()
+            lineup = sim.lineup(cases)
             runs = sim.run(cases, progress=False)
             rows = {k: summary(v)[-1] for k, v in runs.items()}
             s, r, d = rows["search"], rows["random"], rows["description"]
             ratio = s["top5"] / r["top5"] if r["top5"] else float("inf")
             print(f"{name:>17s} {noise:>5.2f}  {s['top1']:>6.0%} {s['top5']:>6.0%} {s['median_rank']:>7.1f}  "
                   f"{r['top1']:>6.0%} {r['top5']:>6.0%} {r['median_rank']:>7.1f}  {d['top5']:>16.0%}  "
-                  f"{ratio:>19.2f}x   ({time.perf_counter() - t:.0f} s)")
+                  f"{ratio:>19.2f}x  {lineup:>7.0%}   ({time.perf_counter() - t:.0f} s)")
     return 0
 
 

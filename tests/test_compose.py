@@ -317,6 +317,39 @@ def test_the_witness_picks_what_it_remembers():
     assert len(set(honest.choose(faces, 4))) == 4
 
 
+def test_the_witness_in_a_line_up():
+    """The line-up measures the witness's noise and lapses: an honest witness always names the
+    culprit, one who only guesses does so one time in six, and more noise names it less often."""
+    rng = np.random.default_rng(1)
+    faces = rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    faces[1:] = np.clip(faces[0].astype(int) + rng.normal(0, 60, faces[1:].shape), 0, 255)  # fillers alike
+    assert Witness(pixel_perceiver(), faces[0], noise=0.0, wrong=0.0).lineup(faces) == 1.0
+    guessing = Witness(pixel_perceiver(), faces[0], noise=0.0, wrong=1.0, seed=2).lineup(faces, trials=600)
+    assert 0.1 < guessing < 0.25
+    rates = []
+    for noise in (4.0, 12.0, 48.0):
+        w = Witness(pixel_perceiver(), faces[0], noise=noise, wrong=0.0, seed=3).calibrate(faces[1:])
+        rates.append(w.lineup(faces, trials=600))
+    assert rates[0] > rates[1] > rates[2] > 0.1, rates
+
+
+def test_a_case_s_line_up_is_its_photo_and_the_people_who_fit_the_description_best():
+    from disguise.compose.simulation import LINEUP, make_cases
+
+    rng = np.random.default_rng(0)
+    people = np.arange(300)
+    labels = np.where(rng.random((300, 40)) < 0.5, 1, -1).astype(np.int8)
+    described = ("Male", "Eyeglasses", "Bald", "Smiling")
+    for case in make_cases(people, labels, 5, gallery=40, described=described):
+        assert case.lineup[0] == case.gallery[0] == case.target and len(case.lineup) == LINEUP
+        assert set(case.lineup[1:]) <= set(case.gallery[1:])
+        cols = [INDEX[a] for a in described]
+        fit = {int(r): int((labels[r, cols] == labels[case.target, cols]).sum()) for r in case.gallery[1:]}
+        left = [fit[int(r)] for r in case.gallery[1:] if r not in case.lineup]
+        assert min(fit[int(r)] for r in case.lineup[1:]) >= max(left)
+        assert all(fit[int(r)] >= 1 for r in case.lineup[1:])  # same sex at least
+
+
 # ----------------------------------------------------------------------------------------------
 # Through the real server
 
@@ -492,7 +525,9 @@ def test_train_compose_fits_and_simulates_a_witness(tiny_run, synthetic_root, tm
         assert [g["generation"] for g in report[kind]] == [1, 2]
         for g in report[kind]:
             assert 0 <= g["top1"] <= g["top5"] <= 1 and 1 <= g["median_rank"] <= 4
+    lineup = report["witness"].pop("lineup")
     assert report["witness"] == {"perceives": "pixels", "picks": 3, "noise": 0.5, "wrong": 0.2}
+    assert 0 <= lineup <= 1 and "names the culprit from a line-up" in r.stdout
     assert 0 <= report["ceiling"]["top5"] <= 1 and 0 <= report["match"]["first_undisguised"] <= 1
     assert "search top1/top5/median" in r.stdout and "Match tab" in r.stdout
 

@@ -12,7 +12,9 @@ judge, MODEL's identity model, ranks each composite among a gallery of ``--galle
 target and others of the same sex). Printed and (``--json``) written per generation: ``top1``,
 ``top5``, ``median_rank`` for the search and for the two baselines at the same number of faces
 shown (the description alone; random faces of the description), the ceiling (the target's own
-reconstruction), and how often the Match tab names the target first from the composite, with the
+reconstruction), how human the witness is (how often it names the culprit from a line-up of the
+target's photo and the 5 gallery faces that fit the description best; people: about half), the
+most any search could gain over random search (top-5 of 100% over random's), and how often the Match tab names the target first from the composite, with the
 target seen undisguised and in disguise (``--match-suspects``; 0 skips it).
 
 The witness must not see faces as the judge does: ``--witness FOLDER`` is a second identity model
@@ -31,7 +33,7 @@ from PIL import Image
 
 from disguise.compose.breeding import DIMS, METHODS, SCREEN, SPREAD, TAU
 from disguise.compose.face_space import FACE_SPACE_NAME, FaceSpace, fit_face_space
-from disguise.compose.simulation import GALLERY, Simulation, make_cases, match_first, summary
+from disguise.compose.simulation import GALLERY, LINEUP, Simulation, make_cases, match_first, summary
 from disguise.compose.witness import identity_perceiver, pixel_perceiver
 from disguise.data.cache import load_split
 from disguise.data.celeba import CelebAError, open_celeba
@@ -136,6 +138,7 @@ def simulate(args) -> int:
                                                    "noise": args.noise, "wrong": args.wrong},
               "method": args.method, "seed": args.seed, "split": args.split}
     cases = make_cases(people, labels, args.targets, args.gallery, seed=args.seed)
+    report["witness"]["lineup"] = sim.lineup(cases)
     trials = sim.run(cases, kinds, progress=not args.quiet)
     report.update({kind: summary(trials[kind]) for kind in kinds})
     if "search" in trials:
@@ -186,6 +189,13 @@ def print_report(report: dict, kinds: list[str]) -> None:
         print(f"{g + 1:>6d}  " + "  ".join(f"{c:>28s}" for c in cells))
     c = report["ceiling"]
     print(f"ceiling (the target's own reconstruction): top-1 {c['top1']:.0%}, top-5 {c['top5']:.0%}")
+    print(f"the witness names the culprit from a line-up of {LINEUP} (the photo and the gallery's people who fit "
+          f"the description best) {report['witness']['lineup']:.0%} of the time (laboratory witnesses: about half)")
+    if "search" in report and "random" in report:
+        s, r = report["search"][-1]["top5"], report["random"][-1]["top5"]
+        most = f"{1 / r:.1f}x" if r else "unbounded"
+        print(f"search / random top-5 at screen {report['generations']}: "
+              f"{s / r if r else float('inf'):.2f}x (a search that always succeeded: {most})")
     if "match" in report:
         m = report["match"]
         print(f"Match tab, {m['suspects']} suspects, the composite as sighting: target first {m['first_undisguised']:.0%} "

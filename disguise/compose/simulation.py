@@ -10,6 +10,10 @@ Beside the breeding search, two baselines that show the witness the same number 
 * ``random``: as many faces drawn within the description, no breeding; after each screen the
   witness picks its favourite among everything seen so far.
 
+How human the witness is, measured as eyewitness research measures people: how often it names
+the culprit from a line-up (``Simulation.lineup``: the target's photo and the 5 other people of
+the gallery who fit the description best).
+
 The composite of a search is what the Compose tab shows as the composite: the breeder's estimate
 of the remembered face from every pick so far (``Composite.code``); the rank of the witness's
 favourite on each screen is reported beside it (``favourite_ranks``).
@@ -36,6 +40,7 @@ from .witness import Perceiver, Witness
 DESCRIBED = ("Male", "Young", "Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Bald", "Bangs",
              "No_Beard", "Mustache", "Goatee", "Eyeglasses", "Wearing_Hat")
 GALLERY = 100
+LINEUP = 6  # faces in a line-up: the culprit's photo and five fillers who fit the description
 Decode = Callable[[torch.Tensor], np.ndarray]  # (n, z) codes -> (n, S, S, 3) uint8
 Embed = Callable[[np.ndarray], np.ndarray]  # the judge: faces -> unit embeddings
 
@@ -54,6 +59,7 @@ class Case:
     target: int  # row of the split's faces: what the witness remembers
     gallery: np.ndarray  # rows: the target's photo first, then same-sex faces of other people
     description: dict[str, bool]
+    lineup: np.ndarray  # rows: the target's photo, then the gallery's people who fit the description best
 
     @property
     def disguised(self) -> bool:
@@ -91,9 +97,12 @@ def make_cases(people: np.ndarray, labels: np.ndarray, targets: int, gallery: in
         others = [r for r, m in zip(first, male) if m == is_male and r != row]
         if len(others) < gallery - 1:
             raise ValueError(f"{len(others) + 1} people of the target's sex in the split, a gallery needs {gallery}")
-        pick = rng.choice(len(others), gallery - 1, replace=False)
-        cases.append(Case(memory, np.array([row] + [others[i] for i in pick]),
-                          {a: bool(labels[memory, INDEX[a]] > 0) for a in described}))
+        pick = np.array([others[i] for i in rng.choice(len(others), gallery - 1, replace=False)], dtype=int)
+        cols = [INDEX[a] for a in described]
+        fit = (np.sign(labels[pick][:, cols]) == np.sign(labels[memory, cols])).sum(1)
+        fillers = pick[np.argsort(-fit, kind="stable")[:LINEUP - 1]]
+        cases.append(Case(memory, np.r_[row, pick], {a: bool(labels[memory, INDEX[a]] > 0) for a in described},
+                          np.r_[row, fillers]))
     if len(cases) < targets and strict:
         raise ValueError(f"the split has {len(cases)} {'disguised ' if disguised else ''}people; asked for "
                          f"{targets} targets")
@@ -218,6 +227,13 @@ class Simulation:
         trial.ranks *= self.generations
         trial.similarity *= self.generations
         return trial
+
+    def lineup(self, cases: Sequence[Case], trials: int = 200) -> float:
+        """The share of line-ups (``Case.lineup``, ``trials`` viewings each) in which the witness,
+        as it is in the search, names the culprit: how human its noise and lapses are."""
+        hits = [self._setup(case, k)[1].lineup(np.ascontiguousarray(self.faces[case.lineup]), trials)
+                for k, case in enumerate(cases)]
+        return float(np.mean(hits)) if hits else 0.0
 
     def ceiling(self, case: Case, code: Callable[[np.ndarray], torch.Tensor]) -> int:
         """The rank of the target's own reconstruction: the best a composite of this model can do."""
