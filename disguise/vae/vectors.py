@@ -78,7 +78,8 @@ class AttributeRecord:
 
 UNITS = {"seed": "the seed's unit: alpha 1 moves the code by 1 along the difference of means",
          "calibrated": "alpha 4, the slider's end, is the strongest edit that kept the other "
-                       "attributes on validation faces (each slider's own scale)",
+                       "attributes on validation faces, with small moves of other sliders taking back "
+                       "what it still flipped where its record says so (each slider's own scale)",
          "effect": "alpha 1 is the typical code change between two faces that differ in that "
                    "attribute alone (its regression effect)"}
 
