@@ -11,8 +11,9 @@ first five among 100 same-sex faces when matched with the composite, for the bre
 (``disguise.compose``), random faces of the description shown in as many screens, and the
 description alone; the search's top-5 rate over random search's (the issue's target: at least
 50% and 3 times); and how often that witness names the culprit from a line-up of 6 (the photo and
-the 5 gallery faces that fit the description best; laboratory witnesses: about half). Then the time a pick takes on the server (breed the next screen, decode and draw
-its 12 faces) at screen 8, median of 20. ``python -m train.compose simulate`` runs one
+the 5 gallery faces that fit the description best; laboratory witnesses: about half). Then the
+time a pick takes on the server (breed the next screen, decode and draw its 12 faces) at screen 8,
+median of 20. ``python -m train.compose simulate`` runs one
 configuration with every generation and the Match tab's figure.
 """
 

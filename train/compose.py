@@ -14,8 +14,9 @@ target and others of the same sex). Printed and (``--json``) written per generat
 shown (the description alone; random faces of the description), the ceiling (the target's own
 reconstruction), how human the witness is (how often it names the culprit from a line-up of the
 target's photo and the 5 gallery faces that fit the description best; people: about half), the
-most any search could gain over random search (top-5 of 100% over random's), and how often the Match tab names the target first from the composite, with the
-target seen undisguised and in disguise (``--match-suspects``; 0 skips it).
+most any search could gain over random search (top-5 of 100% over random's), and how often the
+Match tab names the target first from the composite, with the target seen undisguised and in
+disguise (``--match-suspects``; 0 skips it).
 
 The witness must not see faces as the judge does: ``--witness FOLDER`` is a second identity model
 (trained on other people with another seed; see the README), ``--witness pixels`` the aligned pixels.

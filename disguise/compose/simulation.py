@@ -83,6 +83,7 @@ def make_cases(people: np.ndarray, labels: np.ndarray, targets: int, gallery: in
     faces of ``gallery - 1`` other people of the same sex, drawn at random. Fewer people than
     ``targets`` is a ``ValueError``, or (``strict=False``) as many cases as there are."""
     rng = np.random.default_rng(seed)
+    cols = [INDEX[a] for a in described]
     ids, first = np.unique(people, return_index=True)  # one face per person
     order = rng.permutation(len(first))
     ids, first = ids[order], first[order]
@@ -98,11 +99,10 @@ def make_cases(people: np.ndarray, labels: np.ndarray, targets: int, gallery: in
         if len(others) < gallery - 1:
             raise ValueError(f"{len(others) + 1} people of the target's sex in the split, a gallery needs {gallery}")
         pick = np.array([others[i] for i in rng.choice(len(others), gallery - 1, replace=False)], dtype=int)
-        cols = [INDEX[a] for a in described]
-        fit = (np.sign(labels[pick][:, cols]) == np.sign(labels[memory, cols])).sum(1)
+        remembered = labels[memory, cols] > 0
+        fit = ((labels[pick][:, cols] > 0) == remembered).sum(1)  # answers of the description each shares
         fillers = pick[np.argsort(-fit, kind="stable")[:LINEUP - 1]]
-        cases.append(Case(memory, np.r_[row, pick], {a: bool(labels[memory, INDEX[a]] > 0) for a in described},
-                          np.r_[row, fillers]))
+        cases.append(Case(memory, np.r_[row, pick], dict(zip(described, remembered.tolist())), np.r_[row, fillers]))
     if len(cases) < targets and strict:
         raise ValueError(f"the split has {len(cases)} {'disguised ' if disguised else ''}people; asked for "
                          f"{targets} targets")
@@ -175,12 +175,16 @@ class Simulation:
         return self._rankings[key]
 
     def _setup(self, case: Case, k: int) -> tuple[Description, Witness, Ranking]:
+        return (*self._witness(case, k), self.ranking(case))
+
+    def _witness(self, case: Case, k: int) -> tuple[Description, Witness]:
+        """``case``'s description and its witness, its noise's unit set on faces of the description."""
         desc = self.space.description(case.description)
         gen = torch.Generator().manual_seed(self.seed * 7919 + k)
         witness = Witness(self.perceive, self.faces[case.target], picks=self.picks, noise=self.noise,
                           wrong=self.wrong, seed=self.seed * 7919 + k)
         witness.calibrate(self.decode(desc.sample(48, gen)))
-        return desc, witness, self.ranking(case)
+        return desc, witness
 
     def _score(self, trial: Trial, ranking: Ranking, face: np.ndarray) -> None:
         rank, sim = ranking.rank(self.judge(face[None])[0])
@@ -231,7 +235,7 @@ class Simulation:
     def lineup(self, cases: Sequence[Case], trials: int = 200) -> float:
         """The share of line-ups (``Case.lineup``, ``trials`` viewings each) in which the witness,
         as it is in the search, names the culprit: how human its noise and lapses are."""
-        hits = [self._setup(case, k)[1].lineup(np.ascontiguousarray(self.faces[case.lineup]), trials)
+        hits = [self._witness(case, k)[1].lineup(np.ascontiguousarray(self.faces[case.lineup]), trials)
                 for k, case in enumerate(cases)]
         return float(np.mean(hits)) if hits else 0.0
 
