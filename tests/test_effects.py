@@ -212,3 +212,62 @@ def test_no_rounds_leave_the_bank_as_it_was():
     held, (goatee,) = compensate(bank, seen, codes, labels, attributes=["Goatee"], rounds=0, progress=False)
     assert goatee.before[1] < GOOD and goatee.steps == []  # it would have been held
     assert torch.equal(held.vectors, bank.vectors) and held.records == bank.records
+
+
+class _Painter(torch.nn.Module):
+    """A stand-in decoder that paints a 48-number code as a 3 x 4 x 4 picture, pixel for number."""
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return z.reshape(-1, 3, 4, 4)
+
+
+class _Reader(torch.nn.Module):
+    """A stand-in guide that sees attribute j where code j > 1, except No_Beard, seen where there
+    is no goatee (code Goatee < 1): the two exclude each other, as in the data."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.policy = type("P", (), {"size": 4})()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = x.flatten(1)[:, :40]
+        logits = 4.0 * (z - 1.0)
+        logits[:, INDEX["No_Beard"]] = 4.0 * (1.0 - z[:, INDEX["Goatee"]])
+        return logits
+
+
+def test_an_edit_learned_through_the_decoder_drops_what_it_dragged_along():
+    """Goatee's starting direction adds a goatee weakly and turns the face male: learned with the
+    guide's reading as the loss, the edit shows the goatee on every face, leaves "male" as it
+    was, and turns No_Beard off (which a goatee rules out, so it is not held). It never moves
+    along a code dimension no face uses. Rows not learned stay the start's. (No length penalty
+    here: Adam would shrink the male part by it alone.)"""
+    from disguise.vae.guided import learn_directions
+
+    gen = torch.Generator().manual_seed(0)
+    codes = torch.randn(400, 48, generator=gen) * 0.3
+    codes[:, 44:] = 0.0  # dimensions the faces leave unused
+    guide = _Reader()
+    labels = np.where(guide(codes).detach().numpy() > 0, 1, -1)
+    start = torch.zeros(40, 48)
+    g, m = INDEX["Goatee"], INDEX["Male"]
+    start[g, g], start[g, m], start[g, 46] = 0.5, 1.5, 1.0
+    start[INDEX["Bangs"], INDEX["Bangs"]] = 0.7
+    records = [AttributeRecord(a, 1, 1, True, 1.0, 1, method="effect", scale=1.0) for a in ATTRIBUTES]
+    bank, learned = learn_directions(_Painter(), guide, codes, labels, AttributeBank(ATTRIBUTES, start, records),
+                                     attributes=["Goatee"], norm=0.0, progress=False)
+    u = bank.vectors[g]
+    lacking = codes[labels[:, g] == -1]
+    before, after = guide(lacking) > 0, guide(lacking + u) > 0
+    assert after[:, g].float().mean() >= 0.95 and (guide(lacking + start[g]) > 0)[:, g].float().mean() < 0.05
+    assert (after[:, m] != before[:, m]).float().mean() <= 0.05  # male as it was
+    assert (guide(lacking + start[g]) > 0)[:, m].float().mean() > 0.5  # where the start made most faces male
+    assert (~after[:, INDEX["No_Beard"]]).float().mean() >= 0.95
+    assert learned[0].attribute == "Goatee" and learned[0].success >= 0.9 and learned[0].kept >= 0.95
+    assert bank.records[g].method == "guided" and bank.records[g].scale == pytest.approx(float(u.norm()), rel=1e-5)
+    assert float(u[44:].abs().max()) < 1e-5  # within the span of the faces' codes
+    assert torch.equal(bank.vectors[INDEX["Bangs"]], start[INDEX["Bangs"]])
+    with pytest.raises(ValueError, match="at least two faces"):
+        learn_directions(_Painter(), guide, codes[:1], labels[:1], bank, attributes=["Goatee"])
+    with pytest.raises(ValueError, match="steps and batch"):
+        learn_directions(_Painter(), guide, codes, labels, bank, steps=0)

@@ -176,6 +176,21 @@ def test_vector_methods_side_by_side(tiny_run, synthetic_root, tmp_path, astrona
     assert r.returncode == 0 and "validation" in r.stdout, r.stderr
     calibrated = AttributeBank.load(run / "attribute_vectors.safetensors")
     assert calibrated.method == "calibrated" and all(r.note for r in calibrated.records)
+    # Edits learned through the decoder join the candidates, with a guide that is not the judge.
+    guide = tmp_path / "guide"
+    shutil.copytree(tmp_path / "seed", guide)
+    judge = ("--judge", str(tmp_path / "seed"), "--calibration-faces", "6", "--hold-faces", "6", "--force")
+    for args, message in ((["--method", "effect", "--guide", str(guide)], "--guide adds candidates"),
+                          (["--method", "calibrated", *judge, "--guide", str(tmp_path / "seed")], "not be the judge"),
+                          (["--method", "calibrated", *judge, "--guide", str(tmp_path)], "no attribute classifier"),
+                          (["--method", "calibrated", *judge, "--guide", str(guide), "--guide-keep", "-1"],
+                           "must not be negative")):
+        r = cli("train.vectors", *data, *args)
+        assert r.returncode == 2 and message in r.stderr, (args, r.stderr)
+    r = cli("train.vectors", *data, "--method", "calibrated", *judge, "--guide", str(guide), "--guide-steps", "3",
+            "--guide-faces", "40", "--guide-keep", "1", "--hold-rounds", "0")
+    assert r.returncode == 0 and "edits through the decoder (keep 1)" in r.stdout, r.stderr
+    assert AttributeBank.load(run / "attribute_vectors.safetensors").method == "calibrated"
     for name in ("attribute_classifier.json", "attribute_classifier.safetensors"):
         shutil.copyfile(tmp_path / "seed" / name, run / name)
     r = cli("train.evaluate", *data, *judged, "--before", str(tmp_path / "seed" / "evaluation.json"))

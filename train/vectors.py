@@ -8,7 +8,10 @@ with the definitional links (bald has no hair colour, a goatee is a beard; ``dis
 (MODEL's attribute classifier, or --judge) found best on the validation split, at the slider's end
 (``disguise.evaluation.calibration``; the test split stays unseen), then each slider's end edit
 held by the other sliders against what it flips (``disguise.evaluation.compensation``; off with
-``--hold-rounds 0``). Writes RUN/attribute_vectors.safetensors.
+``--hold-rounds 0``). With ``--guide FOLDER`` (an attribute classifier trained on other people,
+``train.attributes``), calibration also weighs edits learned through the decoder with that
+classifier's reading as the loss (``disguise.vae.guided``), one candidate per ``--guide-keep``.
+Writes RUN/attribute_vectors.safetensors.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from disguise.attributes import ATTRIBUTES, NOT_DRAWN
 from disguise.data.cache import load_split
 from disguise.data.celeba import CelebAError, open_celeba
@@ -26,6 +31,8 @@ from disguise.evaluation.compensation import compensate, seen_by
 from disguise.identity.judge import CLASSIFIER_NAME, judge_policy, load_classifier
 from disguise.vae.editing import Editor
 from disguise.vae.effects import RIDGE, effect_bank, fit_effects
+from disguise.vae.attribute_loss import load_attribute_net
+from disguise.vae.guided import FACES, KEEPS, STEPS, learn_directions
 from disguise.vae.model import VAE
 from disguise.vae.vectors import (
     BANK_NAME,
@@ -59,6 +66,15 @@ def parse(argv):
                         "flips with the other sliders (disguise.evaluation.compensation); 0: off")
     p.add_argument("--hold-faces", type=int, default=150,
                    help="calibrated: validation faces per attribute for --hold-rounds")
+    p.add_argument("--guide", default=None,
+                   help="calibrated: folder with an attribute classifier trained on other people than "
+                        "the judge's (train.attributes); adds edits learned through the decoder "
+                        "(disguise.vae.guided) to the candidates")
+    p.add_argument("--guide-keep", type=float, nargs="+", default=list(KEEPS),
+                   help="--guide: the weight of keeping the other attributes; one candidate each")
+    p.add_argument("--guide-steps", type=int, default=STEPS, help="--guide: optimiser steps per attribute")
+    p.add_argument("--guide-faces", type=int, default=FACES,
+                   help="--guide: faces of --split the edits are learned on")
     p.add_argument("--no-links", action="store_true",
                    help="effect: do not remove what an attribute excludes (hair colours when bald, ...)")
     p.add_argument("--ridge", type=float, default=RIDGE, help="effect: ridge, relative to the label variance")
@@ -102,7 +118,10 @@ def make_bank(args, model: VAE, data, images, labels, total: int) -> AttributeBa
     clf = load_classifier(judge_folder(args), args.device, judge_policy(model.config.policy))
     valid_x, valid_y, _ = load_split(data, "valid", model.config.policy, progress=not args.quiet)
     editor = Editor(model, seed_bank(), args.device)
-    bank, choices = calibrate(editor, clf, {"effect": effects(), "seed": editor.bank}, valid_x, valid_y,
+    candidates = {"effect": effects(), "seed": editor.bank}
+    if args.guide:
+        candidates.update(guided(args, model, editor, images, labels, candidates["effect"]))
+    bank, choices = calibrate(editor, clf, candidates, valid_x, valid_y,
                               max_faces=args.calibration_faces, progress=not args.quiet)
     for c in choices:
         print(f"  {c.attribute:20s} {c.source:6s} x{c.multiple:<5g} validation {c.success:4.0%} seen, "
@@ -118,18 +137,47 @@ def make_bank(args, model: VAE, data, images, labels, total: int) -> AttributeBa
     return bank
 
 
+def guided(args, model: VAE, editor: Editor, images, labels, effect: AttributeBank) -> dict[str, AttributeBank]:
+    """The edits learned through the decoder (``--guide``), one bank per ``--guide-keep``, from the
+    effects, on ``--guide-faces`` faces of ``--split``."""
+    guide = load_attribute_net(args.guide, model.config.policy, args.device)
+    rng = np.random.default_rng(args.seed)
+    rows = np.sort(rng.choice(len(images), min(args.guide_faces, len(images)), replace=False))
+    codes = editor.encode(images[rows]).clone()
+    banks = {}
+    for keep in args.guide_keep:
+        start = time.perf_counter()
+        bank, learned = learn_directions(model, guide, codes, labels[rows], effect, steps=args.guide_steps,
+                                         keep=keep, seed=args.seed, progress=not args.quiet)
+        print(f"learned {len(learned)} edits through the decoder (keep {keep:g}) in "
+              f"{time.perf_counter() - start:.0f} s")
+        banks[f"guided (keep {keep:g})"] = bank
+    return banks
+
+
 def main(argv=None) -> int:
     args = parse(argv)
-    counts = (args.batch_size, args.max_positives, args.calibration_faces, args.hold_faces)
+    counts = (args.batch_size, args.max_positives, args.calibration_faces, args.hold_faces, args.guide_steps,
+              args.guide_faces)
     if min(counts) < 1 or not args.threshold > 0 or not args.ridge >= 0 or args.hold_rounds < 0:
-        fail("--batch-size, --max-positives, --calibration-faces and --hold-faces must be at least 1, "
-             "--hold-rounds not negative, --threshold positive and --ridge not negative")
+        fail("--batch-size, --max-positives, --calibration-faces, --hold-faces, --guide-steps and "
+             "--guide-faces must be at least 1, --hold-rounds not negative, --threshold positive and "
+             "--ridge not negative")
+    if args.guide and args.method != "calibrated":
+        fail("--guide adds candidates to --method calibrated; pass that too")
+    if not all(k >= 0 for k in args.guide_keep):
+        fail("--guide-keep weights must not be negative")
     out = Path(args.out) if args.out else Path(args.model) / BANK_NAME
     if out.exists() and not args.force:
         fail(f"{out} exists; pass --force to replace it")
     model = VAE.from_pretrained(args.model, device=args.device)
     if args.method == "calibrated":
         judge_folder(args)
+        if args.guide:
+            if Path(args.guide).resolve() == judge_folder(args).resolve():
+                fail("--guide must not be the judge: an edit fitted to please one network is judged by "
+                     "another (train.attributes trains a guide on other people)")
+            load_attribute_net(args.guide, model.config.policy)
     data = open_celeba(args.data)
     images, labels, rep = load_split(data, args.split, model.config.policy, progress=not args.quiet)
     print(rep.summary())

@@ -59,7 +59,8 @@ class AttributeRecord:
         batches: batches the attribute took before it stopped.
         method: how the vector was made: ``"seed"`` (this module: difference of means, unit
             length), ``"effect"`` (``disguise.vae.effects``: the code change when the label flips
-            with the others held, at its own length) or ``"calibrated"`` (one of those, scaled so
+            with the others held, at its own length), ``"guided"`` (``disguise.vae.guided``: learned
+            through the decoder; a candidate only) or ``"calibrated"`` (one of those, scaled so
             the slider's end is its best edit on validation faces; ``note`` says which).
         scale: the vector's length, the code distance of alpha = 1 (1 for the seed's unit vectors).
         note: how a calibrated slider was chosen (``disguise.evaluation.calibration``).

@@ -1,0 +1,140 @@
+"""Attribute directions learned through the decoder, with a classifier's reading as the loss.
+
+The effect (``disguise.vae.effects``) and the seed's difference of means are read off the codes:
+they say where faces with an attribute lie in the code space, not what the decoder draws when a
+code moves that way. Where the two disagree (a direction that also shifts the hair line, a
+moustache that also masculinises the face) the slider drags other attributes along. Here each
+slider's edit ``u_A`` is instead fitted where it is seen: on the codes ``z`` of training faces that
+lack A, the decoder draws ``z + u_A`` and a frozen attribute classifier, the *guide*, reads it
+
+    loss(u_A) = mean over faces of  softplus(MARGIN - l_A(z + u_A))                  (A shows)
+                + keep * sum over kept B of  BCE(l_B(z + u_A), p_B(z))   (the rest reads as before)
+                + norm * |w_A|^2                                     (a short, believable move)
+
+(``l``: the guide's logits, ``p_B(z)``: its probability for B on the plain decode; kept: the drawn
+attributes but A and those A rules out by definition, ``disguise.vae.effects.LINKS``). The edit
+lives in the span the faces' codes fill: ``u_A = S w_A``, with the columns of ``S`` the principal
+axes of the codes scaled by their spread, those with at least ``SPAN`` of the largest variance.
+A VAE leaves most code dimensions unused (here about 35 of 200 carry the faces); the decoder has
+only ever seen noise there, and an edit free to move along them finds changes of texture that
+classifiers read as attributes but people do not (tried: speckled heads read as "big nose").
+``|w_A|`` is the move's length in the faces' own spread. One global
+``u_A`` is shared by all faces, so the live edit stays ``z + sum_i alpha_i v_i`` (the page decodes
+it as before); it starts from A's effect, the regression direction. This is the global latent
+shift of Zhuang, Koyejo and Schwing's "Enjoy your editing" (ICLR 2021), learned with a classifier
+in place of their regressor.
+
+The guide must not be the evaluation's judge: a direction fitted to please one network can find
+what that network alone responds to. ``train.attributes`` trains the guide on other people
+(``train.synthetic --seed 2``); the judge, which never saw those people, then measures the edits.
+The learned rows are candidates for ``disguise.evaluation.calibration``, which sets each slider's
+scale (and picks between directions) on validation faces, as for the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..attributes import DRAWN, INDEX
+from ..identity.judge import AttributeClassifier, at_judge_size
+from ..pretrained import evaluating
+from .effects import excluded_by
+from .model import VAE
+from .vectors import AttributeBank
+
+MARGIN = 3.0  # the guide's logit an edit aims for (a probability of 0.95)
+KEEP = 1.0  # weight of the other attributes' readings
+KEEPS = (1.0, 2.0)  # the weights train.vectors learns a candidate with, by default
+NORM = 0.003  # weight of the squared length of the edit
+STEPS = 150  # Adam steps per attribute
+BATCH = 64  # faces per step
+LR = 0.05  # Adam's step, in the faces' spread
+SPAN = 0.01  # principal axes of the codes kept: variance at least this share of the largest
+FACES = 4000  # training faces the edits are learned on, by default
+
+
+@dataclass
+class Guided:
+    """One learned edit's last-step figures on its training faces: the guide's share seeing the
+    attribute, the share of kept readings unchanged, and the edit's length."""
+
+    attribute: str
+    success: float
+    kept: float
+    length: float
+    spread: float  # the length in the faces' own spread (|w|)
+
+
+def _readings(model: VAE, guide: AttributeClassifier, z: torch.Tensor) -> torch.Tensor:
+    return guide(at_judge_size(guide, model.decode(z)))
+
+
+def learn_directions(model: VAE, guide: AttributeClassifier, codes: torch.Tensor, labels: np.ndarray,
+                     start: AttributeBank, attributes: Sequence[str] = DRAWN, steps: int = STEPS,
+                     batch: int = BATCH, lr: float = LR, margin: float = MARGIN, keep: float = KEEP,
+                     norm: float = NORM, seed: int = 0, progress: bool = True
+                     ) -> tuple[AttributeBank, list[Guided]]:
+    """Learn each of ``attributes``' edits (module docstring) from ``codes`` ``(N, z)`` of faces
+    whose +1/-1 labels are ``labels``, starting from ``start``'s rows at their length (within the
+    codes' span). Returns the bank (method ``"guided"``; rows outside ``attributes`` are
+    ``start``'s) and what each learned."""
+    if steps < 1 or batch < 1 or not lr > 0 or not keep >= 0 or not norm >= 0:
+        raise ValueError("steps and batch must be at least 1, lr positive, keep and norm not negative")
+    labels = np.asarray(labels)
+    device = codes.device
+    model.requires_grad_(False)
+    guide.requires_grad_(False)
+    drawn = [INDEX[a] for a in DRAWN]
+    vectors, records, learned = start.vectors.clone().float(), list(start.records), []
+    spread, axes = span(codes)
+    with evaluating(model), evaluating(guide):
+        with torch.no_grad():
+            plain = torch.cat([torch.sigmoid(_readings(model, guide, codes[i:i + 256]))
+                               for i in range(0, len(codes), 256)])
+        for name in tqdm(attributes, desc="learning directions", leave=False, disable=not progress):
+            k = INDEX[name]
+            rows = np.flatnonzero(labels[:, k] == -1)
+            if len(rows) == 0:
+                continue
+            ruled_out = {INDEX[b] for b in excluded_by(name)}
+            kept = torch.tensor([j for j in drawn if j != k and j not in ruled_out], device=device)
+            rng = np.random.default_rng([seed, k])
+            w = ((axes.T @ vectors[k].to(device)) / spread).requires_grad_(True)
+            opt = torch.optim.Adam([w], lr=lr)
+            for _ in range(steps):
+                pick = torch.as_tensor(rng.choice(rows, min(batch, len(rows)), replace=False), device=device)
+                u = axes @ (spread * w)
+                logits = _readings(model, guide, codes[pick] + u)
+                shows = F.softplus(margin - logits[:, k]).mean()
+                held = F.binary_cross_entropy_with_logits(logits[:, kept], plain[pick][:, kept],
+                                                          reduction="none").sum(1).mean()
+                loss = shows + keep * held + norm * w.pow(2).sum()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            with torch.no_grad():
+                u = axes @ (spread * w)
+                seen = logits.detach() > 0
+                was = plain[pick] > 0.5
+                learned.append(Guided(name, float(seen[:, k].float().mean()),
+                                      float((seen[:, kept] == was[:, kept]).float().mean()),
+                                      float(u.norm()), float(w.norm())))
+            vectors[k] = u.detach().to(vectors)
+            records[k] = replace(records[k], method="guided", scale=float(vectors[k].norm()))
+    return AttributeBank(start.names, vectors, records), learned
+
+
+def span(codes: torch.Tensor, floor: float = SPAN) -> tuple[torch.Tensor, torch.Tensor]:
+    """The codes' principal axes with at least ``floor`` of the largest variance: their spreads
+    (standard deviations, ``(k,)``) and the axes as columns, ``(z, k)``."""
+    if len(codes) < 2:
+        raise ValueError("learning an edit needs the codes of at least two faces")
+    variance, axes = torch.linalg.eigh(torch.cov(codes.T.double()))
+    keep = variance >= floor * variance.max()
+    return variance[keep].sqrt().to(codes), axes[:, keep].to(codes)
