@@ -29,9 +29,9 @@ from disguise.data.celeba import CelebAError, open_celeba
 from disguise.evaluation.calibration import calibrate
 from disguise.evaluation.compensation import compensate, seen_by
 from disguise.identity.judge import CLASSIFIER_NAME, judge_policy, load_classifier
+from disguise.vae.attribute_loss import load_attribute_net
 from disguise.vae.editing import Editor
 from disguise.vae.effects import RIDGE, effect_bank, fit_effects
-from disguise.vae.attribute_loss import load_attribute_net
 from disguise.vae.guided import FACES, KEEPS, STEPS, learn_directions
 from disguise.vae.model import VAE
 from disguise.vae.vectors import (

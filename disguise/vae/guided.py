@@ -33,6 +33,7 @@ scale (and picks between directions) on validation faces, as for the others.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Sequence
 
@@ -88,12 +89,10 @@ def learn_directions(model: VAE, guide: AttributeClassifier, codes: torch.Tensor
         raise ValueError("steps and batch must be at least 1, lr positive, keep and norm not negative")
     labels = np.asarray(labels)
     device = codes.device
-    model.requires_grad_(False)
-    guide.requires_grad_(False)
     drawn = [INDEX[a] for a in DRAWN]
     vectors, records, learned = start.vectors.clone().float(), list(start.records), []
     spread, axes = span(codes)
-    with evaluating(model), evaluating(guide):
+    with evaluating(model), evaluating(guide), _frozen(model, guide):
         with torch.no_grad():
             plain = torch.cat([torch.sigmoid(_readings(model, guide, codes[i:i + 256]))
                                for i in range(0, len(codes), 256)])
@@ -128,6 +127,20 @@ def learn_directions(model: VAE, guide: AttributeClassifier, codes: torch.Tensor
             vectors[k] = u.detach().to(vectors)
             records[k] = replace(records[k], method="guided", scale=float(vectors[k].norm()))
     return AttributeBank(start.names, vectors, records), learned
+
+
+@contextmanager
+def _frozen(*modules: torch.nn.Module):
+    """Only the edit learns: the networks' parameters take no gradient inside, and get their
+    flags back after."""
+    trainable = [q for m in modules for q in m.parameters() if q.requires_grad]
+    for q in trainable:
+        q.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for q in trainable:
+            q.requires_grad_(True)
 
 
 def span(codes: torch.Tensor, floor: float = SPAN) -> tuple[torch.Tensor, torch.Tensor]:
