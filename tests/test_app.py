@@ -384,7 +384,7 @@ def test_a_fresh_session_has_no_face(server):
 
 
 def test_twenty_sessions_never_see_each_others_faces(server, synthetic_root):
-    """20 clients at once, 20 slider events each; every answer is that client's own face."""
+    """20 clients at once, 12 slider events each; every answer is that client's own face."""
     url, studio = server
     paths = sorted((synthetic_root / "img_align_celeba").glob("*.jpg"))[:20]
     faces = [studio.prepare(p) for p in paths]
@@ -394,7 +394,7 @@ def test_twenty_sessions_never_see_each_others_faces(server, synthetic_root):
         c = client(url)
         _upload(c, paths[k])
         rng = random.Random(k)
-        for _ in range(20):
+        for _ in range(12):
             name = rng.choice(ATTRIBUTES)
             a = round(rng.uniform(-4, 4), 1)
             out = c.predict([], *sliders(**{name: a}), api_name="/edit")
@@ -404,12 +404,12 @@ def test_twenty_sessions_never_see_each_others_faces(server, synthetic_root):
 
     errors = at_once(len(paths), session)
     assert not errors, errors[:5]
-    assert checked == [20] * 20
+    assert checked == [12] * 20
 
 
 def test_identical_sessions_at_once_get_whole_pictures(server, astronaut):
     """8 visitors on the same photo moving the same slider the same way at the same moment: the
-    server makes identical pictures at once, and every one of 512 arrives whole (Gradio alone
+    server makes identical pictures at once, and every one of 288 arrives whole (Gradio alone
     writes identical pictures to one path, truncating it under a reader)."""
     url, studio = server
     face = studio.prepare(astronaut)
@@ -422,7 +422,7 @@ def test_identical_sessions_at_once_get_whole_pictures(server, astronaut):
         c = client(url)
         _upload(c, astronaut)
         start.wait(timeout=120)
-        for i in range(64):
+        for i in range(36):
             a = moves[i % len(moves)]
             out = c.predict([], *sliders(Eyeglasses=a), api_name="/edit")
             if not np.array_equal(_png(out), want[a]):
@@ -431,7 +431,7 @@ def test_identical_sessions_at_once_get_whole_pictures(server, astronaut):
 
     errors = at_once(8, session) + wrong
     assert not errors, errors[:5]
-    assert sum(received) == 512
+    assert sum(received) == 288
 
 
 # ----------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ and the calibrated sliders."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from safetensors.torch import load_file, save_file
 from disguise.attributes import ATTRIBUTES, INDEX
 from disguise.data.cache import load_split
 from disguise.data.celeba import open_celeba
-from disguise.evaluation.calibration import END, Choice, _better, calibrate, natural
+from disguise.evaluation.calibration import END, REACH, Choice, _better, calibrate, natural, typical_distance
 from disguise.evaluation.compensation import GOOD, compensate
 from disguise.identity.judge import train_classifier
 from disguise.vae.editing import Editor
@@ -161,9 +162,21 @@ def test_calibration_puts_the_best_edit_at_the_sliders_end(tiny_run, synthetic_r
         assert torch.allclose(bank.vectors[k], source * c.multiple / END, atol=1e-6)
         assert bank.records[k].scale == pytest.approx(float(bank.vectors[k].norm()), rel=1e-5)
         assert c.source in bank.records[k].note
+        assert c.length == pytest.approx(c.multiple * float(source.norm()), rel=1e-5)
     # Attributes not judged keep the first candidate's natural length.
     m = INDEX["Attractive"]
     assert torch.allclose(bank.vectors[m], effect.vectors[m]) and "not judged" in bank.records[m].note
+    # An edit that leaves the faces' codes far behind is out of reach, however the judge reads it.
+    far = replace(seed, vectors=seed.vectors * 1000)
+    limit = REACH * typical_distance(editor, valid_x)
+    _, choices = calibrate(editor, clf, {"far": far, "seed": seed}, valid_x, valid_y, attrs, ladder=(0.5, 2.0),
+                           max_faces=8, progress=False)
+    assert all(c.source == "seed" and c.length <= limit for c in choices)
+    assert all(c.refused is None or c.refused.source == "far" for c in choices)
+    # With nothing in reach a slider still gets its best edit, its length in its note.
+    _, choices = calibrate(editor, clf, {"seed": seed}, valid_x, valid_y, attrs, ladder=(0.5,), max_faces=8,
+                           reach=1e-9, progress=False)
+    assert [c.attribute for c in choices] == attrs and all(c.length > 0 for c in choices)
 
 
 def _linear_world(entangled: dict[str, float], n: int = 300):
@@ -271,3 +284,33 @@ def test_an_edit_learned_through_the_decoder_drops_what_it_dragged_along():
         learn_directions(_Painter(), guide, codes[:1], labels[:1], bank, attributes=["Goatee"])
     with pytest.raises(ValueError, match="steps and batch"):
         learn_directions(_Painter(), guide, codes, labels, bank, steps=0)
+
+
+def test_learned_edits_are_kept_and_a_stopped_run_resumes(tmp_path):
+    """Each edit is kept as soon as it is learned; a later run with the same inputs takes it from
+    the checkpoint (a run stopped after Goatee learns only Bangs), other settings start afresh,
+    and a damaged checkpoint is learned again rather than trusted."""
+    from disguise.vae.guided import learn_directions
+
+    codes = torch.randn(200, 48, generator=torch.Generator().manual_seed(1)) * 0.3
+    guide = _Reader()
+    labels = np.where(guide(codes).detach().numpy() > 0, 1, -1)
+    records = [AttributeRecord(a, 1, 1, True, 1.0, 1, method="effect", scale=1.0) for a in ATTRIBUTES]
+    start = AttributeBank(ATTRIBUTES, torch.eye(40, 48) * 0.5, records)
+
+    def learn(attributes, steps=5):
+        return learn_directions(_Painter(), guide, codes, labels, start, attributes=attributes, steps=steps,
+                                progress=False, checkpoints=tmp_path / "kept")
+
+    first, learned = learn(["Goatee"])
+    assert [g.attribute for g in learned] == ["Goatee"] and len(list((tmp_path / "kept").iterdir())) == 1
+    both, learned = learn(["Goatee", "Bangs"])
+    assert [(g.attribute, g.resumed) for g in learned] == [("Goatee", True), ("Bangs", False)]
+    g = INDEX["Goatee"]
+    assert torch.equal(both.vectors[g], first.vectors[g]) and both.records[g].method == "guided"
+    _, learned = learn(["Goatee"], steps=6)
+    assert not learned[0].resumed and len(list((tmp_path / "kept").iterdir())) == 2
+    for f in (tmp_path / "kept").iterdir():
+        f.write_bytes(b"not safetensors")
+    _, learned = learn(["Goatee"])
+    assert not learned[0].resumed

@@ -162,15 +162,10 @@ def test_vector_methods_side_by_side(tiny_run, synthetic_root, tmp_path, astrona
     assert r.returncode == 0 and "effect" in r.stdout, r.stderr
     effect = AttributeBank.load(run / "attribute_vectors.safetensors")
     assert effect.method == "effect" and not np.allclose(effect.vectors.norm(dim=1), 1)
-    r = cli("train.vectors", *data, "--method", "calibrated", "--force")
-    assert r.returncode == 2 and "attribute_classifier" in r.stderr
     judged = ("--faces", "8", "--alphas", "1,4", "--classifier-epochs", "2", "--photo-faces", "0",
               "--attributes", "Eyeglasses,Wearing_Hat,Male")
     r = cli("train.evaluate", *data, *judged, "--bank", str(run / "seed.safetensors"), "--out", str(tmp_path / "seed"))
     assert r.returncode == 0, r.stderr
-    for flag, value in (("--hold-rounds", "-1"), ("--hold-faces", "0"), ("--calibration-faces", "0")):
-        r = cli("train.vectors", *data, "--method", "calibrated", "--force", flag, value)
-        assert r.returncode == 2 and "--hold-rounds not negative" in r.stderr, (flag, r.stderr)
     r = cli("train.vectors", *data, "--method", "calibrated", "--force", "--judge", str(tmp_path / "seed"),
             "--calibration-faces", "6", "--hold-faces", "6")
     assert r.returncode == 0 and "validation" in r.stdout, r.stderr
@@ -180,20 +175,26 @@ def test_vector_methods_side_by_side(tiny_run, synthetic_root, tmp_path, astrona
     guide = tmp_path / "guide"
     shutil.copytree(tmp_path / "seed", guide)
     judge = ("--judge", str(tmp_path / "seed"), "--calibration-faces", "6", "--hold-faces", "6", "--force")
+    from train._cli import run as run_cli
     from train.vectors import main as vectors_main
 
-    for args, message in ((["--method", "effect", "--guide", str(guide)], "--guide adds candidates"),
-                          (["--method", "calibrated", *judge, "--guide", str(tmp_path / "seed")], "not be the judge"),
-                          (["--method", "calibrated", *judge, "--guide", str(guide), "--guide-keep", "-1"],
-                           "must not be negative")):  # in this process: each CLI start costs seconds
+    flags = ["--method", "calibrated", "--force"]
+    for args, message in (  # in this process: each CLI start costs seconds
+            (["--method", "calibrated", "--force", "--judge", str(run)], "attribute_classifier"),
+            ([*flags, "--hold-rounds", "-1"], "--hold-rounds not negative"),
+            ([*flags, "--hold-faces", "0"], "--hold-rounds not negative"),
+            ([*flags, "--calibration-faces", "0"], "--hold-rounds not negative"),
+            ([*flags, "--reach", "0"], "--reach and --threshold positive"),
+            (["--method", "effect", "--guide", str(guide)], "--guide adds candidates"),
+            (["--method", "calibrated", *judge, "--guide", str(tmp_path / "seed")], "not be the judge"),
+            (["--method", "calibrated", *judge, "--guide", str(guide), "--guide-keep", "-1"], "must not be negative"),
+            (["--method", "calibrated", *judge, "--guide", str(tmp_path)], "no attribute classifier")):
         with pytest.raises(SystemExit) as e:
-            vectors_main([*data, *args])
+            run_cli(vectors_main, [*data, *args], expected=(ValueError, FileNotFoundError))
         assert e.value.code == 2 and message in capsys.readouterr().err, args
-    r = cli("train.vectors", *data, "--method", "calibrated", *judge, "--guide", str(tmp_path))
-    assert r.returncode == 2 and "no attribute classifier" in r.stderr, r.stderr
     r = cli("train.vectors", *data, "--method", "calibrated", *judge, "--guide", str(guide), "--guide-steps", "3",
             "--guide-faces", "40", "--guide-keep", "1", "--hold-rounds", "0")
-    assert r.returncode == 0 and "edits through the decoder (keep 1)" in r.stdout, r.stderr
+    assert r.returncode == 0 and "edits through the decoder (keep 1; 0 more from the cache)" in r.stdout, r.stderr
     assert AttributeBank.load(run / "attribute_vectors.safetensors").method == "calibrated"
     for name in ("attribute_classifier.json", "attribute_classifier.safetensors"):
         shutil.copyfile(tmp_path / "seed" / name, run / name)
@@ -202,8 +203,11 @@ def test_vector_methods_side_by_side(tiny_run, synthetic_root, tmp_path, astrona
     md = (run / "evaluation.md").read_text()
     assert "## Sliders (calibrated vectors" in md and "before: add" in md and "Before (seed)" in md
     (tmp_path / "junk.json").write_text("{not json")
-    r = cli("train.evaluate", *data, *judged, "--before", str(tmp_path / "junk.json"))
-    assert r.returncode == 2 and "not a readable evaluation.json" in r.stderr
+    from train.evaluate import main as evaluate_main
+
+    with pytest.raises(SystemExit) as e:
+        run_cli(evaluate_main, [*data, *judged, "--before", str(tmp_path / "junk.json")])
+    assert e.value.code == 2 and "not a readable evaluation.json" in capsys.readouterr().err
 
 
 def test_judge_records_its_preprocessing_and_judges_other_sizes(synthetic_root, tmp_path):

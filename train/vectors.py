@@ -5,13 +5,14 @@ default): each attribute's code change with the other 39 labels held fixed, at i
 with the definitional links (bald has no hair colour, a goatee is a beard; ``disguise.vae.effects``).
 ``--method seed``: the seed's running means (difference of means, unit length, in one pass).
 ``--method calibrated``: both, then per attribute the direction and scale whose edit the judge
-(MODEL's attribute classifier, or --judge) found best on the validation split, at the slider's end
-(``disguise.evaluation.calibration``; the test split stays unseen), then each slider's end edit
-held by the other sliders against what it flips (``disguise.evaluation.compensation``; off with
-``--hold-rounds 0``). With ``--guide FOLDER`` (an attribute classifier trained on other people,
+(MODEL's attribute classifier, or --judge) found best on the validation split, at the slider's end,
+among edits within ``--reach`` (``disguise.evaluation.calibration``; the test split stays unseen),
+then each slider's end edit held by the other sliders against what it flips
+(``disguise.evaluation.compensation``; off with ``--hold-rounds 0``). With ``--guide FOLDER`` (an attribute classifier trained on other people,
 ``train.attributes``), calibration also weighs edits learned through the decoder with that
-classifier's reading as the loss (``disguise.vae.guided``), one candidate per ``--guide-keep``.
-Writes RUN/attribute_vectors.safetensors.
+classifier's reading as the loss (``disguise.vae.guided``), one candidate per ``--guide-keep``;
+each learned edit is kept in the cache as soon as it is learned, so a stopped run resumes there
+(``--fresh`` learns them all again). Writes RUN/attribute_vectors.safetensors.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ import numpy as np
 from disguise.attributes import ATTRIBUTES, NOT_DRAWN
 from disguise.data.cache import load_split
 from disguise.data.celeba import CelebAError, open_celeba
-from disguise.evaluation.calibration import calibrate
+from disguise.evaluation.calibration import REACH, calibrate
+from disguise.files import cache_root
 from disguise.evaluation.compensation import compensate, seen_by
 from disguise.identity.judge import CLASSIFIER_NAME, judge_policy, load_classifier
 from disguise.vae.attribute_loss import load_attribute_net
@@ -59,8 +61,11 @@ def parse(argv):
                         "of the two at the scale the judge found best on the validation split")
     p.add_argument("--judge", default=None,
                    help="calibrated: folder with attribute_classifier.* (default: MODEL)")
-    p.add_argument("--calibration-faces", type=int, default=100,
+    p.add_argument("--calibration-faces", type=int, default=200,
                    help="calibrated: validation faces per attribute")
+    p.add_argument("--reach", type=float, default=REACH,
+                   help="calibrated: the longest end edit considered, in median distances between two "
+                        "faces' codes (longer ones draw someone else, whatever the judge says)")
     p.add_argument("--hold-rounds", type=int, default=3,
                    help="calibrated: rounds in which each slider learns to hold the attributes it "
                         "flips with the other sliders (disguise.evaluation.compensation); 0: off")
@@ -75,6 +80,8 @@ def parse(argv):
     p.add_argument("--guide-steps", type=int, default=STEPS, help="--guide: optimiser steps per attribute")
     p.add_argument("--guide-faces", type=int, default=FACES,
                    help="--guide: faces of --split the edits are learned on")
+    p.add_argument("--fresh", action="store_true",
+                   help="--guide: learn every edit again instead of resuming from the cache")
     p.add_argument("--no-links", action="store_true",
                    help="effect: do not remove what an attribute excludes (hair colours when bald, ...)")
     p.add_argument("--ridge", type=float, default=RIDGE, help="effect: ridge, relative to the label variance")
@@ -121,11 +128,15 @@ def make_bank(args, model: VAE, data, images, labels, total: int) -> AttributeBa
     candidates = {"effect": effects(), "seed": editor.bank}
     if args.guide:
         candidates.update(guided(args, model, editor, images, labels, candidates["effect"]))
-    bank, choices = calibrate(editor, clf, candidates, valid_x, valid_y,
-                              max_faces=args.calibration_faces, progress=not args.quiet)
+    bank, choices = calibrate(editor, clf, candidates, valid_x, valid_y, max_faces=args.calibration_faces,
+                              reach=args.reach, progress=not args.quiet)
     for c in choices:
         print(f"  {c.attribute:20s} {c.source:6s} x{c.multiple:<5g} validation {c.success:4.0%} seen, "
-              f"{c.kept:4.0%} kept")
+              f"{c.kept:4.0%} kept, {c.length:.1f} code units")
+        if c.refused:
+            r = c.refused
+            print(f"  {'':20s} refused as out of reach: {r.source} x{r.multiple:g} ({r.success:.0%} seen, "
+                  f"{r.kept:.0%} kept, {r.length:.1f} code units)")
     if args.hold_rounds == 0:
         return bank
     bank, held = compensate(bank, seen_by(editor, clf), lambda rows: editor.encode(valid_x[rows]), valid_y,
@@ -141,6 +152,11 @@ def guided(args, model: VAE, editor: Editor, images, labels, effect: AttributeBa
     """The edits learned through the decoder (``--guide``), one bank per ``--guide-keep``, from the
     effects, on ``--guide-faces`` faces of ``--split``."""
     guide = load_attribute_net(args.guide, model.config.policy, args.device)
+    checkpoints = cache_root() / "guided"
+    if args.fresh:
+        checkpoints = None
+    else:
+        print(f"learned edits are kept in {checkpoints} (a stopped run resumes; --fresh ignores them)")
     rng = np.random.default_rng(args.seed)
     rows = np.sort(rng.choice(len(images), min(args.guide_faces, len(images)), replace=False))
     codes = editor.encode(images[rows]).clone()
@@ -148,9 +164,11 @@ def guided(args, model: VAE, editor: Editor, images, labels, effect: AttributeBa
     for keep in args.guide_keep:
         start = time.perf_counter()
         bank, learned = learn_directions(model, guide, codes, labels[rows], effect, steps=args.guide_steps,
-                                         keep=keep, seed=args.seed, progress=not args.quiet)
-        print(f"learned {len(learned)} edits through the decoder (keep {keep:g}) in "
-              f"{time.perf_counter() - start:.0f} s")
+                                         keep=keep, seed=args.seed, progress=not args.quiet,
+                                         checkpoints=checkpoints)
+        resumed = sum(g.resumed for g in learned)
+        print(f"learned {len(learned) - resumed} edits through the decoder (keep {keep:g}; {resumed} more "
+              f"from the cache) in {time.perf_counter() - start:.0f} s")
         banks[f"guided (keep {keep:g})"] = bank
     return banks
 
@@ -159,10 +177,11 @@ def main(argv=None) -> int:
     args = parse(argv)
     counts = (args.batch_size, args.max_positives, args.calibration_faces, args.hold_faces, args.guide_steps,
               args.guide_faces)
-    if min(counts) < 1 or not args.threshold > 0 or not args.ridge >= 0 or args.hold_rounds < 0:
+    if (min(counts) < 1 or not args.reach > 0 or not args.threshold > 0 or not args.ridge >= 0
+            or args.hold_rounds < 0):
         fail("--batch-size, --max-positives, --calibration-faces, --hold-faces, --guide-steps and "
-             "--guide-faces must be at least 1, --hold-rounds not negative, --threshold positive and "
-             "--ridge not negative")
+             "--guide-faces must be at least 1, --hold-rounds not negative, --reach and --threshold "
+             "positive and --ridge not negative")
     if args.guide and args.method != "calibrated":
         fail("--guide adds candidates to --method calibrated; pass that too")
     if not all(k >= 0 for k in args.guide_keep):

@@ -13,8 +13,14 @@ difference of means, ``disguise.vae.vectors``, at the distance between the class
     score(direction, m) = min(success, kept)       (success: the judge sees the attribute;
                                                     kept: the other attributes stay as they were)
 
-The best-scoring pair becomes the slider: its vector is scaled so that alpha = ``END`` (the
-slider's end) is that strength. Dragging to the end shows the attribute as clearly as the model
+An edit may not move a code farther than ``REACH`` times the median distance between two
+validation faces' codes (about 7.5 for the bundled model): past that it is no longer this
+person with something added but somewhere the decoder draws a stranger or no face at all, even
+where the judge is pleased (a learned "bald" edit 3.7 such distances long read as bald on 90% of
+faces and painted the background blue). Within reach is necessary, not sufficient: the same
+edit at half that length still tinted the background. The best-scoring pair within reach
+becomes the slider: its vector is scaled so that alpha = ``END`` (the slider's end) is that
+strength. Dragging to the end shows the attribute as clearly as the model
 can while keeping the rest of the face; half-way shows half of it. A slider whose best score is
 still low (an attribute the model cannot draw) says so in the bank's records and the evaluation.
 """
@@ -27,13 +33,14 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..attributes import ATTRIBUTES, DRAWN
+from ..attributes import ATTRIBUTES, DRAWN, INDEX
 from ..identity.judge import AttributeClassifier
 from ..vae.editing import Editor
 from ..vae.vectors import AttributeBank
 from .edits import edit_success
 
 END = 4.0  # the sliders span -END .. END
+REACH = 2.0  # an end edit at most this many typical distances between two faces' codes long
 LADDER = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0)  # multiples of the natural length
 
 
@@ -47,6 +54,8 @@ class Choice:
     multiple: float
     success: float
     kept: float
+    refused: "Choice | None" = None  # a better-scoring edit beyond reach, if there was one
+    length: float = 0.0  # the end edit's length in code units
 
 
 def natural(bank: AttributeBank) -> torch.Tensor:
@@ -59,22 +68,32 @@ def natural(bank: AttributeBank) -> torch.Tensor:
 
 def calibrate(editor: Editor, clf: AttributeClassifier, candidates: dict[str, AttributeBank],
               images: np.ndarray, labels: np.ndarray, attributes: Sequence[str] = DRAWN,
-              ladder: Sequence[float] = LADDER, max_faces: int = 100, progress: bool = True
-              ) -> tuple[AttributeBank, list[Choice]]:
+              ladder: Sequence[float] = LADDER, max_faces: int = 100, reach: float = REACH,
+              progress: bool = True) -> tuple[AttributeBank, list[Choice]]:
     """Measure every candidate bank's add at each multiple of ``ladder`` on ``images`` (validation
-    faces) and build the bank of the best choices (see the module docstring). Attributes outside
-    ``attributes`` (not drawn, so not judged) keep the first candidate's row at its natural length."""
+    faces) and build the bank of the best choices within ``reach`` (see the module docstring).
+    Attributes outside ``attributes`` (not drawn, so not judged) keep the first candidate's row at
+    its natural length."""
     lengths = {source: natural(bank) for source, bank in candidates.items()}
     first = next(iter(candidates))
+    limit = reach * typical_distance(editor, images)
     best: dict[str, Choice] = {}
+    beyond: dict[str, Choice] = {}
     for source, bank in candidates.items():
         trial = Editor(editor.model, replace(bank, vectors=lengths[source]), editor.device)
         for e in edit_success(trial, clf, images, labels, attributes, ladder, max_faces=max_faces,
                               progress=progress, directions=("add",)):
+            norm = float(lengths[source][INDEX[e.attribute]].norm())
             for m, s, p in zip(e.alphas, e.success, e.preserved):
-                here = Choice(e.attribute, source, m, s, p)
-                if e.attribute not in best or _better(here, best[e.attribute]):
-                    best[e.attribute] = here
+                here = Choice(e.attribute, source, m, s, p, length=m * norm)
+                pool = best if here.length <= limit else beyond
+                if e.attribute not in pool or _better(here, pool[e.attribute]):
+                    pool[e.attribute] = here
+    for name, far in beyond.items():
+        if name not in best:  # nothing within reach at all (its note gives the length)
+            best[name] = far
+        elif _better(far, best[name]):
+            best[name] = replace(best[name], refused=far)
     vectors, records = [], []
     for i, name in enumerate(ATTRIBUTES):
         c = best.get(name)
@@ -88,6 +107,15 @@ def calibrate(editor: Editor, clf: AttributeClassifier, candidates: dict[str, At
     return AttributeBank(ATTRIBUTES, torch.stack(vectors).float(), records), [best[a] for a in attributes if a in best]
 
 
+def typical_distance(editor: Editor, images: np.ndarray, faces: int = 500) -> float:
+    """The median distance between the codes of two of ``images`` (the first ``faces``)."""
+    z = editor.encode(images[:faces]).float()
+    if len(z) < 2:
+        raise ValueError("calibration needs at least two validation faces")
+    d = torch.cdist(z, z)
+    return float(d[torch.triu_indices(len(z), len(z), 1).unbind()].median())
+
+
 def _better(a: Choice, b: Choice) -> bool:
     """Higher min(success, kept); on a tie, more success (so an attribute the judge never sees at
     any strength is left at its strongest showing, not at its weakest)."""
@@ -95,5 +123,5 @@ def _better(a: Choice, b: Choice) -> bool:
 
 
 def _note(c: Choice) -> str:
-    return (f"{c.source} direction, alpha {END:g} = {c.multiple:g} x its natural length "
-            f"(validation: {c.success:.0%} seen, {c.kept:.0%} kept)")
+    return (f"{c.source} direction, alpha {END:g} = {c.multiple:g} x its natural length, "
+            f"{c.length:.1f} code units (validation: {c.success:.0%} seen, {c.kept:.0%} kept)")

@@ -29,12 +29,21 @@ what that network alone responds to. ``train.attributes`` trains the guide on ot
 (``train.synthetic --seed 2``); the judge, which never saw those people, then measures the edits.
 The learned rows are candidates for ``disguise.evaluation.calibration``, which sets each slider's
 scale (and picks between directions) on validation faces, as for the others.
+
+Learning takes about 40 s per attribute on two CPU cores, so a ``checkpoints`` folder keeps each
+edit as soon as it is learned (atomically, in a file named for everything the result depends
+on: the networks' weights, the faces' codes and labels, the start and the settings); a run
+stopped half-way picks up where it was, and a later run with the same inputs reuses the edits.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -43,6 +52,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..attributes import DRAWN, INDEX
+from ..files import read_safetensors, write_safetensors
 from ..identity.judge import AttributeClassifier, at_judge_size
 from ..pretrained import evaluating
 from .effects import excluded_by
@@ -63,13 +73,15 @@ FACES = 4000  # training faces the edits are learned on, by default
 @dataclass
 class Guided:
     """One learned edit's last-step figures on its training faces: the guide's share seeing the
-    attribute, the share of kept readings unchanged, and the edit's length."""
+    attribute, the share of kept readings unchanged (NaN for an edit ``resumed`` from a
+    checkpoint), and the edit's length."""
 
     attribute: str
     success: float
     kept: float
     length: float
     spread: float  # the length in the faces' own spread (|w|)
+    resumed: bool = False
 
 
 def _readings(model: VAE, guide: AttributeClassifier, z: torch.Tensor) -> torch.Tensor:
@@ -79,15 +91,19 @@ def _readings(model: VAE, guide: AttributeClassifier, z: torch.Tensor) -> torch.
 def learn_directions(model: VAE, guide: AttributeClassifier, codes: torch.Tensor, labels: np.ndarray,
                      start: AttributeBank, attributes: Sequence[str] = DRAWN, steps: int = STEPS,
                      batch: int = BATCH, lr: float = LR, margin: float = MARGIN, keep: float = KEEP,
-                     norm: float = NORM, seed: int = 0, progress: bool = True
-                     ) -> tuple[AttributeBank, list[Guided]]:
+                     norm: float = NORM, seed: int = 0, progress: bool = True,
+                     checkpoints: str | os.PathLike | None = None) -> tuple[AttributeBank, list[Guided]]:
     """Learn each of ``attributes``' edits (module docstring) from ``codes`` ``(N, z)`` of faces
     whose +1/-1 labels are ``labels``, starting from ``start``'s rows at their length (within the
     codes' span). Returns the bank (method ``"guided"``; rows outside ``attributes`` are
-    ``start``'s) and what each learned."""
+    ``start``'s) and what each learned (``resumed`` where taken from ``checkpoints``, module
+    docstring)."""
     if steps < 1 or batch < 1 or not lr > 0 or not keep >= 0 or not norm >= 0:
         raise ValueError("steps and batch must be at least 1, lr positive, keep and norm not negative")
     labels = np.asarray(labels)
+    saved = _Checkpoint.open(checkpoints, model, guide, codes, labels, start,
+                             dict(steps=steps, batch=batch, lr=lr, margin=margin, keep=keep, norm=norm,
+                                  seed=seed, span=SPAN))
     device = codes.device
     drawn = [INDEX[a] for a in DRAWN]
     vectors, records, learned = start.vectors.clone().float(), list(start.records), []
@@ -100,6 +116,14 @@ def learn_directions(model: VAE, guide: AttributeClassifier, codes: torch.Tensor
             k = INDEX[name]
             rows = np.flatnonzero(labels[:, k] == -1)
             if len(rows) == 0:
+                continue
+            if saved.has(name, vectors[k]):
+                u = saved.edits[name].to(vectors)
+                w = (axes.T @ u.to(device)) / spread
+                learned.append(Guided(name, float("nan"), float("nan"), float(u.norm()), float(w.norm()),
+                                      resumed=True))
+                vectors[k] = u
+                records[k] = replace(records[k], method="guided", scale=float(u.norm()))
                 continue
             ruled_out = {INDEX[b] for b in excluded_by(name)}
             kept = torch.tensor([j for j in drawn if j != k and j not in ruled_out], device=device)
@@ -126,7 +150,48 @@ def learn_directions(model: VAE, guide: AttributeClassifier, codes: torch.Tensor
                                       float(u.norm()), float(w.norm())))
             vectors[k] = u.detach().to(vectors)
             records[k] = replace(records[k], method="guided", scale=float(vectors[k].norm()))
+            saved.add(name, vectors[k])
     return AttributeBank(start.names, vectors, records), learned
+
+
+class _Checkpoint:
+    """The edits learned so far for one set of inputs, kept in ``folder/<digest>.safetensors``
+    (module docstring); without a folder it keeps nothing."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.edits: dict[str, torch.Tensor] = {}
+        if path is not None and path.is_file():
+            try:
+                self.edits = read_safetensors(path)[0]
+            except ValueError:  # a damaged file is learned again, not trusted
+                self.edits = {}
+
+    @classmethod
+    def open(cls, folder, model: VAE, guide: AttributeClassifier, codes: torch.Tensor, labels: np.ndarray,
+             start: AttributeBank, settings: dict) -> "_Checkpoint":
+        if folder is None:
+            return cls(None)
+        h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+        for net in (model, guide):
+            for key, value in net.state_dict().items():
+                h.update(key.encode())
+                h.update(value.detach().cpu().contiguous().numpy().tobytes())
+        for array in (codes.detach().cpu().float().numpy(), labels, start.vectors.float().numpy()):
+            h.update(np.ascontiguousarray(array).tobytes())
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        return cls(folder / f"{h.hexdigest()[:24]}.safetensors")
+
+    def has(self, name: str, like: torch.Tensor) -> bool:
+        """Whether ``name``'s edit was kept, whole (``like``'s shape, finite)."""
+        edit = self.edits.get(name)
+        return edit is not None and edit.shape == like.shape and bool(torch.isfinite(edit).all())
+
+    def add(self, name: str, edit: torch.Tensor) -> None:
+        self.edits[name] = edit.detach().cpu().float().clone()
+        if self.path is not None:
+            write_safetensors(self.path, self.edits)
 
 
 @contextmanager
