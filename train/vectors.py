@@ -8,11 +8,11 @@ with the definitional links (bald has no hair colour, a goatee is a beard; ``dis
 (MODEL's attribute classifier, or --judge) found best on the validation split, at the slider's end,
 among edits within ``--reach`` (``disguise.evaluation.calibration``; the test split stays unseen),
 then each slider's end edit held by the other sliders against what it flips
-(``disguise.evaluation.compensation``; off with ``--hold-rounds 0``). With ``--guide FOLDER`` (an attribute classifier trained on other people,
-``train.attributes``), calibration also weighs edits learned through the decoder with that
-classifier's reading as the loss (``disguise.vae.guided``), one candidate per ``--guide-keep``;
-each learned edit is kept in the cache as soon as it is learned, so a stopped run resumes there
-(``--fresh`` learns them all again). Writes RUN/attribute_vectors.safetensors.
+(``disguise.evaluation.compensation``; off with ``--hold-rounds 0``). With ``--guide FOLDER`` (an
+attribute classifier trained on other people, ``train.attributes``), calibration also weighs edits
+learned through the decoder with that classifier's reading as the loss (``disguise.vae.guided``),
+one candidate per ``--guide-keep``; each learned edit is kept in the cache as soon as it is
+learned, so a stopped run resumes there (``--fresh`` learns them all again). Writes RUN/attribute_vectors.safetensors.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from disguise.attributes import ATTRIBUTES, NOT_DRAWN
 from disguise.data.cache import load_split
 from disguise.data.celeba import CelebAError, open_celeba
 from disguise.evaluation.calibration import REACH, calibrate
-from disguise.files import cache_root
 from disguise.evaluation.compensation import compensate, seen_by
+from disguise.files import cache_root
 from disguise.identity.judge import CLASSIFIER_NAME, judge_policy, load_classifier
 from disguise.vae.attribute_loss import load_attribute_net
 from disguise.vae.editing import Editor
@@ -152,10 +152,8 @@ def guided(args, model: VAE, editor: Editor, images, labels, effect: AttributeBa
     """The edits learned through the decoder (``--guide``), one bank per ``--guide-keep``, from the
     effects, on ``--guide-faces`` faces of ``--split``."""
     guide = load_attribute_net(args.guide, model.config.policy, args.device)
-    checkpoints = cache_root() / "guided"
-    if args.fresh:
-        checkpoints = None
-    else:
+    checkpoints = None if args.fresh else cache_root() / "guided"
+    if checkpoints:
         print(f"learned edits are kept in {checkpoints} (a stopped run resumes; --fresh ignores them)")
     rng = np.random.default_rng(args.seed)
     rows = np.sort(rng.choice(len(images), min(args.guide_faces, len(images)), replace=False))
