@@ -15,7 +15,8 @@ from safetensors.torch import load_file, save_file
 from disguise.attributes import ATTRIBUTES, INDEX
 from disguise.data.cache import load_split
 from disguise.data.celeba import open_celeba
-from disguise.evaluation.calibration import END, REACH, Choice, _better, calibrate, natural, typical_distance
+from disguise.evaluation.calibration import (END, REACH, Choice, _better, calibrate, natural, typical_distance,
+                                             within_limits)
 from disguise.evaluation.compensation import GOOD, compensate
 from disguise.identity.judge import train_classifier
 from disguise.vae.editing import Editor
@@ -141,6 +142,10 @@ def test_the_best_choice_keeps_the_face():
     assert _better(good, overdone) and _better(good, faint) and not _better(faint, good)
     # Never seen at any strength: the strongest showing wins the tie.
     assert _better(Choice("X", "effect", 4, 0.02, 0.9), Choice("X", "effect", 1, 0.0, 0.99))
+    # Allowed: within reach, and the background left (nearly) as it was.
+    edit = replace(good, length=10.0, backdrop=0.05)
+    assert edit.allowed(15.0, 0.08) and not edit.allowed(9.0, 0.08) and not edit.allowed(15.0, 0.04)
+    assert "backdrop 0.050" in edit.describe() and "10.0 code units" in edit.describe()
 
 
 def test_calibration_puts_the_best_edit_at_the_sliders_end(tiny_run, synthetic_root):
@@ -163,6 +168,7 @@ def test_calibration_puts_the_best_edit_at_the_sliders_end(tiny_run, synthetic_r
         assert bank.records[k].scale == pytest.approx(float(bank.vectors[k].norm()), rel=1e-5)
         assert c.source in bank.records[k].note
         assert c.length == pytest.approx(c.multiple * float(source.norm()), rel=1e-5)
+        assert 0 < c.backdrop < 1 and "backdrop changed" in bank.records[k].note
     # Attributes not judged keep the first candidate's natural length.
     m = INDEX["Attractive"]
     assert torch.allclose(bank.vectors[m], effect.vectors[m]) and "not judged" in bank.records[m].note
@@ -177,6 +183,15 @@ def test_calibration_puts_the_best_edit_at_the_sliders_end(tiny_run, synthetic_r
     _, choices = calibrate(editor, clf, {"seed": seed}, valid_x, valid_y, attrs, ladder=(0.5,), max_faces=8,
                            reach=1e-9, progress=False)
     assert [c.attribute for c in choices] == attrs and all(c.length > 0 for c in choices)
+    # Likewise with no edit leaving the background as it was.
+    _, choices = calibrate(editor, clf, {"seed": seed}, valid_x, valid_y, attrs, ladder=(0.5,), max_faces=8,
+                           wall=0.0, progress=False)
+    assert [c.attribute for c in choices] == attrs and all(c.backdrop > 0 for c in choices)
+    # The same limits, for the holding rounds: an edit's length and its pictures' backdrop.
+    z, u = editor.encode(valid_x[:4]), seed.vectors[INDEX["Eyeglasses"]] * 2
+    assert within_limits(editor, 1e9, wall=1.0)(z, u) and within_limits(editor, 1e9, wall=0.0)(z, u * 0)
+    assert not within_limits(editor, float(u.norm()) * 0.9, wall=1.0)(z, u)
+    assert not within_limits(editor, 1e9, wall=0.0)(z, u)
 
 
 def _linear_world(entangled: dict[str, float], n: int = 300):
@@ -220,6 +235,27 @@ def test_a_slider_learns_to_hold_what_it_drags_along():
     assert torch.equal(held.vectors[others], bank.vectors[others])
 
 
+def test_holding_stays_within_the_calibrations_limits():
+    """With ``allowed`` a slider takes only holding steps that keep its end edit admissible (here:
+    no longer than it was), and one that was not admissible to begin with is not held."""
+    bank, seen, codes, labels = _linear_world({"Male": 2.0, "Smiling": -2.0, "Wearing_Hat": 2.0})
+    k = INDEX["Goatee"]
+    length = float(bank.vectors[k].norm() * END)
+    calls = []
+
+    def no_longer(z, u):
+        calls.append(float(u.norm()))
+        return float(u.norm()) <= length + 1e-6
+
+    held, (goatee,) = compensate(bank, seen, codes, labels, attributes=["Goatee"], rounds=6, faces=200,
+                                 progress=False, allowed=no_longer)
+    assert calls and goatee.steps and ("x", 1.2) not in goatee.steps
+    assert float(held.vectors[k].norm() * END) <= length + 1e-5
+    held, (goatee,) = compensate(bank, seen, codes, labels, attributes=["Goatee"], rounds=6, faces=200,
+                                 progress=False, allowed=lambda z, u: False)
+    assert goatee.steps == [] and torch.equal(held.vectors, bank.vectors)
+
+
 def test_no_rounds_leave_the_bank_as_it_was():
     bank, seen, codes, labels = _linear_world({"Male": 2.0, "Smiling": -2.0, "Wearing_Hat": 2.0})
     held, (goatee,) = compensate(bank, seen, codes, labels, attributes=["Goatee"], rounds=0, progress=False)
@@ -254,7 +290,8 @@ def test_an_edit_learned_through_the_decoder_drops_what_it_dragged_along():
     guide's reading as the loss, the edit shows the goatee on every face, leaves "male" as it
     was, and turns No_Beard off (which a goatee rules out, so it is not held). It never moves
     along a code dimension no face uses. Rows not learned stay the start's. (No length penalty
-    here: Adam would shrink the male part by it alone.)"""
+    here: Adam would shrink the male part by it alone; and no backdrop term: the painter's
+    picture is the code, and its backdrop band holds Goatee's own number.)"""
     from disguise.vae.guided import learn_directions
 
     gen = torch.Generator().manual_seed(0)
@@ -268,7 +305,7 @@ def test_an_edit_learned_through_the_decoder_drops_what_it_dragged_along():
     start[INDEX["Bangs"], INDEX["Bangs"]] = 0.7
     records = [AttributeRecord(a, 1, 1, True, 1.0, 1, method="effect", scale=1.0) for a in ATTRIBUTES]
     bank, learned = learn_directions(_Painter(), guide, codes, labels, AttributeBank(ATTRIBUTES, start, records),
-                                     attributes=["Goatee"], norm=0.0, progress=False)
+                                     attributes=["Goatee"], norm=0.0, backdrop=0.0, progress=False)
     u = bank.vectors[g]
     lacking = codes[labels[:, g] == -1]
     before, after = guide(lacking) > 0, guide(lacking + u) > 0
@@ -284,6 +321,37 @@ def test_an_edit_learned_through_the_decoder_drops_what_it_dragged_along():
         learn_directions(_Painter(), guide, codes[:1], labels[:1], bank, attributes=["Goatee"])
     with pytest.raises(ValueError, match="steps and batch"):
         learn_directions(_Painter(), guide, codes, labels, bank, steps=0)
+    with pytest.raises(ValueError, match="backdrop not negative"):
+        learn_directions(_Painter(), guide, codes, labels, bank, backdrop=-1.0)
+
+
+def test_a_learned_edit_leaves_the_background_be():
+    """Bangs' starting direction also repaints a pixel of the backdrop band (code 40, which the
+    guide does not read, so the rest of the loss cannot see it): learned with the backdrop term
+    the edit drops that part and still shows bangs; without it, the repainting stays."""
+    from disguise.backdrop import band
+    from disguise.vae.guided import learn_directions
+
+    codes = torch.randn(400, 48, generator=torch.Generator().manual_seed(2)) * 0.3
+    codes[:, 44:] = 0.0
+    guide = _Reader()
+    labels = np.where(guide(codes).detach().numpy() > 0, 1, -1)
+    b, wall = INDEX["Bangs"], 40
+    assert band(4).flatten()[wall - 32] and not band(4).flatten()[b]  # (channel 2, top-left; channel 0, inside)
+    start = torch.zeros(40, 48)
+    start[b, b], start[b, wall] = 0.5, 1.5
+    records = [AttributeRecord(a, 1, 1, True, 1.0, 1, method="effect", scale=1.0) for a in ATTRIBUTES]
+    begin = AttributeBank(ATTRIBUTES, start, records)
+
+    def learn(backdrop):
+        bank, _ = learn_directions(_Painter(), guide, codes, labels, begin, attributes=["Bangs"], norm=0.0,
+                                   backdrop=backdrop, progress=False)
+        u = bank.vectors[b]
+        return (guide(codes[labels[:, b] == -1] + u) > 0)[:, b].float().mean(), float(u[wall])
+
+    (shown, kept_wall), (shown_plain, painted) = learn(25.0), learn(0.0)
+    assert shown >= 0.9 and shown_plain >= 0.9
+    assert abs(kept_wall) < 0.2 < 1.0 < painted
 
 
 def test_learned_edits_are_kept_and_a_stopped_run_resumes(tmp_path):
@@ -298,9 +366,9 @@ def test_learned_edits_are_kept_and_a_stopped_run_resumes(tmp_path):
     records = [AttributeRecord(a, 1, 1, True, 1.0, 1, method="effect", scale=1.0) for a in ATTRIBUTES]
     start = AttributeBank(ATTRIBUTES, torch.eye(40, 48) * 0.5, records)
 
-    def learn(attributes, steps=5):
+    def learn(attributes, steps=5, backdrop=25.0):
         return learn_directions(_Painter(), guide, codes, labels, start, attributes=attributes, steps=steps,
-                                progress=False, checkpoints=tmp_path / "kept")
+                                backdrop=backdrop, progress=False, checkpoints=tmp_path / "kept")
 
     first, learned = learn(["Goatee"])
     assert [g.attribute for g in learned] == ["Goatee"] and len(list((tmp_path / "kept").iterdir())) == 1
@@ -310,6 +378,8 @@ def test_learned_edits_are_kept_and_a_stopped_run_resumes(tmp_path):
     assert torch.equal(both.vectors[g], first.vectors[g]) and both.records[g].method == "guided"
     _, learned = learn(["Goatee"], steps=6)
     assert not learned[0].resumed and len(list((tmp_path / "kept").iterdir())) == 2
+    _, learned = learn(["Goatee"], backdrop=0.0)
+    assert not learned[0].resumed and len(list((tmp_path / "kept").iterdir())) == 3
     for f in (tmp_path / "kept").iterdir():
         f.write_bytes(b"not safetensors")
     _, learned = learn(["Goatee"])

@@ -30,6 +30,28 @@ def test_ssim_matches_scikit_image():
     assert float(ssim(torch.from_numpy(a), torch.from_numpy(a))[0]) == pytest.approx(1.0, abs=1e-5)
 
 
+def test_the_bar_counts_the_passes_that_leave_the_background_be():
+    """A pass that repaints the background is still a pass by the judge's bar, but the bar says how
+    many passes kept the backdrop, and the sliders table flags the repainted one."""
+    from disguise.evaluation.edits import EditResult, QualityBar
+    from disguise.evaluation.report import Report, markdown
+
+    def add(name, success, backdrop):
+        return EditResult(name, "add", 200, [1.0, 2.0, 3.0, 4.0], success, [0.95] * 4, 0.0, backdrop=backdrop)
+
+    bar = QualityBar()
+    edits = [bar.judge(e) for e in (add("Big_Lips", [0.5, 0.8, 0.92, 0.95], [0.02, 0.05, 0.12, 0.2]),
+                                    add("Eyeglasses", [0.95] * 4, [0.01] * 4),
+                                    add("Bald", [0.1] * 4, [0.3] * 4),
+                                    EditResult("Smiling", "add", 200, [1.0], [0.95], [0.95], 0.0))]
+    summary = bar.summary(edits)
+    assert summary["passing"] == 3 and summary["backdrop_measured"] == 2 and summary["passing_backdrop_kept"] == 1
+    md = markdown(Report({"images": 1, "mse": 0.01, "psnr": 20.0, "ssim": 0.5}, {}, edits, summary,
+                         bank={"method": "calibrated", "unit": "u", "scales": {}}))
+    assert "**1 of 2** leave the background as it was" in md
+    assert "| Big_Lips |" in md and "0.200 (repainted)" in md and "| 0.010 |" in md
+
+
 def test_evaluation_runs_end_to_end(tiny_run, synthetic_root, tmp_path):
     r = subprocess.run([sys.executable, "-m", "train.evaluate", "--model", str(tiny_run), "--data",
                         str(synthetic_root), "--faces", "20", "--alphas", "1,3",
@@ -48,9 +70,10 @@ def test_evaluation_runs_end_to_end(tiny_run, synthetic_root, tmp_path):
     removes = [e for e in report["edits"] if e["direction"] == "remove"]
     assert {e["attribute"] for e in adds} <= set(DRAWN) and len(adds) >= 30
     assert all(e["alphas"] == [1.0, 3.0] for e in adds) and all(e["alphas"] == [-1.0, -3.0] for e in removes)
+    assert all(len(e["backdrop"]) == 2 and all(0 <= b <= 1 for b in e["backdrop"]) for e in report["edits"])
     md = (tmp_path / "evaluation.md").read_text()
     assert "## Edit success: add" in md and "| Eyeglasses |" in md and "## Quality bar" in md
-    assert "## Sliders (seed vectors" in md and "judge sees / model draws" in md
+    assert "## Sliders (seed vectors" in md and "judge sees / model draws" in md and "backdrop changed" in md
     assert report["bar"]["success"] == 0.9 and report["bar"]["alpha"] == 4 and "below_floor" in report["bar"]
     draw = report["drawability"]  # attributes with at least 10 test faces that have them
     assert len(draw) >= 5 and all(0 <= d["seen"] <= 1 and 0 <= d["drawn"] <= 1 and d["faces"] >= 10 for d in draw)
@@ -65,6 +88,7 @@ def _recompute_edits(edits: list[dict], run, root, judge_folder) -> None:
     through ``Editor.edit``, for every edit that used all the test faces lacking / having its
     attribute (so no sampling to replay). A flipped sign, an ignored alpha or faces mixed up
     between alphas changes the preserved shares by more than the tolerance."""
+    from disguise.backdrop import change
     from disguise.data.cache import load_split
     from disguise.data.celeba import open_celeba
     from disguise.identity.judge import load_classifier, predict
@@ -82,13 +106,16 @@ def _recompute_edits(edits: list[dict], run, root, judge_folder) -> None:
             continue
         others = [j for j in drawn if j != k]
         z = editor.encode(x[rows])
-        plain = predict(clf, editor.decode_float(z))
+        pictures = editor.decode_float(z)
+        plain = predict(clf, pictures)
         # Decodes in other batch sizes may differ in the last bits: allow one flipped call.
         tol_success, tol_kept = 1.01 / len(rows), 1.01 / (len(rows) * len(others))
         base = plain[:, k] if e["direction"] == "add" else ~plain[:, k]
         assert float(base.float().mean()) == pytest.approx(e["baseline"], abs=tol_success), e
-        for a, success, kept in zip(e["alphas"], e["success"], e["preserved"]):
-            p = predict(clf, editor.decode_float(editor.edit(z, {e["attribute"]: a})))
+        for a, success, kept, wall in zip(e["alphas"], e["success"], e["preserved"], e["backdrop"]):
+            edited = editor.decode_float(editor.edit(z, {e["attribute"]: a}))
+            assert float(change(pictures, edited).mean()) == pytest.approx(wall, abs=1e-4), (e, a)
+            p = predict(clf, edited)
             has = p[:, k] if e["direction"] == "add" else ~p[:, k]
             assert float(has.float().mean()) == pytest.approx(success, abs=tol_success), (e, a)
             same = (p[:, others] == plain[:, others]).float().mean()
@@ -188,13 +215,19 @@ def test_vector_methods_side_by_side(tiny_run, synthetic_root, tmp_path, astrona
             (["--method", "effect", "--guide", str(guide)], "--guide adds candidates"),
             (["--method", "calibrated", *judge, "--guide", str(tmp_path / "seed")], "not be the judge"),
             (["--method", "calibrated", *judge, "--guide", str(guide), "--guide-keep", "-1"], "must not be negative"),
+            (["--method", "calibrated", *judge, "--guide", str(guide), "--guide-backdrop", "-1"],
+             "must not be negative"),
+            (["--method", "calibrated", *judge, "--guide", str(guide), "--guide-keep", "1", "2",
+              "--guide-backdrop", "1", "2", "3"], "one per --guide-keep"),
             (["--method", "calibrated", *judge, "--guide", str(tmp_path)], "no attribute classifier")):
         with pytest.raises(SystemExit) as e:
             run_cli(vectors_main, [*data, *args], expected=(ValueError, FileNotFoundError))
         assert e.value.code == 2 and message in capsys.readouterr().err, args
     r = cli("train.vectors", *data, "--method", "calibrated", *judge, "--guide", str(guide), "--guide-steps", "3",
             "--guide-faces", "40", "--guide-keep", "1", "--hold-rounds", "0")
-    assert r.returncode == 0 and "edits through the decoder (keep 1; 0 more from the cache)" in r.stdout, r.stderr
+    learned = "through the decoder (keep 1, backdrop 25; 0 more from the cache)"
+    assert r.returncode == 0 and learned in r.stdout, r.stderr
+    assert "backdrop 0." in r.stdout  # each slider's choice says how much it changes the background
     assert AttributeBank.load(run / "attribute_vectors.safetensors").method == "calibrated"
     for name in ("attribute_classifier.json", "attribute_classifier.safetensors"):
         shutil.copyfile(tmp_path / "seed" / name, run / name)
@@ -330,11 +363,11 @@ def test_identity_kept_after_edits_with_the_bundled_models(synthetic_root):
     rows = data.indices("test")
     faces = [np.asarray(Image.open(data.path(i)).convert("RGB")) for i in rows]
     results = identity_retention(editor, recogniser, faces, data.attributes[rows],
-                                 ["Eyeglasses", "Blond_Hair"], [0.5, 4.0], max_faces=12, progress=False)
+                                 ["Eyeglasses", "Blond_Hair"], [0.25, 4.0], max_faces=12, progress=False)
     assert {(r.attribute, r.direction) for r in results} == {
         (a, d) for a in ("Eyeglasses", "Blond_Hair") for d in ("add", "remove")}
     for r in results:
-        assert r.alphas == ([0.5, 4.0] if r.direction == "add" else [-0.5, -4.0]) and 1 <= r.faces <= 12
+        assert r.alphas == ([0.25, 4.0] if r.direction == "add" else [-0.25, -4.0]) and 1 <= r.faces <= 12
         assert r.similarity[0] > r.similarity[1], r  # a stronger edit moves the face further
         assert r.recognised[0] >= 0.75, r  # a light touch is still the person
     assert min(r.similarity[1] for r in results) < 0.95

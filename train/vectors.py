@@ -7,12 +7,15 @@ with the definitional links (bald has no hair colour, a goatee is a beard; ``dis
 ``--method calibrated``: both, then per attribute the direction and scale whose edit the judge
 (MODEL's attribute classifier, or --judge) found best on the validation split, at the slider's end,
 among edits within ``--reach`` (``disguise.evaluation.calibration``; the test split stays unseen),
-then each slider's end edit held by the other sliders against what it flips
-(``disguise.evaluation.compensation``; off with ``--hold-rounds 0``). With ``--guide FOLDER`` (an
+then each slider's end edit held by the other sliders against what it flips, within the same
+limits (``disguise.evaluation.compensation``; off with ``--hold-rounds 0``). With ``--guide FOLDER`` (an
 attribute classifier trained on other people, ``train.attributes``), calibration also weighs edits
 learned through the decoder with that classifier's reading as the loss (``disguise.vae.guided``),
-one candidate per ``--guide-keep``; each learned edit is kept in the cache as soon as it is
-learned, so a stopped run resumes there (``--fresh`` learns them all again). Writes RUN/attribute_vectors.safetensors.
+one candidate per ``--guide-keep`` (with the ``--guide-backdrop`` beside it, the weight of leaving
+the background as it was); each learned edit is kept in the cache as soon as it is learned, so a
+stopped run resumes there (``--fresh`` learns them all again). Calibration refuses edits that move
+a code beyond ``--reach`` or repaint the background (``disguise.backdrop``). Writes
+RUN/attribute_vectors.safetensors.
 """
 
 from __future__ import annotations
@@ -27,14 +30,14 @@ import numpy as np
 from disguise.attributes import ATTRIBUTES, NOT_DRAWN
 from disguise.data.cache import load_split
 from disguise.data.celeba import CelebAError, open_celeba
-from disguise.evaluation.calibration import REACH, calibrate
+from disguise.evaluation.calibration import REACH, calibrate, typical_distance, within_limits
 from disguise.evaluation.compensation import compensate, seen_by
 from disguise.files import cache_root
 from disguise.identity.judge import CLASSIFIER_NAME, judge_policy, load_classifier
 from disguise.vae.attribute_loss import load_attribute_net
 from disguise.vae.editing import Editor
 from disguise.vae.effects import RIDGE, effect_bank, fit_effects
-from disguise.vae.guided import FACES, KEEPS, STEPS, learn_directions
+from disguise.vae.guided import BACKDROP, FACES, KEEPS, STEPS, learn_directions
 from disguise.vae.model import VAE
 from disguise.vae.vectors import (
     BANK_NAME,
@@ -77,6 +80,9 @@ def parse(argv):
                         "(disguise.vae.guided) to the candidates")
     p.add_argument("--guide-keep", type=float, nargs="+", default=list(KEEPS),
                    help="--guide: the weight of keeping the other attributes; one candidate each")
+    p.add_argument("--guide-backdrop", type=float, nargs="+", default=[BACKDROP],
+                   help="--guide: the weight of keeping the background (disguise.backdrop), one per "
+                        "--guide-keep, or one for all")
     p.add_argument("--guide-steps", type=int, default=STEPS, help="--guide: optimiser steps per attribute")
     p.add_argument("--guide-faces", type=int, default=FACES,
                    help="--guide: faces of --split the edits are learned on")
@@ -131,17 +137,15 @@ def make_bank(args, model: VAE, data, images, labels, total: int) -> AttributeBa
     bank, choices = calibrate(editor, clf, candidates, valid_x, valid_y, max_faces=args.calibration_faces,
                               reach=args.reach, progress=not args.quiet)
     for c in choices:
-        print(f"  {c.attribute:20s} {c.source:6s} x{c.multiple:<5g} validation {c.success:4.0%} seen, "
-              f"{c.kept:4.0%} kept, {c.length:.1f} code units")
+        print(f"  {c.attribute:20s} {c.describe()}")
         if c.refused:
-            r = c.refused
-            print(f"  {'':20s} refused as out of reach: {r.source} x{r.multiple:g} ({r.success:.0%} seen, "
-                  f"{r.kept:.0%} kept, {r.length:.1f} code units)")
+            print(f"  {'':20s} refused (too long, or repaints the background): {c.refused.describe()}")
     if args.hold_rounds == 0:
         return bank
+    allowed = within_limits(editor, args.reach * typical_distance(editor, valid_x))
     bank, held = compensate(bank, seen_by(editor, clf), lambda rows: editor.encode(valid_x[rows]), valid_y,
                             rounds=args.hold_rounds, faces=args.hold_faces, seed=args.seed,
-                            progress=not args.quiet)
+                            progress=not args.quiet, allowed=allowed)
     for h in held:
         if h.steps:
             print(f"  {h.attribute:20s} {h.describe()}")
@@ -159,16 +163,23 @@ def guided(args, model: VAE, editor: Editor, images, labels, effect: AttributeBa
     rows = np.sort(rng.choice(len(images), min(args.guide_faces, len(images)), replace=False))
     codes = editor.encode(images[rows]).clone()
     banks = {}
-    for keep in args.guide_keep:
+    for keep, backdrop in guide_settings(args):
         start = time.perf_counter()
         bank, learned = learn_directions(model, guide, codes, labels[rows], effect, steps=args.guide_steps,
-                                         keep=keep, seed=args.seed, progress=not args.quiet,
+                                         keep=keep, backdrop=backdrop, seed=args.seed, progress=not args.quiet,
                                          checkpoints=checkpoints)
         resumed = sum(g.resumed for g in learned)
-        print(f"learned {len(learned) - resumed} edits through the decoder (keep {keep:g}; {resumed} more "
+        name = f"guided (keep {keep:g}" + (f", backdrop {backdrop:g})" if backdrop else ")")
+        print(f"learned {len(learned) - resumed} edits through the decoder ({name[8:-1]}; {resumed} more "
               f"from the cache) in {time.perf_counter() - start:.0f} s")
-        banks[f"guided (keep {keep:g})"] = bank
+        banks[name] = bank
     return banks
+
+
+def guide_settings(args) -> list[tuple[float, float]]:
+    """The (keep, backdrop) weights of each learned candidate."""
+    backdrops = args.guide_backdrop * len(args.guide_keep) if len(args.guide_backdrop) == 1 else args.guide_backdrop
+    return list(zip(args.guide_keep, backdrops))
 
 
 def main(argv=None) -> int:
@@ -182,8 +193,10 @@ def main(argv=None) -> int:
              "positive and --ridge not negative")
     if args.guide and args.method != "calibrated":
         fail("--guide adds candidates to --method calibrated; pass that too")
-    if not all(k >= 0 for k in args.guide_keep):
-        fail("--guide-keep weights must not be negative")
+    if not all(k >= 0 for k in args.guide_keep + args.guide_backdrop):
+        fail("--guide-keep and --guide-backdrop weights must not be negative")
+    if len(args.guide_backdrop) not in (1, len(args.guide_keep)):
+        fail("--guide-backdrop takes one weight for all, or one per --guide-keep")
     out = Path(args.out) if args.out else Path(args.model) / BANK_NAME
     if out.exists() and not args.force:
         fail(f"{out} exists; pass --force to replace it")

@@ -18,8 +18,11 @@ validation faces' codes (about 7.5 for the bundled model): past that it is no lo
 person with something added but somewhere the decoder draws a stranger or no face at all, even
 where the judge is pleased (a learned "bald" edit 3.7 such distances long read as bald on 90% of
 faces and painted the background blue). Within reach is necessary, not sufficient: the same
-edit at half that length still tinted the background. The best-scoring pair within reach
-becomes the slider: its vector is scaled so that alpha = ``END`` (the slider's end) is that
+edit at half that length still painted it purple, and a "big lips" edit well within reach turned
+it cyan. So an edit must also leave the background be: the judge does not look there, and a
+slider that repaints the wall behind the person does not do what it says. Its mean change of the
+backdrop band (``disguise.backdrop``) may be at most ``backdrop.LIMIT``. The best-scoring pair
+within both becomes the slider: its vector is scaled so that alpha = ``END`` (the slider's end) is that
 strength. Dragging to the end shows the attribute as clearly as the model
 can while keeping the rest of the face; half-way shows half of it. A slider whose best score is
 still low (an attribute the model cannot draw) says so in the bank's records and the evaluation.
@@ -33,6 +36,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .. import backdrop
 from ..attributes import ATTRIBUTES, DRAWN, INDEX
 from ..identity.judge import AttributeClassifier
 from ..vae.editing import Editor
@@ -54,8 +58,19 @@ class Choice:
     multiple: float
     success: float
     kept: float
-    refused: "Choice | None" = None  # a better-scoring edit beyond reach, if there was one
+    refused: "Choice | None" = None  # a better-scoring edit refused (beyond reach or repainting), if any
     length: float = 0.0  # the end edit's length in code units
+    backdrop: float = 0.0  # the end edit's mean change of the backdrop (disguise.backdrop)
+
+    def allowed(self, reach: float, wall: float) -> bool:
+        """Whether this edit is at most ``reach`` code units long and changes the backdrop by at
+        most ``wall``."""
+        return self.length <= reach and self.backdrop <= wall
+
+    def describe(self) -> str:
+        """Its source and scale and how it fared, for a log line."""
+        return (f"{self.source} x{self.multiple:g} ({self.success:.0%} seen, {self.kept:.0%} kept, "
+                f"{self.length:.1f} code units, backdrop {self.backdrop:.3f})")
 
 
 def natural(bank: AttributeBank) -> torch.Tensor:
@@ -69,9 +84,10 @@ def natural(bank: AttributeBank) -> torch.Tensor:
 def calibrate(editor: Editor, clf: AttributeClassifier, candidates: dict[str, AttributeBank],
               images: np.ndarray, labels: np.ndarray, attributes: Sequence[str] = DRAWN,
               ladder: Sequence[float] = LADDER, max_faces: int = 100, reach: float = REACH,
-              progress: bool = True) -> tuple[AttributeBank, list[Choice]]:
+              wall: float = backdrop.LIMIT, progress: bool = True) -> tuple[AttributeBank, list[Choice]]:
     """Measure every candidate bank's add at each multiple of ``ladder`` on ``images`` (validation
-    faces) and build the bank of the best choices within ``reach`` (see the module docstring).
+    faces) and build the bank of the best choices within ``reach`` that change the backdrop by at
+    most ``wall`` (see the module docstring).
     Attributes outside ``attributes`` (not drawn, so not judged) keep the first candidate's row at
     its natural length."""
     lengths = {source: natural(bank) for source, bank in candidates.items()}
@@ -84,13 +100,13 @@ def calibrate(editor: Editor, clf: AttributeClassifier, candidates: dict[str, At
         for e in edit_success(trial, clf, images, labels, attributes, ladder, max_faces=max_faces,
                               progress=progress, directions=("add",)):
             norm = float(lengths[source][INDEX[e.attribute]].norm())
-            for m, s, p in zip(e.alphas, e.success, e.preserved):
-                here = Choice(e.attribute, source, m, s, p, length=m * norm)
-                pool = best if here.length <= limit else beyond
+            for m, s, p, b in zip(e.alphas, e.success, e.preserved, e.backdrop):
+                here = Choice(e.attribute, source, m, s, p, length=m * norm, backdrop=b)
+                pool = best if here.allowed(limit, wall) else beyond
                 if e.attribute not in pool or _better(here, pool[e.attribute]):
                     pool[e.attribute] = here
     for name, far in beyond.items():
-        if name not in best:  # nothing within reach at all (its note gives the length)
+        if name not in best:  # nothing allowed at all (its note gives the length and the backdrop)
             best[name] = far
         elif _better(far, best[name]):
             best[name] = replace(best[name], refused=far)
@@ -105,6 +121,17 @@ def calibrate(editor: Editor, clf: AttributeClassifier, candidates: dict[str, At
         records.append(replace(rec, method="calibrated", scale=float(v.norm()),
                                note=_note(c) if c else "not judged: natural length"))
     return AttributeBank(ATTRIBUTES, torch.stack(vectors).float(), records), [best[a] for a in attributes if a in best]
+
+
+def within_limits(editor: Editor, reach: float, wall: float = backdrop.LIMIT):
+    """``allowed(z, u)``: whether the end edit ``u`` on codes ``z`` is at most ``reach`` code units
+    long and changes the backdrop of their pictures by at most ``wall`` on average (the
+    calibration's rule, for ``compensation.compensate``)."""
+    def allowed(z: torch.Tensor, u: torch.Tensor) -> bool:
+        if float(u.norm()) > reach:
+            return False
+        return float(backdrop.change(editor.decode_float(z), editor.decode_float(z + u)).mean()) <= wall
+    return allowed
 
 
 def typical_distance(editor: Editor, images: np.ndarray, faces: int = 500) -> float:
@@ -124,4 +151,5 @@ def _better(a: Choice, b: Choice) -> bool:
 
 def _note(c: Choice) -> str:
     return (f"{c.source} direction, alpha {END:g} = {c.multiple:g} x its natural length, "
-            f"{c.length:.1f} code units (validation: {c.success:.0%} seen, {c.kept:.0%} kept)")
+            f"{c.length:.1f} code units (validation: {c.success:.0%} seen, {c.kept:.0%} kept, "
+            f"backdrop changed {c.backdrop:.3f})")

@@ -4,18 +4,21 @@ An attribute classifier trained independently of the VAE, on the training split'
 (the judge, ``disguise.identity.judge``), judges edited faces (e.g. AttGAN, STGAN). For test faces
 without attribute A we add ``alpha * v_A`` and report the share the classifier now calls A, and
 the share of the other drawn attributes whose prediction did not change from the plain
-reconstruction's; removal is the same for faces with A and ``-alpha``.
+reconstruction's; removal is the same for faces with A and ``-alpha``. The judge reads attributes,
+not the background, so beside them goes how much the edit repainted the backdrop
+(``disguise.backdrop``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .. import backdrop
 from ..attributes import ATTRIBUTES, DRAWN
 from ..identity.judge import AttributeClassifier, predict
 from ..vae.editing import Editor
@@ -33,6 +36,7 @@ class EditResult:
     best_alpha: float | None = None  # smallest alpha within the bar's alpha meeting it, if any
     passes: bool = False
     informative: bool = True  # False when the classifier already sees the result at alpha 0
+    backdrop: list[float] = field(default_factory=list)  # mean change of the backdrop at each alpha
 
 
 @dataclass(frozen=True)
@@ -54,10 +58,17 @@ class QualityBar:
         passing = sum(e.passes for e in added)
         informative = [e for e in added if e.informative]
         weak = [e.attribute for e in informative if self.at_end(e) < self.floor]
+        clean = [e for e in added if e.passes and e.backdrop]
         return {"success": self.success, "preserve": self.preserve, "alpha": self.alpha,
                 "passing": passing, "attributes": len(added), "target": self.target,
                 "met": passing >= self.target, "floor": self.floor,
-                "below_floor": weak, "informative": len(informative)}
+                "below_floor": weak, "informative": len(informative),
+                "backdrop_limit": backdrop.LIMIT, "backdrop_measured": len(clean),
+                "passing_backdrop_kept": sum(self.backdrop_at(e, e.best_alpha) <= backdrop.LIMIT for e in clean)}
+
+    def backdrop_at(self, e: EditResult, alpha: float) -> float:
+        """``e``'s mean change of the backdrop at ``alpha`` (NaN where it was not measured)."""
+        return next((b for a, b in zip(e.alphas, e.backdrop) if a == alpha), float("nan"))
 
     def within(self, e: EditResult) -> list[tuple[float, float, float]]:
         """``e``'s (alpha, success, kept) at the alphas within the bar's range, in order."""
@@ -111,12 +122,15 @@ def edit_success(editor: Editor, clf: AttributeClassifier, images: np.ndarray, l
             codes = editor.grid_codes(z, name, [sign * a for a in steps])     # (F, A, z)
             # Alphas-major, so that the reshape below gives each alpha's faces in one row.
             codes = codes.transpose(0, 1).reshape(-1, codes.shape[-1])         # (A*F, z)
-            preds = predict(clf, editor.decode_float(codes)).reshape(len(steps), len(rows), -1).cpu()
+            pictures = editor.decode_float(codes)
+            preds = predict(clf, pictures).reshape(len(steps), len(rows), -1).cpu()
+            pictures = pictures.reshape(len(steps), len(rows), *pictures.shape[1:])
+            walls = [float(backdrop.change(pictures[0], p).mean()) for p in pictures[1:]]
             has = preds[:, :, k] if sign > 0 else ~preds[:, :, k]
             succ = has.float().mean(1).tolist()
             kept = (preds[:, :, others] == preds[0:1, :, others]).float().mean((1, 2)).tolist()
             res = EditResult(name, direction, len(rows), [sign * a for a in steps[1:]], succ[1:],
-                             kept[1:], succ[0], informative=succ[0] < 0.5)
+                             kept[1:], succ[0], informative=succ[0] < 0.5, backdrop=walls)
             results.append(bar.judge(res))
     pbar.close()
     return results

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
+from .. import backdrop
 from .diagnosis import Drawability, cause
 from .edits import EditResult, QualityBar
 from .identity_kept import IdentityResult
@@ -63,6 +64,11 @@ def markdown(report: Report) -> str:
                   f"(and the plain reconstruction is seen with it for under half of them): "
                   f"**{b['passing']} of {b['attributes']}** (target {b['target']}): "
                   f"{'met' if b['met'] else 'not met'}."]
+        if b.get("backdrop_measured"):
+            lines += ["", f"Of those passing, **{b['passing_backdrop_kept']} of {b['backdrop_measured']}** "
+                          f"leave the background as it was there (mean change of the picture's top and side "
+                          f"band at most {b['backdrop_limit']:g}, `disguise.backdrop`; the judge does not "
+                          f"look at the background)."]
         if "below_floor" in b:
             weak = b["below_floor"]
             lines += ["", f"Adds reaching at least {b['floor']:.0%} at the slider's end ({ALPHA}={b['alpha']:g}): "
@@ -186,15 +192,17 @@ def _sliders(report: Report) -> list[str]:
             return f"yes ({ALPHA}={e.best_alpha:g})"
         return f"no: {CAUSES[cause(e, draw.get(e.attribute), bar)]}"
 
-    head = "| attribute | unit (code length) | judge sees / model draws | add | at the end | identity kept |"
-    rule = "| --- | ---: | ---: | --- | ---: | ---: |"
+    head = ("| attribute | unit (code length) | judge sees / model draws | add | at the end | identity kept "
+            "| backdrop changed |")
+    rule = "| --- | ---: | ---: | --- | ---: | ---: | ---: |"
     if before:
-        head += " before: add | before: at the end |"
-        rule += " --- | ---: |"
+        head += " before: add | before: at the end | before: backdrop |"
+        rule += " --- | ---: | ---: |"
     lines = [f"## Sliders ({report.bank.get('method', '')} vectors: {report.bank.get('unit', '')})", "",
              "Per added attribute: the judge's share on test faces that have it, as they are and as "
              "the model reconstructs them; the add's verdict against the bar, or its first cause "
-             f"(judge, model, entanglement, scale); success and identity kept at {ALPHA}={bar.alpha:g}.", "",
+             f"(judge, model, entanglement, scale); success, identity kept and the mean change of the "
+             f"background (the picture's top and side band, 0..1) at {ALPHA}={bar.alpha:g}.", "",
              head, rule]
     for e in (e for e in report.edits if e.direction == "add"):
         d = draw.get(e.attribute)
@@ -202,13 +210,22 @@ def _sliders(report: Report) -> list[str]:
         i = ident.get(e.attribute)
         kept = f"{i.recognised[-1]:.0%}" if i else ""
         row = (f"| {e.attribute} | {scales.get(e.attribute, 1.0):.2f} | {seen} | {verdict(e)} | "
-               f"{bar.at_end(e):.0%} | {kept} |")
+               f"{bar.at_end(e):.0%} | {kept} | {_backdrop(bar, e)} |")
         if before:
             b = before.get(e.attribute)
-            row += f" {verdict(b)} | {bar.at_end(b):.0%} |" if b else " | |"
+            row += f" {verdict(b)} | {bar.at_end(b):.0%} | {_backdrop(bar, b)} |" if b else " | | |"
         lines.append(row)
     if before:
         passed = sum(b.passes for b in before.values())
         lines += ["", f"Before ({report.before.get('bank', {}).get('method', 'the other vectors')}): "
                       f"{passed} of {len(before)} pass the same bar."]
     return lines + [""]
+
+
+def _backdrop(bar: QualityBar, e: EditResult) -> str:
+    """``e``'s mean change of the backdrop at the slider's end, flagged past the limit (blank
+    where a report from before it was measured)."""
+    b = bar.backdrop_at(e, bar.alpha) if e.backdrop else float("nan")
+    if b != b:
+        return ""
+    return f"{b:.3f}" + (" (repainted)" if b > backdrop.LIMIT else "")

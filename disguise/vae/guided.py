@@ -9,10 +9,14 @@ lack A, the decoder draws ``z + u_A`` and a frozen attribute classifier, the *gu
 
     loss(u_A) = mean over faces of  softplus(MARGIN - l_A(z + u_A))                  (A shows)
                 + keep * sum over kept B of  BCE(l_B(z + u_A), p_B(z))   (the rest reads as before)
+                + backdrop * mean over the backdrop band of  (x(z + u_A) - x(z))^2   (the wall stays)
                 + norm * |w_A|^2                                     (a short, believable move)
 
 (``l``: the guide's logits, ``p_B(z)``: its probability for B on the plain decode; kept: the drawn
-attributes but A and those A rules out by definition, ``disguise.vae.effects.LINKS``). The edit
+attributes but A and those A rules out by definition, ``disguise.vae.effects.LINKS``; ``x``: the
+decoded picture, and its band along the top and sides that shows the background,
+``disguise.backdrop``: the guide reads attributes, so without that term an edit may repaint the
+background and still please it, as a learned "big lips" edit did, turning it cyan). The edit
 lives in the span the faces' codes fill: ``u_A = S w_A``, with the columns of ``S`` the principal
 axes of the codes scaled by their spread, those with at least ``SPAN`` of the largest variance.
 A VAE leaves most code dimensions unused (here about 35 of 200 carry the faces); the decoder has
@@ -52,6 +56,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..attributes import DRAWN, INDEX
+from ..backdrop import band
 from ..files import read_safetensors, write_safetensors
 from ..identity.judge import AttributeClassifier, at_judge_size
 from ..pretrained import evaluating
@@ -62,6 +67,7 @@ from .vectors import AttributeBank
 MARGIN = 3.0  # the guide's logit an edit aims for (a probability of 0.95)
 KEEP = 1.0  # weight of the other attributes' readings
 KEEPS = (1.0, 2.0)  # the weights train.vectors learns a candidate with, by default
+BACKDROP = 25.0  # weight of the backdrop's squared change (a change of 0.1 everywhere costs 0.25)
 NORM = 0.003  # weight of the squared length of the edit
 STEPS = 150  # Adam steps per attribute
 BATCH = 64  # faces per step
@@ -84,34 +90,41 @@ class Guided:
     resumed: bool = False
 
 
-def _readings(model: VAE, guide: AttributeClassifier, z: torch.Tensor) -> torch.Tensor:
-    return guide(at_judge_size(guide, model.decode(z)))
+def _read(model: VAE, guide: AttributeClassifier, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pictures ``z`` decode to, and the guide's logits for them."""
+    pictures = model.decode(z)
+    return pictures, guide(at_judge_size(guide, pictures))
 
 
 def learn_directions(model: VAE, guide: AttributeClassifier, codes: torch.Tensor, labels: np.ndarray,
                      start: AttributeBank, attributes: Sequence[str] = DRAWN, steps: int = STEPS,
                      batch: int = BATCH, lr: float = LR, margin: float = MARGIN, keep: float = KEEP,
-                     norm: float = NORM, seed: int = 0, progress: bool = True,
+                     norm: float = NORM, backdrop: float = BACKDROP, seed: int = 0, progress: bool = True,
                      checkpoints: str | os.PathLike | None = None) -> tuple[AttributeBank, list[Guided]]:
     """Learn each of ``attributes``' edits (module docstring) from ``codes`` ``(N, z)`` of faces
     whose +1/-1 labels are ``labels``, starting from ``start``'s rows at their length (within the
     codes' span). Returns the bank (method ``"guided"``; rows outside ``attributes`` are
     ``start``'s) and what each learned (``resumed`` where taken from ``checkpoints``, module
     docstring)."""
-    if steps < 1 or batch < 1 or not lr > 0 or not keep >= 0 or not norm >= 0:
-        raise ValueError("steps and batch must be at least 1, lr positive, keep and norm not negative")
+    if steps < 1 or batch < 1 or not lr > 0 or not keep >= 0 or not norm >= 0 or not backdrop >= 0:
+        raise ValueError("steps and batch must be at least 1, lr positive, keep, norm and backdrop not "
+                         "negative")
     labels = np.asarray(labels)
-    saved = _Checkpoint.open(checkpoints, model, guide, codes, labels, start,
-                             dict(steps=steps, batch=batch, lr=lr, margin=margin, keep=keep, norm=norm,
-                                  seed=seed, span=SPAN))
+    settings = dict(steps=steps, batch=batch, lr=lr, margin=margin, keep=keep, norm=norm, seed=seed, span=SPAN)
+    if backdrop:  # absent at 0, so that edits learned before the term existed keep their files
+        settings["backdrop"] = backdrop
+    saved = _Checkpoint.open(checkpoints, model, guide, codes, labels, start, settings)
     device = codes.device
     drawn = [INDEX[a] for a in DRAWN]
     vectors, records, learned = start.vectors.clone().float(), list(start.records), []
     spread, axes = span(codes)
     with evaluating(model), evaluating(guide), _frozen(model, guide):
         with torch.no_grad():
-            plain = torch.cat([torch.sigmoid(_readings(model, guide, codes[i:i + 256]))
-                               for i in range(0, len(codes), 256)])
+            reads = [_read(model, guide, codes[i:i + 256]) for i in range(0, len(codes), 256)]
+            mask = band(reads[0][0].shape[-1], device)
+            plain = torch.cat([torch.sigmoid(logits) for _, logits in reads])
+            wall = torch.cat([pictures[..., mask] for pictures, _ in reads])  # (N, C, band pixels)
+            del reads
         for name in tqdm(attributes, desc="learning directions", leave=False, disable=not progress):
             k = INDEX[name]
             rows = np.flatnonzero(labels[:, k] == -1)
@@ -133,11 +146,12 @@ def learn_directions(model: VAE, guide: AttributeClassifier, codes: torch.Tensor
             for _ in range(steps):
                 pick = torch.as_tensor(rng.choice(rows, min(batch, len(rows)), replace=False), device=device)
                 u = axes @ (spread * w)
-                logits = _readings(model, guide, codes[pick] + u)
+                pictures, logits = _read(model, guide, codes[pick] + u)
                 shows = F.softplus(margin - logits[:, k]).mean()
                 held = F.binary_cross_entropy_with_logits(logits[:, kept], plain[pick][:, kept],
                                                           reduction="none").sum(1).mean()
-                loss = shows + keep * held + norm * w.pow(2).sum()
+                repainted = (pictures[..., mask] - wall[pick]).pow(2).mean()
+                loss = shows + keep * held + backdrop * repainted + norm * w.pow(2).sum()
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
