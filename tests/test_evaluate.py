@@ -212,14 +212,20 @@ def test_vector_methods_side_by_side(tiny_run, synthetic_root, tmp_path, astrona
             ([*flags, "--hold-faces", "0"], "--hold-rounds not negative"),
             ([*flags, "--calibration-faces", "0"], "--hold-rounds not negative"),
             ([*flags, "--reach", "0"], "--reach and --threshold positive"),
-            (["--method", "effect", "--guide", str(guide)], "--guide adds candidates"),
+            (["--method", "effect", "--guide", str(guide)], "--guide and --base add candidates"),
             (["--method", "calibrated", *judge, "--guide", str(tmp_path / "seed")], "not be the judge"),
             (["--method", "calibrated", *judge, "--guide", str(guide), "--guide-keep", "-1"], "must not be negative"),
             (["--method", "calibrated", *judge, "--guide", str(guide), "--guide-backdrop", "-1"],
              "must not be negative"),
             (["--method", "calibrated", *judge, "--guide", str(guide), "--guide-keep", "1", "2",
               "--guide-backdrop", "1", "2", "3"], "one per --guide-keep"),
-            (["--method", "calibrated", *judge, "--guide", str(tmp_path)], "no attribute classifier")):
+            (["--method", "calibrated", *judge, "--guide", str(tmp_path)], "no attribute classifier"),
+            (["--method", "effect", "--base", str(run / "seed.safetensors")], "--base add candidates"),
+            (["--method", "calibrated", *judge, "--only", "Male"], "pass that bank as --base"),
+            (["--method", "calibrated", *judge, "--only", "Mole"], "unknown attribute 'Mole'"),
+            (["--method", "calibrated", *judge, "--only", "Attractive", "--base", str(run / "seed.safetensors")],
+             "not Attractive"),
+            (["--method", "calibrated", *judge, "--base", str(tmp_path / "junk.safetensors")], "file not found")):
         with pytest.raises(SystemExit) as e:
             run_cli(vectors_main, [*data, *args], expected=(ValueError, FileNotFoundError))
         assert e.value.code == 2 and message in capsys.readouterr().err, args
@@ -229,6 +235,17 @@ def test_vector_methods_side_by_side(tiny_run, synthetic_root, tmp_path, astrona
     assert r.returncode == 0 and learned in r.stdout, r.stderr
     assert "backdrop 0." in r.stdout  # each slider's choice says how much it changes the background
     assert AttributeBank.load(run / "attribute_vectors.safetensors").method == "calibrated"
+    # Some sliders rebuilt on a base bank, whose rows are candidates; the others are the base's.
+    base = AttributeBank.load(run / "attribute_vectors.safetensors")
+    assert run_cli(vectors_main, [*data, "--method", "calibrated", *judge, "--base",
+                                  str(run / "attribute_vectors.safetensors"), "--only", "Eyeglasses,Male,Male",
+                                  "--hold-rounds", "1", "--out", str(tmp_path / "some.safetensors")]) == 0
+    some = AttributeBank.load(tmp_path / "some.safetensors")
+    for i, name in enumerate(some.names):
+        if name in ("Eyeglasses", "Male"):
+            assert "validation" in some.records[i].note
+        else:
+            assert torch.equal(some.vectors[i], base.vectors[i]) and some.records[i] == base.records[i], name
     for name in ("attribute_classifier.json", "attribute_classifier.safetensors"):
         shutil.copyfile(tmp_path / "seed" / name, run / name)
     r = cli("train.evaluate", *data, *judged, "--before", str(tmp_path / "seed" / "evaluation.json"))

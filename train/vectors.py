@@ -15,7 +15,9 @@ one candidate per ``--guide-keep`` (with the ``--guide-backdrop`` beside it, the
 the background as it was); each learned edit is kept in the cache as soon as it is learned, so a
 stopped run resumes there (``--fresh`` learns them all again). Calibration refuses edits that move
 a code beyond ``--reach`` or repaint the background (``disguise.backdrop``). Writes
-RUN/attribute_vectors.safetensors.
+RUN/attribute_vectors.safetensors. ``--base BANK`` makes an existing bank's rows candidates too
+(a slider is then never calibrated worse on the validation faces than it was), and ``--only A,B``
+rebuilds just those sliders, keeping the base's other rows as they are.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from disguise.attributes import ATTRIBUTES, NOT_DRAWN
+from disguise.attributes import ATTRIBUTES, DRAWN, NOT_DRAWN
 from disguise.data.cache import load_split
 from disguise.data.celeba import CelebAError, open_celeba
 from disguise.evaluation.calibration import REACH, calibrate, typical_distance, within_limits
@@ -49,7 +51,7 @@ from disguise.vae.vectors import (
     build_bank,
     labelled_batches,
 )
-from train._cli import fail, run
+from train._cli import attribute_list, fail, run
 
 
 def parse(argv):
@@ -86,6 +88,12 @@ def parse(argv):
     p.add_argument("--guide-steps", type=int, default=STEPS, help="--guide: optimiser steps per attribute")
     p.add_argument("--guide-faces", type=int, default=FACES,
                    help="--guide: faces of --split the edits are learned on")
+    p.add_argument("--base", default=None,
+                   help="calibrated: an existing bank (say weights/attribute_vectors.safetensors) whose "
+                        "rows join the candidates, at multiples of their own unit")
+    p.add_argument("--only", type=attribute_list, default=None,
+                   help="calibrated, with --base: rebuild only these sliders (comma-separated), "
+                        "keeping the base's other rows")
     p.add_argument("--fresh", action="store_true",
                    help="--guide: learn every edit again instead of resuming from the cache")
     p.add_argument("--no-links", action="store_true",
@@ -132,10 +140,16 @@ def make_bank(args, model: VAE, data, images, labels, total: int) -> AttributeBa
     valid_x, valid_y, _ = load_split(data, "valid", model.config.policy, progress=not args.quiet)
     editor = Editor(model, seed_bank(), args.device)
     candidates = {"effect": effects(), "seed": editor.bank}
+    attributes = args.only or list(DRAWN)
     if args.guide:
-        candidates.update(guided(args, model, editor, images, labels, candidates["effect"]))
-    bank, choices = calibrate(editor, clf, candidates, valid_x, valid_y, max_faces=args.calibration_faces,
+        candidates.update(guided(args, model, editor, images, labels, candidates["effect"], attributes))
+    base = AttributeBank.load(args.base, z_dim=model.config.z_dim) if args.base else None
+    if base is not None:
+        candidates["base"] = base
+    bank, choices = calibrate(editor, clf, candidates, valid_x, valid_y, attributes, max_faces=args.calibration_faces,
                               reach=args.reach, progress=not args.quiet)
+    if args.only:
+        bank = base.with_rows(bank, attributes)
     for c in choices:
         print(f"  {c.attribute:20s} {c.describe()}")
         if c.refused:
@@ -144,7 +158,7 @@ def make_bank(args, model: VAE, data, images, labels, total: int) -> AttributeBa
         return bank
     allowed = within_limits(editor, args.reach * typical_distance(editor, valid_x))
     bank, held = compensate(bank, seen_by(editor, clf), lambda rows: editor.encode(valid_x[rows]), valid_y,
-                            rounds=args.hold_rounds, faces=args.hold_faces, seed=args.seed,
+                            attributes, rounds=args.hold_rounds, faces=args.hold_faces, seed=args.seed,
                             progress=not args.quiet, allowed=allowed)
     for h in held:
         if h.steps:
@@ -152,9 +166,10 @@ def make_bank(args, model: VAE, data, images, labels, total: int) -> AttributeBa
     return bank
 
 
-def guided(args, model: VAE, editor: Editor, images, labels, effect: AttributeBank) -> dict[str, AttributeBank]:
-    """The edits learned through the decoder (``--guide``), one bank per ``--guide-keep``, from the
-    effects, on ``--guide-faces`` faces of ``--split``."""
+def guided(args, model: VAE, editor: Editor, images, labels, effect: AttributeBank,
+           attributes: list[str]) -> dict[str, AttributeBank]:
+    """The edits of ``attributes`` learned through the decoder (``--guide``), one bank per
+    ``--guide-keep``, from the effects, on ``--guide-faces`` faces of ``--split``."""
     guide = load_attribute_net(args.guide, model.config.policy, args.device)
     checkpoints = None if args.fresh else cache_root() / "guided"
     if checkpoints:
@@ -165,7 +180,7 @@ def guided(args, model: VAE, editor: Editor, images, labels, effect: AttributeBa
     banks = {}
     for keep, backdrop in guide_settings(args):
         start = time.perf_counter()
-        bank, learned = learn_directions(model, guide, codes, labels[rows], effect, steps=args.guide_steps,
+        bank, learned = learn_directions(model, guide, codes, labels[rows], effect, attributes, steps=args.guide_steps,
                                          keep=keep, backdrop=backdrop, seed=args.seed, progress=not args.quiet,
                                          checkpoints=checkpoints)
         resumed = sum(g.resumed for g in learned)
@@ -191,8 +206,18 @@ def main(argv=None) -> int:
         fail("--batch-size, --max-positives, --calibration-faces, --hold-faces, --guide-steps and "
              "--guide-faces must be at least 1, --hold-rounds not negative, --reach and --threshold "
              "positive and --ridge not negative")
-    if args.guide and args.method != "calibrated":
-        fail("--guide adds candidates to --method calibrated; pass that too")
+    if (args.guide or args.base) and args.method != "calibrated":
+        fail("--guide and --base add candidates to --method calibrated; pass that too")
+    if args.only is not None:
+        args.only = list(dict.fromkeys(args.only))
+        if not args.base:
+            fail("--only rebuilds some sliders of a bank: pass that bank as --base")
+        not_judged = [a for a in args.only if a not in DRAWN]
+        if not args.only:
+            fail("--only names at least one attribute (comma-separated)")
+        if not_judged:
+            fail(f"--only takes attributes the judge can see, not {', '.join(not_judged)} (not drawn in "
+                 f"the synthetic set)")
     if not all(k >= 0 for k in args.guide_keep + args.guide_backdrop):
         fail("--guide-keep and --guide-backdrop weights must not be negative")
     if len(args.guide_backdrop) not in (1, len(args.guide_keep)):
@@ -201,6 +226,8 @@ def main(argv=None) -> int:
     if out.exists() and not args.force:
         fail(f"{out} exists; pass --force to replace it")
     model = VAE.from_pretrained(args.model, device=args.device)
+    if args.base:
+        AttributeBank.load(args.base, z_dim=model.config.z_dim)  # refused before any face is read
     if args.method == "calibrated":
         judge_folder(args)
         if args.guide:

@@ -24,7 +24,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -112,6 +112,17 @@ class AttributeBank:
 
     def vector(self, name: str) -> torch.Tensor:
         return self.vectors[self.names.index(name)]
+
+    def with_rows(self, other: "AttributeBank", names: Sequence[str]) -> "AttributeBank":
+        """This bank with ``names``' rows (vectors and records) taken from ``other``."""
+        if other.vectors.shape != self.vectors.shape:
+            raise ValueError(f"banks of shape {tuple(self.vectors.shape)} and {tuple(other.vectors.shape)} "
+                             f"cannot share rows")
+        vectors, records = self.vectors.clone(), list(self.records)
+        for name in names:
+            i = self.names.index(name)
+            vectors[i], records[i] = other.vectors[i].to(vectors), other.records[i]
+        return AttributeBank(self.names, vectors, records)
 
     def save(self, path: str | os.PathLike) -> None:
         meta = {"names": json.dumps(list(self.names)),
