@@ -18,7 +18,7 @@ import time
 import _common  # noqa: F401  (import path)
 import torch
 
-from disguise.data.batches import iterate_batches
+from disguise.data.batches import iterate_batches, resident_copy
 from disguise.data.cache import load_split
 from disguise.data.celeba import open_celeba
 from disguise.policy import Preprocess, to_tensor
@@ -46,7 +46,7 @@ def main() -> None:
     loss = LossConfig()
     ctx = (torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda"
            else contextlib.nullcontext())
-    resident = torch.from_numpy(images[:]).to(dev) if dev.type == "cuda" else None
+    resident = resident_copy(images, dev) if dev.type == "cuda" else None
 
     def real() -> float:
         gen = torch.Generator().manual_seed(1)

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from disguise.attributes import ATTRIBUTES
-from disguise.data.batches import iterate_batches
+from disguise.data.batches import iterate_batches, resident_copy
 from disguise.data.cache import load_split
 from disguise.data.celeba import CelebAError, open_celeba
 from disguise.policy import Preprocess, to_tensor
@@ -220,3 +220,19 @@ def test_batches_cover_once_and_shard(synthetic_root):
     assert len(shards[0]) == len(shards[1]) == 51 and not set(shards[0]) & set(shards[1])
     x = to_tensor(np.full((2, 4, 4, 3), 255, np.uint8))
     assert x.shape == (2, 3, 4, 4) and float(x.max()) == 1.0
+
+
+def test_resident_copy_reads_a_read_only_map_in_chunks(tmp_path):
+    """The trainer's GPU copy of the faces (here onto the CPU): exact, from a read-only memory
+    map, in chunks that need not divide the set, without PyTorch's non-writable-array warning."""
+    import warnings
+
+    import torch
+
+    faces = np.random.default_rng(0).integers(0, 256, (11, 4, 4, 3), dtype=np.uint8)
+    np.save(tmp_path / "faces.npy", faces)
+    mapped = np.load(tmp_path / "faces.npy", mmap_mode="r")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        copy = resident_copy(mapped, torch.device("cpu"), chunk=4)
+    assert copy.dtype == torch.uint8 and np.array_equal(copy.numpy(), faces)

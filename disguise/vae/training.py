@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.batches import iterate_batches
+from ..data.batches import iterate_batches, resident_copy
 from ..data.cache import load_split
 from ..data.celeba import CelebA, open_celeba
 from ..files import write_json, write_png
@@ -312,7 +312,7 @@ def _place(model: VAE, cfg: TrainConfig, dist: Distributed, device: torch.device
             model, device_ids=[device.index] if device.type == "cuda" else None)
     resident = None
     if device.type == "cuda" and train_x.nbytes < 0.5 * torch.cuda.mem_get_info(device)[0]:
-        resident = torch.from_numpy(np.ascontiguousarray(train_x)).to(device)
+        resident = resident_copy(train_x, device)
     return model, net, resident
 
 
