@@ -69,4 +69,4 @@ def cause(edit: EditResult, drawable: Drawability | None, bar: QualityBar) -> st
         return "judge"
     if drawable is not None and drawable.drawn < 0.5:
         return "capacity"
-    return "entangled" if any(s >= bar.success for _, s, _ in bar.within(edit)) else "scale"
+    return "entangled" if any(bar.meets(s, bar.success) for _, s, _ in bar.within(edit)) else "scale"

@@ -22,6 +22,7 @@ from ..photo.alignment import prepare_face
 from ..photo.view import PhotoCanvas
 from ..policy import to_tensor
 from ..vae.editing import Editor
+from .edits import share
 
 
 @dataclass
@@ -128,8 +129,8 @@ def photo_view_success(editor: Editor, clf: AttributeClassifier, faces: Sequence
             for view, preds in (("model", model_preds), ("photo", photo_preds)):
                 pr = torch.stack(preds, 1)                                    # (A, F, 40)
                 has = pr[:, :, k] if sign > 0 else ~pr[:, :, k]
-                shares[view] = (has.float().mean(1).tolist()[1:],
-                                (pr[:, :, others] == pr[0:1, :, others]).float().mean((1, 2)).tolist()[1:])
+                shares[view] = (share(has, 1).tolist()[1:],
+                                share(pr[:, :, others] == pr[0:1, :, others], (1, 2)).tolist()[1:])
             results.append(PhotoViewResult(name, direction, len(rows), [sign * a for a in steps[1:]],
                                            *shares["model"], *shares["photo"],
                                            float(np.mean(outside)) if outside else 0.0))
