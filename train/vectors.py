@@ -120,8 +120,9 @@ def judge_folder(args) -> Path:
     return judge
 
 
-def make_bank(args, model: VAE, data, images, labels, total: int) -> AttributeBank:
-    """The bank ``--method`` asks for, from the faces of ``--split``."""
+def make_bank(args, model: VAE, data, images, labels, total: int, base: AttributeBank | None = None
+              ) -> AttributeBank:
+    """The bank ``--method`` asks for, from the faces of ``--split`` (``base``: ``--base``'s bank)."""
     def seed_bank() -> AttributeBank:
         return build_bank(model, labelled_batches(images, labels, args.batch_size, args.seed),
                           threshold=args.threshold, max_positives=args.max_positives,
@@ -143,7 +144,6 @@ def make_bank(args, model: VAE, data, images, labels, total: int) -> AttributeBa
     attributes = args.only or list(DRAWN)
     if args.guide:
         candidates.update(guided(args, model, editor, images, labels, candidates["effect"], attributes))
-    base = AttributeBank.load(args.base, z_dim=model.config.z_dim) if args.base else None
     if base is not None:
         candidates["base"] = base
     bank, choices = calibrate(editor, clf, candidates, valid_x, valid_y, attributes, max_faces=args.calibration_faces,
@@ -212,9 +212,9 @@ def main(argv=None) -> int:
         args.only = list(dict.fromkeys(args.only))
         if not args.base:
             fail("--only rebuilds some sliders of a bank: pass that bank as --base")
-        not_judged = [a for a in args.only if a not in DRAWN]
         if not args.only:
             fail("--only names at least one attribute (comma-separated)")
+        not_judged = [a for a in args.only if a not in DRAWN]
         if not_judged:
             fail(f"--only takes attributes the judge can see, not {', '.join(not_judged)} (not drawn in "
                  f"the synthetic set)")
@@ -226,8 +226,8 @@ def main(argv=None) -> int:
     if out.exists() and not args.force:
         fail(f"{out} exists; pass --force to replace it")
     model = VAE.from_pretrained(args.model, device=args.device)
-    if args.base:
-        AttributeBank.load(args.base, z_dim=model.config.z_dim)  # refused before any face is read
+    # Read once, and refused (wrong file, other code size) before any face is read.
+    base = AttributeBank.load(args.base, z_dim=model.config.z_dim) if args.base else None
     if args.method == "calibrated":
         judge_folder(args)
         if args.guide:
@@ -240,7 +240,7 @@ def main(argv=None) -> int:
     print(rep.summary())
     start = time.perf_counter()
     total = -(-len(images) // args.batch_size)
-    bank = make_bank(args, model, data, images, labels, total)
+    bank = make_bank(args, model, data, images, labels, total, base)
     bank.save(out)
     took = time.perf_counter() - start
     print(f"{'attribute':20s} {'pos':>6s} {'neg':>6s} {'batches':>7s} {'|diff|':>7s} {'unit':>6s}  converged")
