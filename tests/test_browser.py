@@ -58,7 +58,26 @@ def _open(browser, url: str, photo=None, device: dict = LAPTOP):
         page.set_input_files("#face-input input[type=file]", str(photo))
         page.wait_for_selector("#edited img", state="attached", timeout=WAIT)
         page.wait_for_function(SHOWN, timeout=WAIT)
+        _settle(page)
     return page
+
+
+def _settle(page, quiet_ms: int = 1000) -> None:
+    """Wait until the page has sent no request for ``quiet_ms``: an upload's picture shows before
+    the events chained to it (the panel folding, the identity line, the stage's new size) have
+    all asked the server."""
+    sent = []
+
+    def count(request):
+        sent.append(request)
+
+    page.on("request", count)
+    seen, waited = -1, 0
+    while len(sent) != seen and waited < WAIT:
+        seen = len(sent)
+        page.wait_for_timeout(quiet_ms)
+        waited += quiet_ms
+    page.remove_listener("request", count)
 
 
 def _close(page) -> None:
