@@ -104,6 +104,25 @@ def test_evaluation_runs_end_to_end(tiny_run, synthetic_root, tmp_path):
     assert (tmp_path / "attribute_classifier.safetensors").is_file()
     assert (tmp_path / "attribute_classifier.json").is_file()
     _recompute_edits(report["edits"], tiny_run, synthetic_root, tmp_path)
+    # --model-only: the same reconstruction and the same "model draws", with no sliders at all
+    # (the model's files and the judge saved above; a bank is neither needed nor written).
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    for f in [tiny_run / "config.json", tiny_run / "model.safetensors", *tmp_path.glob("attribute_classifier.*")]:
+        shutil.copy(f, alone / f.name)
+    r = subprocess.run([sys.executable, "-m", "train.evaluate", "--model", str(alone), "--data",
+                        str(synthetic_root), "--faces", "20", "--model-only", "--quiet"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "drawn on average" in r.stdout and "PSNR" in r.stdout
+    only = json.loads((alone / "drawn.json").read_text())
+    assert only["reconstruction"]["psnr"] == pytest.approx(rec["psnr"], abs=0.01)
+    assert [d["attribute"] for d in only["drawability"]] == [d["attribute"] for d in draw]
+    for a, b in zip(only["drawability"], draw):  # the same faces, so the same shares (a face's verdict at most)
+        assert abs(a["drawn"] - b["drawn"]) <= 1 / a["faces"] + 1e-9 and a["seen"] == pytest.approx(b["seen"], abs=0.06)
+    assert only["drawn_for_half"] == sum(d["drawn"] >= 0.5 for d in only["drawability"])
+    assert sorted(p.name for p in alone.iterdir()) == sorted(
+        ["config.json", "model.safetensors", "attribute_classifier.json", "attribute_classifier.safetensors", "drawn.json"])
 
 
 def _recompute_edits(edits: list[dict], run, root, judge_folder) -> None:

@@ -7,7 +7,9 @@ identity model, the share of faces still recognised after each edit; per attribu
 judge sees it and the model draws it, and why a slider misses the bar. Writes RUN/evaluation.json
 and RUN/evaluation.md. ``--bank`` evaluates another vector bank with the same model (e.g. the
 seed's, from ``train.vectors --method seed``); ``--before`` puts another run's evaluation.json
-beside this one, slider by slider.
+beside this one, slider by slider. ``--model-only`` measures the model alone, before it has
+sliders: reconstruction and what it draws (a minute on 2 cores; RUN/drawn.json), to choose
+between models before spending the sliders' hour on one.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +82,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="test faces placed into photo-like scenes for the photo view's evaluation")
     p.add_argument("--photo-faces", type=int, default=20,
                    help="of those, faces per attribute and direction edited in both views (0: skip)")
+    p.add_argument("--model-only", action="store_true",
+                   help="only the model, no sliders: reconstruction and, per attribute, the judge's share "
+                        "on test faces with it as they are and as the model reconstructs them (drawn.json)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=None, help="folder for evaluation.json/.md (default: MODEL)")
     p.add_argument("--quiet", action="store_true")
@@ -136,8 +142,38 @@ def identity_kept(args, data, editor: Editor, attributes, device) -> tuple[list,
                               progress=not args.quiet), recogniser
 
 
+def model_only(args) -> int:
+    """``--model-only``: reconstruction and what the model draws, printed and in OUT/drawn.json."""
+    device = torch.device(args.device)
+    model = VAE.from_pretrained(args.model, device=device)
+    editor = Editor(model, AttributeBank.blank(model.config.z_dim), device)  # encode and decode only
+    data = open_celeba(args.data)
+    test_x, test_y, _ = load_split(data, "test", editor.policy, progress=not args.quiet)
+    clf = judge(args, data, editor, device)
+    judge_x = test_x if clf.policy == editor.policy else load_split(data, "test", clf.policy, progress=False)[0]
+    recon = reconstruction_metrics(editor, test_x, progress=not args.quiet)
+    drawn = drawability(editor, clf, test_x, test_y, judge_x, args.attributes, max_faces=args.faces)
+    shares = [d.drawn for d in drawn]
+    summary = {"mean_drawn": float(np.mean(shares)) if shares else float("nan"),
+               "drawn_for_half": sum(s >= 0.5 for s in shares), "attributes": len(shares)}
+    out = Path(args.out or args.model)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / "drawn.json", lambda p: p.write_text(json.dumps(
+        {"reconstruction": recon, "drawability": [asdict(d) for d in drawn], **summary}, indent=1)))
+    print(f"reconstruction: MSE {recon['mse']:.5f}, PSNR {recon['psnr']:.2f} dB, SSIM {recon['ssim']:.3f}")
+    print(f"the judge on up to {args.faces} test faces with each attribute: as they are / as the model draws them")
+    for d in drawn:
+        print(f"  {d.attribute:20s} {d.seen:4.0%} / {d.drawn:4.0%}")
+    print(f"drawn on average for {summary['mean_drawn']:.1%} of the faces; for at least half of them: "
+          f"{summary['drawn_for_half']} of {summary['attributes']}")
+    print(f"wrote {out / 'drawn.json'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.model_only:
+        return model_only(args)
     attributes = args.attributes or list(DRAWN_ATTRIBUTES)
     device = torch.device(args.device)
     if args.bank:  # the model alone, with this bank (MODEL needs no bank of its own)

@@ -110,6 +110,12 @@ class AttributeBank:
     def z_dim(self) -> int:
         return int(self.vectors.shape[1])
 
+    @classmethod
+    def blank(cls, z_dim: int) -> "AttributeBank":
+        """40 zero rows: for encoding and decoding with no sliders yet (a model being compared)."""
+        records = [AttributeRecord(a, 0, 0, False, 0.0, 0, note="blank") for a in ATTRIBUTES]
+        return cls(tuple(ATTRIBUTES), torch.zeros(len(ATTRIBUTES), z_dim), records)
+
     def vector(self, name: str) -> torch.Tensor:
         return self.vectors[self.names.index(name)]
 
