@@ -142,6 +142,15 @@ def identity_kept(args, data, editor: Editor, attributes, device) -> tuple[list,
                               progress=not args.quiet), recogniser
 
 
+def judge_faces(data, clf: AttributeClassifier, editor: Editor, test_x, test_y):
+    """The test faces and labels as the judge reads them: the model's own, or, for a model bigger
+    than the judge, the test faces at the judge's size."""
+    if clf.policy == editor.policy:
+        return test_x, test_y
+    judge_x, judge_y, _ = load_split(data, "test", clf.policy, progress=False)
+    return judge_x, judge_y
+
+
 def model_only(args) -> int:
     """``--model-only``: reconstruction and what the model draws, printed and in OUT/drawn.json."""
     device = torch.device(args.device)
@@ -150,9 +159,10 @@ def model_only(args) -> int:
     data = open_celeba(args.data)
     test_x, test_y, _ = load_split(data, "test", editor.policy, progress=not args.quiet)
     clf = judge(args, data, editor, device)
-    judge_x = test_x if clf.policy == editor.policy else load_split(data, "test", clf.policy, progress=False)[0]
+    judge_x, _ = judge_faces(data, clf, editor, test_x, test_y)
     recon = reconstruction_metrics(editor, test_x, progress=not args.quiet)
-    drawn = drawability(editor, clf, test_x, test_y, judge_x, args.attributes, max_faces=args.faces)
+    attributes = args.attributes or list(DRAWN_ATTRIBUTES)  # an empty --attributes: all drawn ones
+    drawn = drawability(editor, clf, test_x, test_y, judge_x, attributes, max_faces=args.faces)
     shares = [d.drawn for d in drawn]
     summary = {"mean_drawn": float(np.mean(shares)) if shares else float("nan"),
                "drawn_for_half": sum(s >= 0.5 for s in shares), "attributes": len(shares)}
@@ -188,9 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     clf = judge(args, data, editor, device)
     recon = reconstruction_metrics(editor, test_x, progress=not args.quiet)
-    judge_x, judge_y = test_x, test_y
-    if clf.policy != editor.policy:  # a model bigger than the judge: its test faces at the judge's size
-        judge_x, judge_y, _ = load_split(data, "test", clf.policy, progress=False)
+    judge_x, judge_y = judge_faces(data, clf, editor, test_x, test_y)
     acc = classifier_accuracy(clf, judge_x, judge_y, device)
     bar = QualityBar()
     edits = edit_success(editor, clf, test_x, test_y, attributes, args.alphas, max_faces=args.faces, bar=bar,
