@@ -10,9 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from disguise.attributes import ATTRIBUTES
+from disguise.compose.face_space import FACE_SPACE_NAME, FaceSpace
 from disguise.serving import events
 from disguise.serving.pictures import PictureFiles
 from disguise.serving.studio import LIVE_SIDE, Studio, sanitize_sliders
@@ -96,12 +98,20 @@ def test_the_full_size_photo_and_the_animation(studio, astronaut, tmp_path):
             studio.export_animation(face, "Wearing_Hat", peak=peak, frames=frames_)
 
 
-def test_random_faces_come_from_the_prior_and_repeat_with_a_seed(studio):
+def test_random_faces_come_from_the_face_space_and_repeat_with_a_seed(studio, tiny_run):
     a, again, other = studio.random_face(seed=3), studio.random_face(seed=3), studio.random_face(seed=4)
     assert a.source == "random" and np.array_equal(a.original, again.original)
     assert not np.array_equal(a.original, other.original)
     np.testing.assert_array_equal(a.original, studio.editor.decode(a.z)[0])  # its own decode
     assert a.aligned.shape == (218, 178, 3)
+    # Drawn where the training faces' codes lie: nearer their centre than codes from the prior.
+    anyone = FaceSpace.load(tiny_run / FACE_SPACE_NAME).description()
+    faces = torch.stack([studio.random_face(seed=s).z for s in range(40)])
+    prior = studio.editor.random_codes(40, seed=0).cpu()
+    assert (faces - anyone.mean).norm(dim=1).median() < (prior - anyone.mean).norm(dim=1).median()
+    # Weights without a face space: the prior.
+    bare = Studio(studio.editor)
+    np.testing.assert_allclose(bare.random_face(seed=3).z, studio.editor.random_codes(1, seed=3)[0].cpu())
 
 
 def test_slider_values_are_sanitised():

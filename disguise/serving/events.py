@@ -160,8 +160,8 @@ def edit_by_name(studio: Studio, face: EditedFace | None, alphas: dict, locked, 
 
 
 def random_face(studio: Studio, locked, view: str, screen: str = ""):
-    """A face from the prior: the face, its preview, both pictures, the notice, 40 zeros, the
-    page's document."""
+    """A random face (``Studio.random_face``): the face, its preview, both pictures, the notice, 40
+    zeros, the page's document."""
     return _new_drawn_face(studio, studio.random_face(), locked, view, screen)
 
 

@@ -233,8 +233,15 @@ class Studio:
                           framed=prep.method != "centred crop", notice=notice)
 
     def random_face(self, seed: int | None = None) -> EditedFace:
-        """A face from the prior, z ~ N(0, I); its 'original' and its photo are its own decoding."""
-        return self.drawn_face(self.editor.random_codes(1, seed)[0], "random", "A random face from the model's prior.")
+        """A random face; its 'original' and its photo are its own decoding. Drawn where the training
+        faces' codes lie (the face space with no description) when the weights have one: a model whose
+        latent holds much (a high KL) leaves parts of the prior N(0, I) empty, and a code from there
+        is a blur of no one. Without a face space, from the prior."""
+        if self.face_space is None:
+            return self.drawn_face(self.editor.random_codes(1, seed)[0], "random", "A random face from the model's prior.")
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        z = self.face_space.description().sample(1, gen)[0]
+        return self.drawn_face(z, "random", "A random face, drawn where the training faces' codes lie.")
 
     def drawn_face(self, z: torch.Tensor, source: str, notice: str) -> EditedFace:
         """A face the model draws from the code ``z`` (a random face, a witness's composite): its
