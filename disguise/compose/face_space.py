@@ -22,6 +22,7 @@ deviation of real faces) and keep to the leading components.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from typing import Iterable, Mapping
@@ -124,6 +125,12 @@ class FaceSpace:
         label_cov = moments.xtx[1:, 1:] / n - torch.outer(label_mean, label_mean)
         return cls(intercept=coef[0].float(), beta=coef[1:].float(), residual=(residual + residual.T).float() / 2,
                    label_mean=label_mean.float(), label_cov=label_cov.float(), faces=n)
+
+    @functools.cached_property
+    def anyone(self) -> Description:
+        """The face space of no description, where the training faces' codes lie (the app's random
+        faces): worked out once, not on every click."""
+        return self.description()
 
     def description(self, known: Mapping[str, object] | None = None) -> Description:
         """The face space of ``known`` (``{attribute: True/False}``; unknown ones left out)."""

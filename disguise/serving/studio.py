@@ -240,7 +240,7 @@ class Studio:
         if self.face_space is None:
             return self.drawn_face(self.editor.random_codes(1, seed)[0], "random", "A random face from the model's prior.")
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        z = self.face_space.description().sample(1, gen)[0]
+        z = self.face_space.anyone.sample(1, gen)[0]
         return self.drawn_face(z, "random", "A random face, drawn where the training faces' codes lie.")
 
     def drawn_face(self, z: torch.Tensor, source: str, notice: str) -> EditedFace:
