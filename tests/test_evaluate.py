@@ -254,7 +254,11 @@ def test_vector_methods_side_by_side(tiny_run, synthetic_root, tmp_path, astrona
             ([*flags, "--hold-faces", "0"], "--hold-rounds not negative"),
             ([*flags, "--calibration-faces", "0"], "--hold-rounds not negative"),
             ([*flags, "--reach", "0"], "--reach and --threshold positive"),
-            (["--method", "effect", "--guide", str(guide)], "--guide and --base add candidates"),
+            (["--method", "effect", "--guide", str(guide)], "work with --method calibrated"),
+            (["--method", "effect", "--personal"], "work with --method calibrated"),
+            (["--method", "calibrated", *judge, "--personal"], "hair sliders their variants"),
+            (["--method", "calibrated", *judge, "--personal", "--only", "Male,Bald", "--base",
+              str(run / "seed.safetensors")], "varies the hair sliders"),
             (["--method", "calibrated", *judge, "--guide", str(tmp_path / "seed")], "not be the judge"),
             (["--method", "calibrated", *judge, "--guide", str(guide), "--guide-keep", "-1"], "must not be negative"),
             (["--method", "calibrated", *judge, "--guide", str(guide), "--guide-backdrop", "-1"],
@@ -262,7 +266,7 @@ def test_vector_methods_side_by_side(tiny_run, synthetic_root, tmp_path, astrona
             (["--method", "calibrated", *judge, "--guide", str(guide), "--guide-keep", "1", "2",
               "--guide-backdrop", "1", "2", "3"], "one per --guide-keep"),
             (["--method", "calibrated", *judge, "--guide", str(tmp_path)], "no attribute classifier"),
-            (["--method", "effect", "--base", str(run / "seed.safetensors")], "--base add candidates"),
+            (["--method", "effect", "--base", str(run / "seed.safetensors")], "work with --method calibrated"),
             (["--method", "calibrated", *judge, "--only", "Male"], "pass that bank as --base"),
             (["--method", "calibrated", *judge, "--only", "Mole"], "unknown attribute 'Mole'"),
             (["--method", "calibrated", *judge, "--only", "Attractive", "--base", str(run / "seed.safetensors")],
@@ -288,6 +292,17 @@ def test_vector_methods_side_by_side(tiny_run, synthetic_root, tmp_path, astrona
             assert "validation" in some.records[i].note
         else:
             assert torch.equal(some.vectors[i], base.vectors[i]) and some.records[i] == base.records[i], name
+    # The hair sliders' variants, added to that bank: its rows stay, the gate and the verdicts join.
+    capsys.readouterr()
+    assert run_cli(vectors_main, [*data, "--method", "calibrated", *judge, "--base", str(tmp_path / "some.safetensors"),
+                                  "--personal", "--only", "Brown_Hair", "--guide", str(guide), "--guide-steps", "2",
+                                  "--guide-faces", "20", "--guide-keep", "1",
+                                  "--out", str(tmp_path / "personal.safetensors")]) == 0
+    printed = capsys.readouterr().out
+    assert "the gate reads the hair state of" in printed and "variants adopted" in printed
+    personal = AttributeBank.load(tmp_path / "personal.safetensors")
+    assert personal.personal is not None and torch.equal(personal.vectors, some.vectors)
+    assert all(name == "Brown_Hair" for name, _ in personal.personal.variants)
     for name in ("attribute_classifier.json", "attribute_classifier.safetensors"):
         shutil.copyfile(tmp_path / "seed" / name, run / name)
     r = cli("train.evaluate", *data, *judged, "--before", str(tmp_path / "seed" / "evaluation.json"))

@@ -276,3 +276,34 @@ def test_the_page_follows_each_sliders_scale(tiny_run, tmp_path, astronaut):
         rows = np.frombuffer(base64.b64decode(doc["bank"]), "<f4").reshape(len(ATTRIBUTES), -1)
         np.testing.assert_allclose(rows, studio.editor.conditioned_bank(locked).numpy())
         np.testing.assert_allclose(np.linalg.norm(rows, axis=1), scales.numpy(), rtol=1e-4)
+
+
+def test_the_page_gets_the_faces_own_rows(tiny_run, tmp_path, astronaut):
+    """With a bank whose brown-hair slider has a row for black hair (``disguise.vae.personal``),
+    a face the gate reads as black-haired gets that row in its document, and the page's sum is
+    the server's edit of that face."""
+    from disguise.serving.studio import Studio
+    from disguise.vae.personal import STATES, Gate, Personal
+    from disguise.vae.vectors import BANK_NAME, AttributeBank
+
+    for name in ("config.json", "model.safetensors"):
+        shutil.copyfile(tiny_run / name, tmp_path / name)
+    bank = AttributeBank.load(tiny_run / BANK_NAME)
+    zdim, k = bank.z_dim, ATTRIBUTES.index("Brown_Hair")
+    bias = torch.zeros(len(STATES) + 1)
+    bias[STATES.index("Black_Hair")] = 30.0  # every face reads as black-haired
+    variant = -2.0 * bank.vectors[k] + 0.5
+    bank.personal = Personal(Gate(torch.zeros(len(STATES) + 1, zdim), bias), {("Brown_Hair", "Black_Hair"): variant})
+    bank.save(tmp_path / BANK_NAME)
+    studio = Studio.load(tmp_path, device="cpu")
+    face = studio.prepare(astronaut)
+    alphas = [0.0] * len(ATTRIBUTES)
+    alphas[k], alphas[ATTRIBUTES.index("Eyeglasses")] = 3.0, 1.0
+    for locked in ([], ["Male", "Young"]):
+        doc = json.loads(studio.live(face, alphas, locked, "photo"))
+        rows = np.frombuffer(base64.b64decode(doc["bank"]), "<f4").reshape(len(ATTRIBUTES), zdim)
+        np.testing.assert_allclose(rows, studio.editor.conditioned_bank(locked, face.z).numpy(), atol=1e-6)
+        assert not np.allclose(rows[k], studio.editor.conditioned_bank(locked)[k].numpy(), atol=1e-3)
+        want = studio.editor.edit(face.z, {"Brown_Hair": 3.0, "Eyeglasses": 1.0}, locked).numpy().reshape(-1)
+        np.testing.assert_allclose(_page_edit(doc, alphas), want, atol=1e-4)
+    np.testing.assert_allclose(studio.editor.rows(face.z)[k].numpy(), variant.numpy(), atol=1e-5)

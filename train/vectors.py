@@ -17,7 +17,10 @@ stopped run resumes there (``--fresh`` learns them all again). Calibration refus
 a code beyond ``--reach`` or repaint the background (``disguise.backdrop``). Writes
 RUN/attribute_vectors.safetensors. ``--base BANK`` makes an existing bank's rows candidates too
 (a slider is then never calibrated worse on the validation faces than it was), and ``--only A,B``
-rebuilds just those sliders, keeping the base's other rows as they are.
+rebuilds just those sliders, keeping the base's other rows as they are. ``--personal`` (with
+``--base``) leaves the base's rows as they are and gives the hair sliders a row per hair state they
+replace, where it beats the shared row on validation faces in that state (``disguise.vae.personal``,
+``disguise.evaluation.variants``).
 """
 
 from __future__ import annotations
@@ -25,15 +28,18 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from disguise.attributes import ATTRIBUTES, DRAWN, NOT_DRAWN
 from disguise.data.cache import load_split
 from disguise.data.celeba import CelebAError, open_celeba
 from disguise.evaluation.calibration import REACH, calibrate, typical_distance, within_limits
 from disguise.evaluation.compensation import compensate, seen_by
+from disguise.evaluation.variants import choose_variants
 from disguise.files import cache_root
 from disguise.identity.judge import CLASSIFIER_NAME, judge_policy, load_classifier
 from disguise.vae.attribute_loss import load_attribute_net
@@ -41,6 +47,7 @@ from disguise.vae.editing import Editor
 from disguise.vae.effects import RIDGE, effect_bank, fit_effects
 from disguise.vae.guided import BACKDROP, FACES, KEEPS, STEPS, learn_directions
 from disguise.vae.model import VAE
+from disguise.vae.personal import STATES, sources
 from disguise.vae.vectors import (
     BANK_NAME,
     BATCH_SIZE,
@@ -94,6 +101,10 @@ def parse(argv):
     p.add_argument("--only", type=attribute_list, default=None,
                    help="calibrated, with --base: rebuild only these sliders (comma-separated), "
                         "keeping the base's other rows")
+    p.add_argument("--personal", action="store_true",
+                   help="calibrated, with --base: keep the base's rows and give the hair sliders (--only, "
+                        "default all five) a row per hair state they replace, where it beats the shared "
+                        "row on validation faces in that state (disguise.vae.personal)")
     p.add_argument("--fresh", action="store_true",
                    help="--guide: learn every edit again instead of resuming from the cache")
     p.add_argument("--no-links", action="store_true",
@@ -191,6 +202,39 @@ def guided(args, model: VAE, editor: Editor, images, labels, effect: AttributeBa
     return banks
 
 
+def personalise(args, model: VAE, data, images, labels, base: AttributeBank, total: int) -> AttributeBank:
+    """``--personal``: ``base`` with variants of the hair sliders' rows (``disguise.evaluation.variants``)."""
+    clf = load_classifier(judge_folder(args), args.device, judge_policy(model.config.policy))
+    valid_x, valid_y, _ = load_split(data, "valid", model.config.policy, progress=not args.quiet)
+    editor = Editor(model, replace(base, personal=None), args.device)
+    fit = fit_effects(model, labelled_batches(images, labels, args.batch_size, args.seed), ridge=args.ridge,
+                      device=args.device, progress=not args.quiet, total=total)
+    codes = torch.cat([editor.encode(images[i:i + args.batch_size]) for i in range(0, len(images), args.batch_size)])
+    learn = None
+    if args.guide:
+        guide = load_attribute_net(args.guide, model.config.policy, args.device)
+        checkpoints = None if args.fresh else cache_root() / "guided"
+
+        def learn(state_codes, state_labels, start, names):
+            rows = np.random.default_rng(args.seed).permutation(len(state_codes))[:args.guide_faces]
+            return {f"learned (keep {keep:g})": learn_directions(
+                        model, guide, state_codes[np.sort(rows)].clone(), state_labels[np.sort(rows)], start, names,
+                        steps=args.guide_steps, keep=keep, backdrop=backdrop, seed=args.seed,
+                        progress=not args.quiet, checkpoints=checkpoints)[0]
+                    for keep, backdrop in guide_settings(args)}
+    attributes = args.only or [a for a in STATES if a in DRAWN]
+    personal, measured, accuracy = choose_variants(editor, clf, base, fit, valid_x, valid_y, codes, labels, attributes,
+                                                   learn, max_faces=args.calibration_faces, reach=args.reach,
+                                                   progress=not args.quiet)
+    print(f"the gate reads the hair state of {accuracy:.1%} of the validation faces from their codes")
+    for v in measured:
+        print(f"  {v.describe()}")
+    print(f"{len(personal.variants)} variants adopted")
+    if base.personal is not None:  # the base's variants of the sliders not asked for stay
+        personal = base.personal.updated(personal, attributes)
+    return replace(base, personal=personal)
+
+
 def guide_settings(args) -> list[tuple[float, float]]:
     """The (keep, backdrop) weights of each learned candidate."""
     backdrops = args.guide_backdrop * len(args.guide_keep) if len(args.guide_backdrop) == 1 else args.guide_backdrop
@@ -206,8 +250,10 @@ def main(argv=None) -> int:
         fail("--batch-size, --max-positives, --calibration-faces, --hold-faces, --guide-steps and "
              "--guide-faces must be at least 1, --hold-rounds not negative, --reach and --threshold "
              "positive and --ridge not negative")
-    if (args.guide or args.base) and args.method != "calibrated":
-        fail("--guide and --base add candidates to --method calibrated; pass that too")
+    if (args.guide or args.base or args.personal) and args.method != "calibrated":
+        fail("--guide, --base and --personal work with --method calibrated; pass that too")
+    if args.personal and not args.base:
+        fail("--personal gives an existing bank's hair sliders their variants: pass that bank as --base")
     if args.only is not None:
         args.only = list(dict.fromkeys(args.only))
         if not args.base:
@@ -218,6 +264,9 @@ def main(argv=None) -> int:
         if not_judged:
             fail(f"--only takes attributes the judge can see, not {', '.join(not_judged)} (not drawn in "
                  f"the synthetic set)")
+        no_states = [a for a in args.only if args.personal and not sources(a)]
+        if no_states:
+            fail(f"--personal varies the hair sliders ({', '.join(STATES)}), not {', '.join(no_states)}")
     if not all(k >= 0 for k in args.guide_keep + args.guide_backdrop):
         fail("--guide-keep and --guide-backdrop weights must not be negative")
     if len(args.guide_backdrop) not in (1, len(args.guide_keep)):
@@ -240,7 +289,10 @@ def main(argv=None) -> int:
     print(rep.summary())
     start = time.perf_counter()
     total = -(-len(images) // args.batch_size)
-    bank = make_bank(args, model, data, images, labels, total, base)
+    if args.personal:
+        bank = personalise(args, model, data, images, labels, base, total)
+    else:
+        bank = make_bank(args, model, data, images, labels, total, base)
     bank.save(out)
     took = time.perf_counter() - start
     print(f"{'attribute':20s} {'pos':>6s} {'neg':>6s} {'batches':>7s} {'|diff|':>7s} {'unit':>6s}  converged")

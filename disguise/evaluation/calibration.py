@@ -84,19 +84,21 @@ def natural(bank: AttributeBank) -> torch.Tensor:
 def calibrate(editor: Editor, clf: AttributeClassifier, candidates: dict[str, AttributeBank],
               images: np.ndarray, labels: np.ndarray, attributes: Sequence[str] = DRAWN,
               ladder: Sequence[float] = LADDER, max_faces: int = 100, reach: float = REACH,
-              wall: float = backdrop.LIMIT, progress: bool = True) -> tuple[AttributeBank, list[Choice]]:
+              wall: float = backdrop.LIMIT, progress: bool = True, distance: float | None = None
+              ) -> tuple[AttributeBank, list[Choice]]:
     """Measure every candidate bank's add at each multiple of ``ladder`` on ``images`` (validation
     faces) and build the bank of the best choices within ``reach`` that change the backdrop by at
-    most ``wall`` (see the module docstring).
+    most ``wall`` (see the module docstring; ``distance``: the typical distance between two faces'
+    codes, when ``images`` are a few alike faces and it was measured on all).
     Attributes outside ``attributes`` (not drawn, so not judged) keep the first candidate's row at
-    its natural length."""
+    its natural length. The candidates' rows are measured as they are, without variants."""
     lengths = {source: natural(bank) for source, bank in candidates.items()}
     first = next(iter(candidates))
-    limit = reach * typical_distance(editor, images)
+    limit = reach * (distance if distance is not None else typical_distance(editor, images))
     best: dict[str, Choice] = {}
     beyond: dict[str, Choice] = {}
     for source, bank in candidates.items():
-        trial = Editor(editor.model, replace(bank, vectors=lengths[source]), editor.device)
+        trial = Editor(editor.model, replace(bank, vectors=lengths[source], personal=None), editor.device)
         for e in edit_success(trial, clf, images, labels, attributes, ladder, max_faces=max_faces,
                               progress=progress, directions=("add",)):
             norm = float(lengths[source][INDEX[e.attribute]].norm())

@@ -31,7 +31,7 @@ class Report:
     identity_threshold: float | None = None
     identity_recogniser: str = "the identity model"
     drawability: list[Drawability] = field(default_factory=list)
-    bank: dict = field(default_factory=dict)  # {"method", "unit", "scales": {attribute: |v|}}
+    bank: dict = field(default_factory=dict)  # {"method", "unit", "scales": {attribute: |v|}, "variants": [...]}
     before: dict = field(default_factory=dict)  # another report's JSON (e.g. the seed's vectors)
 
     def to_json(self) -> str:
@@ -219,6 +219,11 @@ def _sliders(report: Report) -> list[str]:
         passed = sum(b.passes for b in before.values())
         lines += ["", f"Before ({report.before.get('bank', {}).get('method', 'the other vectors')}): "
                       f"{passed} of {len(before)} pass the same bar."]
+    variants = report.bank.get("variants", [])
+    if variants:
+        lines += ["", f"{len(variants)} rows of hair sliders are the face's own, chosen by its hair state as its "
+                      "code reads (`disguise.vae.personal`); on other faces the slider is the row above:", ""]
+        lines += [f"- {v}" for v in variants]
     return lines + [""]
 
 

@@ -4,8 +4,9 @@ While a slider is dragged the page computes ``z + sum_i alpha_i v_i``, decodes i
 decoder (``disguise.onnx_decoder``) and, in the photo view, draws the change on the photo exactly
 as ``PhotoCanvas.apply`` does. For that it receives, as one JSON document:
 
-* ``z`` and the forty vectors ``bank`` as the locks condition them (little-endian float32,
-  base64), the slider positions ``alphas`` the server last saw;
+* ``z`` and the forty vectors ``bank`` as they apply to this face (``Editor.rows``: the hair
+  sliders' rows follow its hair, ``disguise.vae.personal``) and as the locks condition them
+  (little-endian float32, base64), the slider positions ``alphas`` the server last saw;
 * the reconstruction ``recon`` (``decode(z)``, uint8 RGB, base64), which the change is taken from;
 * for the photo view, the live copy of the photo, as large as the page shows it (a JPEG data URL;
   ``Studio.show_at``), the footprint ``box``

@@ -7,6 +7,9 @@ while others change: each edit vector loses its components along the locked attr
 (projection onto their orthogonal complement, then renormalised), the conditional manipulation of
 InterFaceGAN (Shen et al., CVPR 2020, sec. 2.2). That is how a beard is added without also
 changing the gender.
+
+A bank may give the hair sliders a row per hair state (``disguise.vae.personal``): then each
+face's rows are read off its own code, and every edit of that face uses them, here and in the page.
 """
 
 from __future__ import annotations
@@ -89,6 +92,7 @@ class Editor:
         self.model = model.to(self.device).eval()
         self.bank = bank
         self.vectors = bank.vectors.to(self.device)                 # (40, z)
+        self.personal = bank.personal.to(self.device) if bank.personal is not None else None
 
     @classmethod
     def from_pretrained(cls, source: str | os.PathLike, device: str | torch.device = "cpu",
@@ -149,33 +153,40 @@ class Editor:
         """``decode`` in batches: faster over many faces (evaluation), and within a level of it."""
         return to_pixels(self.decode_float(z))
 
-    def direction(self, alphas: Mapping[str, float], locked: Iterable[str] = ()) -> torch.Tensor:
-        """``sum_i alpha_i * v_i`` with each ``v_i`` made orthogonal to the locked attributes' vectors."""
+    def rows(self, z: torch.Tensor | None = None) -> torch.Tensor:
+        """The forty rows ``(40, z_dim)`` as they apply to the face whose code is ``z``: the
+        bank's, or with its variants blended in by the face's hair state (module docstring)."""
+        if z is None or self.personal is None:
+            return self.vectors
+        return self.personal.rows(self.vectors, torch.as_tensor(z, device=self.device).reshape(1, -1))[0]
+
+    def direction(self, alphas: Mapping[str, float], locked: Iterable[str] = (),
+                  z: torch.Tensor | None = None) -> torch.Tensor:
+        """``sum_i alpha_i * v_i`` with each ``v_i`` made orthogonal to the locked attributes'
+        vectors; the rows of the face with code ``z`` (``rows``)."""
         alphas = check_alphas(alphas)
         locked = list(dict.fromkeys(locked))
         check_names(locked)
+        rows = self.rows(z)
         delta = torch.zeros(self.model.config.z_dim, device=self.device)
         for name, a in alphas.items():
             if a != 0.0:
-                delta = delta + a * self._vector(name, locked)
+                delta = delta + a * _vector(rows, name, locked)
         return delta
 
-    def _vector(self, name: str, locked: list[str]) -> torch.Tensor:
-        """``name``'s edit vector, orthogonal to the other locked attributes' vectors."""
-        v = self.vectors[INDEX[name]]
-        others = [INDEX[n] for n in locked if n != name]
-        return condition(v, self.vectors[others]) if others else v
-
-    def conditioned_bank(self, locked: Iterable[str] = ()) -> torch.Tensor:
-        """All forty edit vectors as ``direction`` uses them under ``locked``: ``(40, z_dim)``,
-        so that ``z + alphas @ bank`` is the edit (what the page computes in the browser)."""
+    def conditioned_bank(self, locked: Iterable[str] = (), z: torch.Tensor | None = None) -> torch.Tensor:
+        """All forty edit vectors as ``direction`` uses them under ``locked`` for the face with
+        code ``z``: ``(40, z_dim)``, so that ``z + alphas @ bank`` is the edit (what the page
+        computes in the browser)."""
         locked = list(dict.fromkeys(locked))
         check_names(locked)
-        return torch.stack([self._vector(name, locked) for name in ATTRIBUTES])
+        rows = self.rows(z)
+        return torch.stack([_vector(rows, name, locked) for name in ATTRIBUTES])
 
     def edit(self, z: torch.Tensor, alphas: Mapping[str, float], locked: Iterable[str] = ()
              ) -> torch.Tensor:
-        return torch.as_tensor(z, device=self.device) + self.direction(alphas, locked)
+        z = torch.as_tensor(z, device=self.device)
+        return z + self.direction(alphas, locked, z)
 
     def render(self, z: torch.Tensor, alphas: Mapping[str, float], locked: Iterable[str] = ()
                ) -> np.ndarray:
@@ -199,8 +210,11 @@ class Editor:
         check_names([attribute])
         values = check_alpha_list(alphas)
         zs = torch.as_tensor(zs, device=self.device).reshape(-1, self.model.config.z_dim)
-        steps = torch.stack([self.direction({attribute: a}, locked) for a in values])  # (A, z)
-        return zs[:, None, :] + steps[None]
+        if self.personal is None:
+            steps = torch.stack([self.direction({attribute: a}, locked) for a in values])  # (A, z)
+            return zs[:, None, :] + steps[None]
+        return torch.stack([z[None] + torch.stack([self.direction({attribute: a}, locked, z) for a in values])
+                            for z in zs])
 
     def grid(self, zs: torch.Tensor, attribute: str, alphas: Sequence[float] = (0, 1, 2, 3, 4),
              locked: Iterable[str] = ()) -> np.ndarray:
@@ -230,6 +244,13 @@ class Editor:
         z0 = torch.as_tensor(z0, device=self.device).reshape(1, -1)
         z1 = torch.as_tensor(z1, device=self.device).reshape(1, -1)
         return self.decode((1 - t) * z0 + t * z1)
+
+
+def _vector(rows: torch.Tensor, name: str, locked: list[str]) -> torch.Tensor:
+    """``name``'s row of ``rows``, orthogonal to the other locked attributes' rows."""
+    v = rows[INDEX[name]]
+    others = [INDEX[n] for n in locked if n != name]
+    return condition(v, rows[others]) if others else v
 
 
 def to_pixels(images: torch.Tensor) -> np.ndarray:

@@ -24,7 +24,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -35,6 +35,9 @@ from ..files import read_safetensors, write_safetensors
 from ..policy import to_tensor
 from ..pretrained import evaluating
 from .model import VAE
+
+if TYPE_CHECKING:
+    from .personal import Personal
 
 BANK_NAME = "attribute_vectors.safetensors"
 SEED_BANK_NAME = "attribute_vectors_seed.safetensors"  # the seed's bank, bundled beside the default for its units
@@ -88,11 +91,13 @@ UNITS = {"seed": "the seed's unit: alpha 1 moves the code by 1 along the differe
 @dataclass
 class AttributeBank:
     """``vectors``: ``(40, z_dim)`` rows in ``names`` order, with a record per attribute. A row's
-    length is its slider's unit (alpha = 1 moves the code by it): 1 for the seed's method."""
+    length is its slider's unit (alpha = 1 moves the code by it): 1 for the seed's method.
+    ``personal``: the hair sliders' rows per hair state, if any (``disguise.vae.personal``)."""
 
     names: tuple[str, ...]
     vectors: torch.Tensor
     records: list[AttributeRecord]
+    personal: "Personal | None" = None
 
     @property
     def method(self) -> str:
@@ -120,7 +125,8 @@ class AttributeBank:
         return self.vectors[self.names.index(name)]
 
     def with_rows(self, other: "AttributeBank", names: Sequence[str]) -> "AttributeBank":
-        """This bank with ``names``' rows (vectors and records) taken from ``other``."""
+        """This bank with ``names``' rows (vectors and records) taken from ``other`` (and this
+        bank's variants, if any)."""
         if other.vectors.shape != self.vectors.shape:
             raise ValueError(f"banks of shape {tuple(self.vectors.shape)} and {tuple(other.vectors.shape)} "
                              f"cannot share rows")
@@ -128,24 +134,33 @@ class AttributeBank:
         for name in names:
             i = self.names.index(name)
             vectors[i], records[i] = other.vectors[i].to(vectors), other.records[i]
-        return AttributeBank(self.names, vectors, records)
+        return AttributeBank(self.names, vectors, records, self.personal)
 
     def save(self, path: str | os.PathLike) -> None:
         meta = {"names": json.dumps(list(self.names)),
                 "records": json.dumps([asdict(r) for r in self.records]),
                 "z_dim": str(self.z_dim), "format": BANK_FORMAT}
-        write_safetensors(path, {"vectors": self.vectors.float()}, meta)
+        tensors = {"vectors": self.vectors.float()}
+        if self.personal is not None:
+            more, more_meta = self.personal.tensors()
+            tensors.update(more)
+            meta.update(more_meta)
+        write_safetensors(path, tensors, meta)
 
     @classmethod
     def load(cls, path: str | os.PathLike, z_dim: int | None = None) -> "AttributeBank":
-        """Load strictly: 40 names in CelebA's order, a ``(40, z_dim)`` tensor, one record each."""
+        """Load strictly: 40 names in CelebA's order, a ``(40, z_dim)`` tensor, one record each,
+        and either no variants or all of their tensors (``disguise.vae.personal``)."""
+        from .personal import Personal
+
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: file not found (make it with python -m train.vectors)")
         tensors, meta = read_safetensors(path)
-        if set(tensors) != {"vectors"} or "names" not in meta or "records" not in meta:
-            raise ValueError(f"{path}: not an attribute bank (expects a 'vectors' tensor with names "
-                             f"and records in its metadata)")
+        if (set(tensors) not in ({"vectors"}, {"vectors", *Personal.TENSORS})
+                or "names" not in meta or "records" not in meta):
+            raise ValueError(f"{path}: not an attribute bank (expects a 'vectors' tensor, and optionally "
+                             f"{', '.join(Personal.TENSORS)}, with names and records in its metadata)")
         names = tuple(json.loads(meta["names"]))
         if names != ATTRIBUTES:
             raise ValueError(f"{path}: attribute names differ from CelebA's 40 "
@@ -166,7 +181,13 @@ class AttributeBank:
             raise ValueError(f"{path}: unreadable records ({e})") from None
         if len(records) != len(names) or [r.name for r in records] != list(names):
             raise ValueError(f"{path}: the records do not name the 40 attributes in order")
-        return cls(names=names, vectors=vectors.float(), records=records)
+        personal = None
+        if "variants" in tensors:
+            try:
+                personal = Personal.from_tensors(tensors, meta, vectors.shape[1])
+            except ValueError as e:
+                raise ValueError(f"{path}: {e}") from None
+        return cls(names=names, vectors=vectors.float(), records=records, personal=personal)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,0 +1,121 @@
+"""Which hair sliders get a row of their own per hair state, chosen on validation faces in it.
+
+For each hair slider A (``disguise.vae.personal.sources``) and each hair state s it replaces, the
+validation faces in state s (all of them lack A) measure, through ``disguise.evaluation.calibration``
+and at its ladder of strengths, up to three candidates for ``v_{A|s}``:
+
+* ``shared``: the bank's own row (4 times its length is the slider's end as it is today);
+* ``link``: A's effect with the link made for this face, ``e_A - e_s`` and the links to the other
+  hair attributes A rules out, where the shared effect row takes off the *average* of the hair
+  colours that faces lacking A have (``disguise.vae.effects``);
+* ``learned``: an edit learned through the decoder on training faces in state s, from the link
+  (``disguise.vae.guided``; when a guide is given).
+
+The best one within reach that leaves the background as it was is scaled so that alpha 4 is its
+best strength, and becomes the variant if its score, ``min(success, kept)``, beats the shared
+row's at the slider's end on the same faces by at least ``GAIN``; otherwise faces in s keep the
+shared row. The gate (``disguise.vae.personal.fit_gate``) learns the states from the training
+faces' codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .. import backdrop
+from ..attributes import INDEX
+from ..identity.judge import AttributeClassifier
+from ..vae.editing import Editor
+from ..vae.effects import EffectFit, effect_bank
+from ..vae.personal import STATES, Personal, fit_gate, sources, states_of
+from ..vae.vectors import AttributeBank
+from .calibration import END, REACH, Choice, calibrate, typical_distance
+from .edits import edit_success
+
+GAIN = 0.05  # how much better than the shared row (min of success and kept) a variant must score
+MIN_FACES = 20  # validation faces a state needs for its variants to be measured
+
+Learn = Callable[[torch.Tensor, np.ndarray, AttributeBank, list[str]], dict[str, AttributeBank]]
+"""``learn(codes, labels, start, attributes)``: banks of edits learned through the decoder on those
+faces from ``start``, by candidate name."""
+
+
+@dataclass
+class Variant:
+    """One slider on one hair state: the best candidate there, the shared row's success and kept
+    at the slider's end, and whether the candidate became the variant."""
+
+    attribute: str
+    state: str
+    faces: int
+    choice: Choice
+    shared: tuple[float, float]
+    adopted: bool
+
+    def describe(self) -> str:
+        verdict = "adopted" if self.adopted else "not adopted"
+        return (f"{self.attribute} on {self.state}: {self.choice.describe()}; the shared row "
+                f"{self.shared[0]:.0%} seen, {self.shared[1]:.0%} kept ({self.faces} faces): {verdict}")
+
+
+def personal_link(fit: EffectFit, name: str, state: str) -> torch.Tensor:
+    """``name``'s effect with every link it has, but the hair states' average replaced by ``state``
+    alone: what turning a face in ``state`` into one with ``name`` changes (module docstring)."""
+    k = INDEX[name]
+    row = fit.directions()[k].clone()
+    for s in sources(name):
+        row += fit.share_with(s, name) * fit.effects[INDEX[s]]
+    return row - fit.effects[INDEX[state]]
+
+
+def choose_variants(editor: Editor, clf: AttributeClassifier, bank: AttributeBank, fit: EffectFit,
+                    images: np.ndarray, labels: np.ndarray, train_codes: torch.Tensor, train_labels: np.ndarray,
+                    attributes: Sequence[str] = STATES, learn: Learn | None = None, max_faces: int = 200,
+                    reach: float = REACH, gain: float = GAIN, progress: bool = True
+                    ) -> tuple[Personal, list[Variant], float]:
+    """The variants of ``attributes``' rows of ``bank`` that beat it on validation faces
+    (``images``, ``labels``) in each hair state, with the gate fitted on ``train_codes`` and
+    ``train_labels``; also every state's measurements and the gate's accuracy on the validation
+    faces. ``fit``: the effects the links come from; ``learn``: the learned candidates, if any."""
+    unknown = [a for a in attributes if not sources(a)]
+    if unknown:
+        raise ValueError(f"only the hair sliders can have variants ({', '.join(STATES)}), not {', '.join(unknown)}")
+    labels, train_labels = np.asarray(labels), np.asarray(train_labels)
+    gate = fit_gate(train_codes, states_of(train_labels))
+    shared = replace(bank, personal=None)
+    plain = Editor(editor.model, shared, editor.device)
+    valid_states = states_of(labels)
+    accuracy = gate.accuracy(plain.encode(images), valid_states)
+    distance = typical_distance(plain, images)
+    effects = effect_bank(fit)
+    train_states = states_of(train_labels)
+    variants, notes, measured = {}, {}, []
+    for i, state in enumerate(STATES):
+        names = [a for a in attributes if state in sources(a)]
+        rows = np.flatnonzero(valid_states == i)
+        if not names or len(rows) < MIN_FACES:
+            continue
+        link = effects.vectors.clone()
+        for a in names:
+            link[INDEX[a]] = personal_link(fit, a, state)
+        candidates = {"shared": shared, "link": replace(effects, vectors=link)}
+        if learn is not None:
+            mine = np.flatnonzero(train_states == i)
+            candidates.update(learn(train_codes[mine], train_labels[mine], candidates["link"], names))
+        chosen, choices = calibrate(plain, clf, candidates, images[rows], labels[rows], names, max_faces=max_faces,
+                                    reach=reach, progress=progress, distance=distance)
+        today = {e.attribute: (e.success[0], e.preserved[0])
+                 for e in edit_success(plain, clf, images[rows], labels[rows], names, (END,), max_faces=max_faces,
+                                       progress=False, directions=("add",))}
+        for c in choices:
+            before = today[c.attribute]
+            adopted = c.allowed(reach * distance, backdrop.LIMIT) and min(c.success, c.kept) >= min(before) + gain
+            measured.append(Variant(c.attribute, state, len(rows), c, before, adopted))
+            if adopted:
+                variants[(c.attribute, state)] = chosen.vectors[INDEX[c.attribute]].clone()
+                notes[(c.attribute, state)] = chosen.records[INDEX[c.attribute]].note
+    return Personal(gate, variants, notes), measured, accuracy

@@ -1,0 +1,180 @@
+"""Sliders that start from the face: a row per hair state where one row for everyone misses.
+
+A slider's row is one code direction for every face. Where what an attribute replaces comes in
+several forms, no one direction suits all: brown hair is reached from black hair by lightening it
+and from blond hair by darkening it; a bald head is skin painted over a dark mass on one face and
+over a light one on another. The shared row is a compromise between them, and the judge shows it:
+the bundled brown-hair slider made 91% of the faces with no hair-colour label brown at its end,
+33% of the blond ones and none of the 746 black-haired ones (44% in all).
+
+So a bank may carry *variants*: for an attribute A and a hair state s that A rules out
+(``STATES``, ``disguise.vae.effects.LINKS``), a row ``v_{A|s}`` for faces in state s. Which state
+a face is in is read from its code by a *gate*, a multinomial logistic regression fitted on the
+training faces' codes, and the face's row is
+
+    v_A(z) = v_A + sum_s  pi_s(z) * (v_{A|s} - v_A)
+
+with ``pi`` the gate's probabilities (a face in none of the states, or one the gate is unsure of,
+keeps all or most of the shared row). The gate reads the code the face itself encodes to, never
+the edited one, so an edit stays linear in the sliders, ``z + sum_i alpha_i v_i(z)``: the page
+receives the face's own rows with its code, as it did the bank (``disguise.serving.live``), and
+locks condition them as before. ``disguise.evaluation.variants`` chooses the variants on
+validation faces in each state and keeps only those that beat the shared row there.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..attributes import ATTRIBUTES, INDEX
+from .effects import excluded_by
+
+STATES = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Bald")
+"""The hair states a face is in at most one of (the gate's classes, with ``OTHER`` for none)."""
+OTHER = "other"
+L2 = 1e-3  # the gate's weight decay: codes are about unit-scaled, a little keeps rare states sane
+STEPS = 100  # L-BFGS iterations of the gate's fit
+
+
+def sources(name: str) -> list[str]:
+    """The hair states attribute ``name`` replaces, which may each have a variant of its row
+    (empty for an attribute that rules out none: its one row suits everybody)."""
+    ruled_out = set(excluded_by(name))
+    return [s for s in STATES if s in ruled_out]
+
+
+def states_of(labels: np.ndarray) -> np.ndarray:
+    """Each face's state from its +1/-1 labels ``(N, 40)``: the index in ``STATES`` of the first
+    it has, or ``len(STATES)`` (``OTHER``) for none."""
+    labels = np.asarray(labels)
+    has = labels[:, [INDEX[s] for s in STATES]] == 1
+    return np.where(has.any(1), has.argmax(1), len(STATES))
+
+
+@dataclass
+class Gate:
+    """Softmax regression from a code to its hair state: ``weight`` ``(len(STATES) + 1, z)`` and
+    ``bias``; the last class is ``OTHER``."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor
+
+    def probabilities(self, z: torch.Tensor) -> torch.Tensor:
+        """``(B, z)`` codes -> ``(B, len(STATES) + 1)`` probabilities."""
+        z = torch.as_tensor(z).to(self.weight)
+        return torch.softmax(z.reshape(-1, self.weight.shape[1]) @ self.weight.T + self.bias, dim=1)
+
+    def accuracy(self, z: torch.Tensor, states: np.ndarray) -> float:
+        """The share of codes ``z`` whose most likely state is ``states``."""
+        guess = self.probabilities(z).argmax(1).cpu().numpy()
+        return float((guess == np.asarray(states)).mean())
+
+    def to(self, device) -> "Gate":
+        return Gate(self.weight.to(device), self.bias.to(device))
+
+
+def fit_gate(codes: torch.Tensor, states: np.ndarray, l2: float = L2, steps: int = STEPS) -> Gate:
+    """The gate fitted to ``codes`` ``(N, z)`` and their states (``states_of``) by L-BFGS, with the
+    classes weighted equally however rare (a bald head is as much a state as black hair)."""
+    codes = torch.as_tensor(codes).detach().double().cpu()
+    target = torch.as_tensor(np.asarray(states), dtype=torch.long)
+    classes = len(STATES) + 1
+    if len(codes) != len(target) or len(codes) < classes:
+        raise ValueError(f"the gate needs one state per code and at least {classes} codes, got "
+                         f"{len(codes)} codes and {len(target)} states")
+    counts = torch.bincount(target, minlength=classes).double()
+    weights = torch.where(counts > 0, len(target) / (classes * counts.clamp(min=1)), torch.zeros_like(counts))
+    w = torch.zeros(classes, codes.shape[1], dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(classes, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=steps, line_search_fn="strong_wolfe")
+
+    def loss():
+        opt.zero_grad()
+        value = F.cross_entropy(codes @ w.T + b, target, weight=weights) + l2 * w.pow(2).sum()
+        value.backward()
+        return value
+
+    opt.step(loss)
+    return Gate(w.detach().float(), b.detach().float())
+
+
+@dataclass
+class Personal:
+    """A bank's variants and the gate that blends them in (module docstring): ``variants`` maps
+    ``(attribute, state)`` to its row, ``notes`` the same keys to how each was chosen."""
+
+    gate: Gate
+    variants: dict[tuple[str, str], torch.Tensor]
+    notes: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for (name, state), v in self.variants.items():
+            if name not in ATTRIBUTES or state not in sources(name):
+                raise ValueError(f"a variant of {name!r} for {state!r}: only the hair sliders have "
+                                 f"variants, for the states they replace")
+            if v.shape != self.gate.weight.shape[1:]:
+                raise ValueError(f"the variant of {name} for {state} has shape {tuple(v.shape)}, the gate "
+                                 f"reads codes of {self.gate.weight.shape[1]}")
+
+    def rows(self, vectors: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The shared rows ``vectors`` ``(40, z)`` as they apply to each of the faces ``z``
+        ``(B, z)``: ``(B, 40, z)``."""
+        z = torch.as_tensor(z).to(vectors).reshape(-1, vectors.shape[1])
+        pi = self.gate.probabilities(z).to(vectors)
+        out = vectors.expand(len(z), *vectors.shape).clone()
+        for (name, state), v in self.variants.items():
+            k = INDEX[name]
+            out[:, k] += pi[:, STATES.index(state), None] * (v.to(vectors) - vectors[k])
+        return out
+
+    def updated(self, newer: "Personal", attributes: Sequence[str]) -> "Personal":
+        """``newer``'s gate and variants, with this one's variants of the sliders outside
+        ``attributes`` (those ``newer`` was not chosen for) kept."""
+        kept = [key for key in self.variants if key[0] not in attributes]
+        return Personal(newer.gate, {**{key: self.variants[key] for key in kept}, **newer.variants},
+                        {**{key: self.notes.get(key, "") for key in kept}, **newer.notes})
+
+    def to(self, device) -> "Personal":
+        return Personal(self.gate.to(device), {k: v.to(device) for k, v in self.variants.items()}, dict(self.notes))
+
+    # Saved beside the bank's vectors (``AttributeBank.save``): tensors and one metadata entry.
+    TENSORS = ("variants", "gate_weight", "gate_bias")
+
+    def tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        keys = list(self.variants)
+        z = self.gate.weight.shape[1]
+        stacked = torch.stack([self.variants[k].float().cpu() for k in keys]) if keys else torch.zeros(0, z)
+        meta = {"variants": json.dumps([[a, s, self.notes.get((a, s), "")] for a, s in keys])}
+        return {"variants": stacked, "gate_weight": self.gate.weight.float().cpu(),
+                "gate_bias": self.gate.bias.float().cpu()}, meta
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], meta: dict[str, str], z_dim: int) -> "Personal":
+        """Strictly: a gate of ``(len(STATES) + 1, z_dim)``, one named row per variant, all finite."""
+        weight, bias, rows = tensors["gate_weight"], tensors["gate_bias"], tensors["variants"]
+        classes = len(STATES) + 1
+        if weight.shape != (classes, z_dim) or bias.shape != (classes,):
+            raise ValueError(f"the gate must be ({classes}, {z_dim}) with {classes} biases, got "
+                             f"{tuple(weight.shape)} and {tuple(bias.shape)}")
+        try:
+            named = [(str(a), str(s), str(note)) for a, s, note in json.loads(meta.get("variants", ""))]
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"unreadable variant names ({e})") from None
+        if rows.ndim != 2 or rows.shape != (len(named), z_dim):
+            raise ValueError(f"variants have shape {tuple(rows.shape)}, expected ({len(named)}, {z_dim})")
+        if not all(torch.isfinite(t).all() for t in (weight, bias, rows)):
+            raise ValueError("the variants or the gate contain NaN or infinity")
+        return cls(Gate(weight.float(), bias.float()),
+                   {(a, s): rows[i].float() for i, (a, s, _) in enumerate(named)},
+                   {(a, s): note for a, s, note in named})
+
+    def describe(self) -> list[str]:
+        """A line per variant, for logs and the model card."""
+        return [f"{a} on {s.replace('_', ' ').lower()}: {self.notes.get((a, s), '')}".rstrip(": ")
+                for a, s in self.variants]

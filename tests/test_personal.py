@@ -1,0 +1,207 @@
+"""The hair sliders' rows per hair state: the gate, the face's own rows (in every edit, the page's
+included), the bank's file, and the choice of variants on faces in each state."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from disguise.attributes import ATTRIBUTES, INDEX
+from disguise.evaluation.variants import GAIN, choose_variants, personal_link
+from disguise.vae.editing import Editor
+from disguise.vae.effects import fit_effects
+from disguise.vae.personal import OTHER, STATES, Gate, Personal, fit_gate, sources, states_of
+from disguise.vae.vectors import AttributeBank, AttributeRecord, labelled_batches
+
+Z = 48  # codes: one number per attribute (0..39), 8 more the faces leave at 0
+
+
+class _Toy(torch.nn.Module):
+    """A stand-in VAE on 8 x 8 pictures: the code is the picture's 4 x 4 x 3 middle (pixel p ->
+    8p - 4), and decoding paints it back there on a grey frame, so the backdrop never changes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config = type("C", (), {"z_dim": Z, "image_size": 8, "policy": None})()
+
+    def encode(self, x: torch.Tensor):
+        return x[:, :, 2:6, 2:6].flatten(1) * 8 - 4, None
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        out = torch.full((len(z), 3, 8, 8), 0.5)
+        out[:, :, 2:6, 2:6] = ((z + 4) / 8).clamp(0, 1).reshape(-1, 3, 4, 4)
+        return out
+
+
+class _Judge(torch.nn.Module):
+    """Sees attribute j where code j > 1; brown hair only where the hair is not also black, and not
+    pushed past 2.4 (where it would read as some other colour)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.policy = type("P", (), {"size": 8})()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = _Toy().encode(x)[0][:, :40]
+        logits = 4.0 * (z - 1.0)
+        brown, black = INDEX["Brown_Hair"], INDEX["Black_Hair"]
+        logits[:, brown] = 4.0 * torch.minimum(torch.minimum(z[:, brown] - 1.0, 1.0 - z[:, black]), 2.4 - z[:, brown])
+        return logits
+
+
+def _faces(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Faces of the toy world: every label its own code number (2 with it, 0 without, a little
+    noise), one hair state each (40% black, 20% blond, 20% brown, 20% none)."""
+    rng = np.random.default_rng(seed)
+    labels = np.where(rng.random((n, 40)) < 0.2, 1, -1)
+    for s in STATES:
+        labels[:, INDEX[s]] = -1
+    state = rng.choice(["Black_Hair", "Blond_Hair", "Brown_Hair", OTHER], n, p=[0.4, 0.2, 0.2, 0.2])
+    for s in ("Black_Hair", "Blond_Hair", "Brown_Hair"):
+        labels[state == s, INDEX[s]] = 1
+    codes = np.zeros((n, Z))
+    codes[:, :40] = np.where(labels == 1, 2.0, 0.0) + rng.normal(0, 0.15, (n, 40))
+    pixels = np.clip(np.round((codes + 4) / 8 * 255), 0, 255).astype(np.uint8).reshape(n, 3, 4, 4)
+    images = np.full((n, 3, 8, 8), 128, np.uint8)
+    images[:, :, 2:6, 2:6] = pixels
+    return images.transpose(0, 2, 3, 1).copy(), labels
+
+
+def _records(method: str = "calibrated") -> list[AttributeRecord]:
+    return [AttributeRecord(a, 1, 1, True, 1.0, 1, method=method, scale=1.0) for a in ATTRIBUTES]
+
+
+def test_the_gate_reads_the_hair_state_from_the_code():
+    images, labels = _faces(600, seed=0)
+    codes = _Toy().encode(torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255)[0]
+    states = states_of(labels)
+    assert set(np.unique(states)) == {0, 1, 2, len(STATES)}  # black, blond, brown, none
+    gate = fit_gate(codes, states)
+    assert gate.weight.shape == (len(STATES) + 1, Z) and gate.accuracy(codes, states) >= 0.98
+    p = gate.probabilities(codes[:5])
+    assert p.shape == (5, len(STATES) + 1) and torch.allclose(p.sum(1), torch.ones(5))
+    with pytest.raises(ValueError, match="one state per code"):
+        fit_gate(codes[:10], states[:9])
+    assert sources("Brown_Hair") == ["Black_Hair", "Blond_Hair", "Gray_Hair", "Bald"]
+    assert sources("Bald") == ["Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair"] and sources("Male") == []
+
+
+def _gate_on(state: str) -> Gate:
+    """A gate that reads code 47 as ``state`` (its class alone), anything else as none."""
+    weight, bias = torch.zeros(len(STATES) + 1, Z), torch.zeros(len(STATES) + 1)
+    weight[STATES.index(state), 47] = 50.0
+    bias[STATES.index(state)] = -25.0
+    return Gate(weight, bias)
+
+
+def test_a_faces_rows_follow_its_hair_and_every_edit_uses_them(tmp_path):
+    """On a face the gate reads as black-haired, the brown slider is its variant (in an edit, a
+    strip's codes, a grid and the page's conditioned bank alike); on any other face it is the
+    shared row; the bank's file keeps the variants and refuses broken ones."""
+    vectors = torch.randn(40, Z, generator=torch.Generator().manual_seed(1))
+    variant = torch.randn(Z, generator=torch.Generator().manual_seed(2))
+    personal = Personal(_gate_on("Black_Hair"), {("Brown_Hair", "Black_Hair"): variant},
+                        {("Brown_Hair", "Black_Hair"): "link"})
+    bank = AttributeBank(ATTRIBUTES, vectors, _records(), personal)
+    editor = Editor(_Toy(), bank)
+    black, other = torch.zeros(Z), torch.zeros(Z)
+    black[47] = 1.0
+    k = INDEX["Brown_Hair"]
+    assert torch.allclose(editor.rows(black)[k], variant, atol=1e-5)
+    assert torch.equal(editor.rows(other)[k], vectors[k]) or torch.allclose(editor.rows(other)[k], vectors[k])
+    assert torch.equal(editor.rows()[k], vectors[k])
+    assert torch.equal(editor.rows(black)[INDEX["Male"]], vectors[INDEX["Male"]])  # other sliders: shared
+    assert torch.allclose(editor.edit(black, {"Brown_Hair": 2.0}), black + 2 * variant, atol=1e-5)
+    assert torch.allclose(editor.edit(other, {"Brown_Hair": 2.0}), other + 2 * vectors[k], atol=1e-5)
+    grid = editor.grid_codes(torch.stack([black, other]), "Brown_Hair", [0, 1, 3])
+    assert torch.allclose(grid[0, 2], black + 3 * variant, atol=1e-5)
+    assert torch.allclose(grid[1, 2], other + 3 * vectors[k], atol=1e-5)
+    assert torch.equal(grid[:, 0], torch.stack([black, other]))
+    locked = ["Male", "Smiling"]
+    page = editor.conditioned_bank(locked, black)  # what the page computes z + alphas @ bank with
+    alphas = torch.zeros(40)
+    alphas[k], alphas[INDEX["Eyeglasses"]] = 1.5, -2.0
+    assert torch.allclose(black + alphas @ page, editor.edit(black, {"Brown_Hair": 1.5, "Eyeglasses": -2.0}, locked),
+                          atol=1e-4)
+    assert not torch.allclose(page[k], editor.conditioned_bank(locked)[k])
+    # The file: saved and loaded whole; a broken one is refused with the reason.
+    path = tmp_path / "bank.safetensors"
+    bank.save(path)
+    back = AttributeBank.load(path, z_dim=Z)
+    assert back.personal is not None and list(back.personal.variants) == [("Brown_Hair", "Black_Hair")]
+    assert torch.equal(back.personal.variants[("Brown_Hair", "Black_Hair")], variant)
+    assert back.personal.describe() == ["Brown_Hair on black hair: link"]
+    assert torch.allclose(Editor(_Toy(), back).rows(black), editor.rows(black))
+    # Variants chosen again for some sliders replace theirs and keep the others'.
+    bald = torch.ones(Z)
+    newer = Personal(_gate_on("Blond_Hair"), {("Bald", "Blond_Hair"): bald}, {("Bald", "Blond_Hair"): "new"})
+    both = personal.updated(newer, ["Bald"])
+    assert both.gate is newer.gate and set(both.variants) == {("Brown_Hair", "Black_Hair"), ("Bald", "Blond_Hair")}
+    assert both.notes[("Brown_Hair", "Black_Hair")] == "link"
+    assert set(personal.updated(newer, ["Bald", "Brown_Hair"]).variants) == {("Bald", "Blond_Hair")}
+    replace(bank, personal=None).save(tmp_path / "plain.safetensors")
+    assert AttributeBank.load(tmp_path / "plain.safetensors").personal is None
+    tensors = load_file(str(path))
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = dict(f.metadata())
+    for broken, message in (({k: v for k, v in tensors.items() if k != "gate_bias"}, "not an attribute bank"),
+                            ({**tensors, "gate_weight": torch.zeros(3, Z)}, "the gate must be"),
+                            ({**tensors, "variants": torch.full((1, Z), float("nan"))}, "NaN"),
+                            ({**tensors, "variants": torch.zeros(2, Z)}, "variants have shape")):
+        save_file(broken, str(tmp_path / "broken.safetensors"), metadata=meta)
+        with pytest.raises(ValueError, match=message):
+            AttributeBank.load(tmp_path / "broken.safetensors")
+    save_file(tensors, str(tmp_path / "broken.safetensors"), metadata={**meta, "variants": "[[\"Male\", \"Bald\", \"\"]]"})
+    with pytest.raises(ValueError, match="only the hair sliders"):
+        AttributeBank.load(tmp_path / "broken.safetensors")
+    save_file(tensors, str(tmp_path / "broken.safetensors"), metadata={**meta, "variants": "{not json"})
+    with pytest.raises(ValueError, match="unreadable variant names"):
+        AttributeBank.load(tmp_path / "broken.safetensors")
+
+
+def test_variants_are_adopted_where_the_shared_row_misses():
+    """In the toy world the judge sees brown hair only once black is gone, and not pushed too far.
+    The shared brown row, at its end, takes black off a black-haired face by half (the average of
+    what faces without brown hair have): few of them turn brown, and no stronger end of it turns
+    most brown without overdoing the brown. The link made for black hair (its effect, less
+    black's) turns them all brown, so it is adopted for black hair; on blond faces the shared row
+    already works, and stays."""
+    model, judge = _Toy(), _Judge()
+    train_x, train_y = _faces(800, seed=0)
+    valid_x, valid_y = _faces(400, seed=1)
+    fit = fit_effects(model, labelled_batches(train_x, train_y, 200), progress=False)
+    effect_rows = fit.directions()
+    k, black = INDEX["Brown_Hair"], INDEX["Black_Hair"]
+    assert 0.2 < float(-effect_rows[k, black]) / 2 < 0.8  # the shared link removes part of black
+    link = personal_link(fit, "Brown_Hair", "Black_Hair")
+    assert float(link[black]) == pytest.approx(-2.0, abs=0.2) and float(link[k]) == pytest.approx(2.0, abs=0.2)
+    shared = AttributeBank(ATTRIBUTES, effect_rows * 0.8 / 4, _records())  # its end: 0.8 of the effect row
+    editor = Editor(model, shared)
+    train_codes = editor.encode(train_x)
+    personal, measured, accuracy = choose_variants(editor, judge, shared, fit, valid_x, valid_y, train_codes,
+                                                   train_y, ["Brown_Hair"], max_faces=60, progress=False)
+    assert accuracy >= 0.98
+    by_state = {v.state: v for v in measured if v.attribute == "Brown_Hair"}
+    assert set(by_state) == {"Black_Hair", "Blond_Hair"}  # no grey or bald faces to measure on
+    on_black = by_state["Black_Hair"]
+    assert on_black.adopted and on_black.shared[0] <= 0.3 and on_black.choice.success >= 0.9
+    assert on_black.choice.source == "link"
+    assert not by_state["Blond_Hair"].adopted and by_state["Blond_Hair"].shared[0] >= 0.9
+    assert min(on_black.choice.success, on_black.choice.kept) >= min(on_black.shared) + GAIN
+    assert list(personal.variants) == [("Brown_Hair", "Black_Hair")] and "link" in on_black.describe()
+    # The bank with its variant turns black-haired validation faces brown; the shared row did not.
+    mine = Editor(model, replace(shared, personal=personal))
+    rows = np.flatnonzero(valid_y[:, black] == 1)[:40]
+    z = mine.encode(valid_x[rows])
+    after = torch.stack([mine.edit(code, {"Brown_Hair": 4.0}) for code in z])
+    before = torch.stack([editor.edit(code, {"Brown_Hair": 4.0}) for code in z])
+    seen = lambda codes: (judge(model.decode(codes)) > 0)[:, k].float().mean()  # noqa: E731
+    assert seen(after) >= 0.9 and seen(before) <= 0.3
+    with pytest.raises(ValueError, match="only the hair sliders"):
+        choose_variants(editor, judge, shared, fit, valid_x, valid_y, train_codes, train_y, ["Male"])
