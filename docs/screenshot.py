@@ -1,5 +1,6 @@
 """Make the README's screenshots: the app on the bundled weights in headless chromium, a photo
-being edited (Eyeglasses and a hat, the compare handle in the middle), on a laptop and on a phone.
+being edited (Eyeglasses and a hat, the compare handle between the eyes: before on the left, after on
+the right), on a laptop and on a phone.
 
     python docs/screenshot.py [--weights weights] [--out docs]
 
@@ -25,6 +26,7 @@ SCREENS = {  # file: browser context options
                       "has_touch": True},
 }
 EDIT = {"Eyeglasses": "3", "Wearing_Hat": "2"}
+HANDLE_STEPS = 3  # arrow-key steps of 5% to the left: the handle from the middle to between the eyes
 
 
 def shoot(browser, url: str, out: Path, device: dict) -> None:
@@ -38,6 +40,9 @@ def shoot(browser, url: str, out: Path, device: dict) -> None:
     for name, value in EDIT.items():
         page.locator(f"#slider-{name} input[type=range]").fill(value)
         page.wait_for_timeout(800)
+    page.locator("canvas.live-canvas").focus()
+    for _ in range(HANDLE_STEPS):
+        page.keyboard.press("ArrowLeft")
     if device.get("is_mobile"):  # the sliders scrolled beneath the picture, the first edited one in view
         page.locator(f"#slider-{next(iter(EDIT))}").scroll_into_view_if_needed()
     else:
