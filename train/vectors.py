@@ -181,25 +181,37 @@ def guided(args, model: VAE, editor: Editor, images, labels, effect: AttributeBa
            attributes: list[str]) -> dict[str, AttributeBank]:
     """The edits of ``attributes`` learned through the decoder (``--guide``), one bank per
     ``--guide-keep``, from the effects, on ``--guide-faces`` faces of ``--split``."""
+    guide, checkpoints = load_guide(args, model)
+    rng = np.random.default_rng(args.seed)
+    rows = np.sort(rng.choice(len(images), min(args.guide_faces, len(images)), replace=False))
+    codes = editor.encode(images[rows]).clone()
+    return {f"guided (keep {keep:g}" + (f", backdrop {backdrop:g})" if backdrop else ")"): bank
+            for keep, backdrop, bank in learn_each(args, model, guide, codes, labels[rows], effect, attributes,
+                                                   checkpoints)}
+
+
+def load_guide(args, model: VAE):
+    """``--guide``'s classifier, and the cache folder learned edits are kept in (None with ``--fresh``)."""
     guide = load_attribute_net(args.guide, model.config.policy, args.device)
     checkpoints = None if args.fresh else cache_root() / "guided"
     if checkpoints:
         print(f"learned edits are kept in {checkpoints} (a stopped run resumes; --fresh ignores them)")
-    rng = np.random.default_rng(args.seed)
-    rows = np.sort(rng.choice(len(images), min(args.guide_faces, len(images)), replace=False))
-    codes = editor.encode(images[rows]).clone()
-    banks = {}
+    return guide, checkpoints
+
+
+def learn_each(args, model: VAE, guide, codes, labels, start: AttributeBank, attributes: list[str], checkpoints):
+    """``(keep, backdrop, bank)`` for each of ``guide_settings``: ``attributes``' edits learned
+    through the decoder on the faces of ``codes`` from ``start``'s rows, with a line saying how many."""
     for keep, backdrop in guide_settings(args):
-        start = time.perf_counter()
-        bank, learned = learn_directions(model, guide, codes, labels[rows], effect, attributes, steps=args.guide_steps,
+        began = time.perf_counter()
+        bank, learned = learn_directions(model, guide, codes, labels, start, attributes, steps=args.guide_steps,
                                          keep=keep, backdrop=backdrop, seed=args.seed, progress=not args.quiet,
                                          checkpoints=checkpoints)
         resumed = sum(g.resumed for g in learned)
-        name = f"guided (keep {keep:g}" + (f", backdrop {backdrop:g})" if backdrop else ")")
-        print(f"learned {len(learned) - resumed} edits through the decoder ({name[8:-1]}; {resumed} more "
-              f"from the cache) in {time.perf_counter() - start:.0f} s")
-        banks[name] = bank
-    return banks
+        setting = f"keep {keep:g}" + (f", backdrop {backdrop:g}" if backdrop else "")
+        print(f"learned {len(learned) - resumed} edits through the decoder ({setting}; {resumed} more "
+              f"from the cache) in {time.perf_counter() - began:.0f} s")
+        yield keep, backdrop, bank
 
 
 def personalise(args, model: VAE, data, images, labels, base: AttributeBank, total: int) -> AttributeBank:
@@ -212,16 +224,13 @@ def personalise(args, model: VAE, data, images, labels, base: AttributeBank, tot
     codes = torch.cat([editor.encode(images[i:i + args.batch_size]) for i in range(0, len(images), args.batch_size)])
     learn = None
     if args.guide:
-        guide = load_attribute_net(args.guide, model.config.policy, args.device)
-        checkpoints = None if args.fresh else cache_root() / "guided"
+        guide, checkpoints = load_guide(args, model)
 
         def learn(state_codes, state_labels, start, names):
-            rows = np.random.default_rng(args.seed).permutation(len(state_codes))[:args.guide_faces]
-            return {f"learned (keep {keep:g})": learn_directions(
-                        model, guide, state_codes[np.sort(rows)].clone(), state_labels[np.sort(rows)], start, names,
-                        steps=args.guide_steps, keep=keep, backdrop=backdrop, seed=args.seed,
-                        progress=not args.quiet, checkpoints=checkpoints)[0]
-                    for keep, backdrop in guide_settings(args)}
+            rows = np.sort(np.random.default_rng(args.seed).permutation(len(state_codes))[:args.guide_faces])
+            return {f"learned (keep {keep:g})": bank
+                    for keep, _, bank in learn_each(args, model, guide, state_codes[rows].clone(), state_labels[rows],
+                                                    start, names, checkpoints)}
     attributes = args.only or [a for a in STATES if a in DRAWN]
     personal, measured, accuracy = choose_variants(editor, clf, base, fit, valid_x, valid_y, codes, labels, attributes,
                                                    learn, max_faces=args.calibration_faces, reach=args.reach,

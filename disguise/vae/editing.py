@@ -93,6 +93,7 @@ class Editor:
         self.bank = bank
         self.vectors = bank.vectors.to(self.device)                 # (40, z)
         self.personal = bank.personal.to(self.device) if bank.personal is not None else None
+        self._varied = {name for name, _ in self.personal.variants} if self.personal else set()
 
     @classmethod
     def from_pretrained(cls, source: str | os.PathLike, device: str | torch.device = "cpu",
@@ -153,10 +154,13 @@ class Editor:
         """``decode`` in batches: faster over many faces (evaluation), and within a level of it."""
         return to_pixels(self.decode_float(z))
 
-    def rows(self, z: torch.Tensor | None = None) -> torch.Tensor:
+    def rows(self, z: torch.Tensor | None = None, names: Iterable[str] | None = None) -> torch.Tensor:
         """The forty rows ``(40, z_dim)`` as they apply to the face whose code is ``z``: the
-        bank's, or with its variants blended in by the face's hair state (module docstring)."""
-        if z is None or self.personal is None:
+        bank's, or with its variants blended in by the face's hair state (module docstring).
+        ``names``: the only rows the caller reads; where none of them has a variant, the bank's
+        rows are those rows already, and the face's hair is not read (an edit of glasses on the
+        server's hot path pays nothing for the hair sliders)."""
+        if z is None or self.personal is None or (names is not None and self._varied.isdisjoint(names)):
             return self.vectors
         return self.personal.rows(self.vectors, torch.as_tensor(z, device=self.device).reshape(1, -1))[0]
 
@@ -167,7 +171,11 @@ class Editor:
         alphas = check_alphas(alphas)
         locked = list(dict.fromkeys(locked))
         check_names(locked)
-        rows = self.rows(z)
+        moved = [name for name, a in alphas.items() if a != 0.0]
+        return self._direction(alphas, locked, self.rows(z, moved + locked))
+
+    def _direction(self, alphas: dict[str, float], locked: list[str], rows: torch.Tensor) -> torch.Tensor:
+        """``direction`` with checked ``alphas`` and ``locked``, along ``rows``."""
         delta = torch.zeros(self.model.config.z_dim, device=self.device)
         for name, a in alphas.items():
             if a != 0.0:
@@ -210,11 +218,16 @@ class Editor:
         check_names([attribute])
         values = check_alpha_list(alphas)
         zs = torch.as_tensor(zs, device=self.device).reshape(-1, self.model.config.z_dim)
-        if self.personal is None:
+        locked = list(dict.fromkeys(locked))
+        check_names(locked)
+        if self.personal is None or self._varied.isdisjoint([attribute, *locked]):
             steps = torch.stack([self.direction({attribute: a}, locked) for a in values])  # (A, z)
             return zs[:, None, :] + steps[None]
-        return torch.stack([z[None] + torch.stack([self.direction({attribute: a}, locked, z) for a in values])
-                            for z in zs])
+        out = []
+        for z in zs:  # each face along its own rows, read once for all the alphas
+            rows = self.rows(z)
+            out.append(z[None] + torch.stack([self._direction({attribute: a}, locked, rows) for a in values]))
+        return torch.stack(out)
 
     def grid(self, zs: torch.Tensor, attribute: str, alphas: Sequence[float] = (0, 1, 2, 3, 4),
              locked: Iterable[str] = ()) -> np.ndarray:

@@ -121,17 +121,25 @@ class Personal:
             if v.shape != self.gate.weight.shape[1:]:
                 raise ValueError(f"the variant of {name} for {state} has shape {tuple(v.shape)}, the gate "
                                  f"reads codes of {self.gate.weight.shape[1]}")
+        # The variants as one block, so that a face's rows take a few tensor operations however
+        # many there are (the server reads them on every edit of a hair slider).
+        keys = list(self.variants)
+        device = self.gate.weight.device
+        self._slider = torch.tensor([INDEX[a] for a, _ in keys], dtype=torch.long, device=device)
+        self._state = torch.tensor([STATES.index(s) for _, s in keys], dtype=torch.long, device=device)
+        z_dim = self.gate.weight.shape[1]
+        self._rows = (torch.stack([self.variants[k] for k in keys]) if keys
+                      else torch.zeros(0, z_dim)).to(self.gate.weight)
 
     def rows(self, vectors: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """The shared rows ``vectors`` ``(40, z)`` as they apply to each of the faces ``z``
         ``(B, z)``: ``(B, 40, z)``."""
         z = torch.as_tensor(z).to(vectors).reshape(-1, vectors.shape[1])
-        pi = self.gate.probabilities(z).to(vectors)
+        pi = self.gate.probabilities(z).to(vectors)[:, self._state.to(vectors.device)]      # (B, variants)
+        slider = self._slider.to(vectors.device)
+        change = self._rows.to(vectors) - vectors[slider]                                    # (variants, z)
         out = vectors.expand(len(z), *vectors.shape).clone()
-        for (name, state), v in self.variants.items():
-            k = INDEX[name]
-            out[:, k] += pi[:, STATES.index(state), None] * (v.to(vectors) - vectors[k])
-        return out
+        return out.index_add_(1, slider, pi[:, :, None] * change[None])
 
     def updated(self, newer: "Personal", attributes: Sequence[str]) -> "Personal":
         """``newer``'s gate and variants, with this one's variants of the sliders outside
