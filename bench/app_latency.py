@@ -4,6 +4,8 @@
 
 1. Model time per edit (encode once, then z + sum alpha v and a decode) at 64 and 128 pixels,
    with the weights' architecture (the weights themselves at their own size). Target: <= 3 ms.
+   Beside it, what the rows that depend on the face cost in an edit's direction: the hair
+   sliders' (read on every such edit) and a picture slider's (worked out once per face, then kept).
 2. Slider event latency through the real Gradio server, run in its own process (bench/_serve.py),
    from gradio_client (p50 and p95), against a no-op event on the same server that returns a
    ready image of the same size (a fresh copy each time, so that Gradio's content-addressed cache
@@ -66,6 +68,30 @@ def model_time(weights: str, size: int, repeats: int = 300) -> tuple[float, str]
     alphas = {"Eyeglasses": 2.0, "No_Beard": -1.5, "Wearing_Hat": 1.0}
     ms = _common.median_ms(_common.timed(lambda: editor.render(z, alphas), repeats, warmup=20))
     return ms, what
+
+
+def own_rows_time(weights: str, repeats: int = 300) -> list[str]:
+    """Median ms of an edit's direction that reads the face's own rows, against one that reads
+    none: a hair slider's (``disguise.vae.personal``) and Blurry's (``disguise.vae.pictured``),
+    for a face seen before and for new faces."""
+    editor = Editor.from_pretrained(weights)
+    z = editor.encode(np.zeros((editor.size, editor.size, 3), np.uint8))[0]
+    faces = iter(z + 0.05 * torch.randn(repeats + 2, len(z), generator=torch.Generator().manual_seed(0)))
+
+    def ms(fn) -> float:
+        return _common.median_ms(_common.timed(fn, repeats, warmup=2))
+
+    lines = [f"direction, no face rows (glasses): {ms(lambda: editor.direction({'Eyeglasses': 2.0}, z=z)):.3f} ms"]
+    if editor.personal is not None:
+        lines.append(f"direction, a hair slider's rows (brown hair): "
+                     f"{ms(lambda: editor.direction({'Brown_Hair': 2.0}, z=z)):.3f} ms")
+    if editor.pictured is not None:
+        name = next(iter(editor.pictured.blur))
+        new = ms(lambda: editor.direction({name: 2.0}, z=next(faces)))
+        kept = ms(lambda: editor.direction({name: 2.0}, z=z))
+        lines.append(f"direction, {name}'s row from the face's picture: {new:.2f} ms for a new face, "
+                     f"{kept:.3f} ms once worked out")
+    return lines
 
 
 def server_latency(weights: str, events: int, threads: int, photo: str) -> dict[str, list[float]]:
@@ -151,6 +177,8 @@ def main() -> None:
         for size in (64, 128):
             ms, what = model_time(args.weights, size)
             print(f"   {size:3d} x {size:<3d}: {ms:6.2f} ms   (target <= 3 ms; {what})")
+        for line in own_rows_time(args.weights):
+            print(f"   {line}")
 
     work = tempfile.TemporaryDirectory()
     photo = _common.twelve_megapixel_photo(work.name)

@@ -259,6 +259,14 @@ def test_vector_methods_side_by_side(tiny_run, synthetic_root, tmp_path, astrona
             (["--method", "calibrated", *judge, "--personal"], "hair sliders their variants"),
             (["--method", "calibrated", *judge, "--personal", "--only", "Male,Bald", "--base",
               str(run / "seed.safetensors")], "varies the hair sliders"),
+            (["--method", "effect", "--pictured"], "work with --method calibrated"),
+            (["--method", "calibrated", *judge, "--pictured"], "remakes an existing bank's picture sliders"),
+            (["--method", "calibrated", *judge, "--pictured", "--personal", "--base", str(run / "seed.safetensors")],
+             "one at a time"),
+            (["--method", "calibrated", *judge, "--pictured", "--only", "Blurry,Male", "--base",
+              str(run / "seed.safetensors")], "from the picture, not Male"),
+            (["--method", "calibrated", *judge, "--pictured", "--blurs", "0", "--base", str(run / "seed.safetensors")],
+             "--blurs are pixels"),
             (["--method", "calibrated", *judge, "--guide", str(tmp_path / "seed")], "not be the judge"),
             (["--method", "calibrated", *judge, "--guide", str(guide), "--guide-keep", "-1"], "must not be negative"),
             (["--method", "calibrated", *judge, "--guide", str(guide), "--guide-backdrop", "-1"],
@@ -303,6 +311,17 @@ def test_vector_methods_side_by_side(tiny_run, synthetic_root, tmp_path, astrona
     personal = AttributeBank.load(tmp_path / "personal.safetensors")
     assert personal.personal is not None and torch.equal(personal.vectors, some.vectors)
     assert all(name == "Brown_Hair" for name, _ in personal.personal.variants)
+    # Blurry made from each face's picture, on that bank: every row and variant stays, each blur is measured.
+    assert run_cli(vectors_main, [*data, "--method", "calibrated", *judge, "--base", str(tmp_path / "personal.safetensors"),
+                                  "--pictured", "--blurs", "2", "6", "--calibration-faces", "30",
+                                  "--out", str(tmp_path / "pictured.safetensors")]) == 0
+    printed = capsys.readouterr().out
+    assert "Blurry               blurred by 2 px (" in printed and "Blurry               blurred by 6 px (" in printed
+    assert "picture sliders adopted" in printed and "the shared row" in printed
+    pictured = AttributeBank.load(tmp_path / "pictured.safetensors")
+    assert torch.equal(pictured.vectors, some.vectors) and pictured.personal is not None
+    assert list(pictured.personal.variants) == list(personal.personal.variants)
+    assert pictured.pictured is None or set(pictured.pictured.blur.items()) <= {("Blurry", 2.0), ("Blurry", 6.0)}
     for name in ("attribute_classifier.json", "attribute_classifier.safetensors"):
         shutil.copyfile(tmp_path / "seed" / name, run / name)
     r = cli("train.evaluate", *data, *judged, "--before", str(tmp_path / "seed" / "evaluation.json"))

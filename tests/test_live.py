@@ -279,11 +279,14 @@ def test_the_page_follows_each_sliders_scale(tiny_run, tmp_path, astronaut):
 
 
 def test_the_page_gets_the_faces_own_rows(tiny_run, tmp_path, astronaut):
-    """With a bank whose brown-hair slider has a row for black hair (``disguise.vae.personal``),
-    a face the gate reads as black-haired gets that row in its document, and the page's sum is
-    the server's edit of that face."""
+    """With a bank whose brown-hair slider has a row for black hair (``disguise.vae.personal``)
+    and whose Blurry slider is made from the picture (``disguise.vae.pictured``), a face the gate
+    reads as black-haired gets both of its own rows in its document, and the page's sum is the
+    server's edit of that face."""
     from disguise.serving.studio import Studio
     from disguise.vae.personal import STATES, Gate, Personal
+    from disguise.identity.convnet import gaussian_blur
+    from disguise.vae.pictured import Pictured
     from disguise.vae.vectors import BANK_NAME, AttributeBank
 
     for name in ("config.json", "model.safetensors"):
@@ -294,16 +297,23 @@ def test_the_page_gets_the_faces_own_rows(tiny_run, tmp_path, astronaut):
     bias[STATES.index("Black_Hair")] = 30.0  # every face reads as black-haired
     variant = -2.0 * bank.vectors[k] + 0.5
     bank.personal = Personal(Gate(torch.zeros(len(STATES) + 1, zdim), bias), {("Brown_Hair", "Black_Hair"): variant})
+    bank.pictured = Pictured({"Blurry": 4.5}, end=4.0)
     bank.save(tmp_path / BANK_NAME)
     studio = Studio.load(tmp_path, device="cpu")
     face = studio.prepare(astronaut)
     alphas = [0.0] * len(ATTRIBUTES)
-    alphas[k], alphas[ATTRIBUTES.index("Eyeglasses")] = 3.0, 1.0
+    blurry = ATTRIBUTES.index("Blurry")
+    alphas[k], alphas[ATTRIBUTES.index("Eyeglasses")], alphas[blurry] = 3.0, 1.0, 2.0
     for locked in ([], ["Male", "Young"]):
         doc = json.loads(studio.live(face, alphas, locked, "photo"))
         rows = np.frombuffer(base64.b64decode(doc["bank"]), "<f4").reshape(len(ATTRIBUTES), zdim)
         np.testing.assert_allclose(rows, studio.editor.conditioned_bank(locked, face.z).numpy(), atol=1e-6)
-        assert not np.allclose(rows[k], studio.editor.conditioned_bank(locked)[k].numpy(), atol=1e-3)
-        want = studio.editor.edit(face.z, {"Brown_Hair": 3.0, "Eyeglasses": 1.0}, locked).numpy().reshape(-1)
-        np.testing.assert_allclose(_page_edit(doc, alphas), want, atol=1e-4)
+        shared = studio.editor.conditioned_bank(locked).numpy()
+        assert not np.allclose(rows[k], shared[k], atol=1e-3) and not np.allclose(rows[blurry], shared[blurry], atol=1e-3)
+        want = studio.editor.edit(face.z, {"Brown_Hair": 3.0, "Eyeglasses": 1.0, "Blurry": 2.0}, locked)
+        np.testing.assert_allclose(_page_edit(doc, alphas), want.numpy().reshape(-1), atol=1e-4)
     np.testing.assert_allclose(studio.editor.rows(face.z)[k].numpy(), variant.numpy(), atol=1e-5)
+    model = studio.editor.model
+    with torch.inference_mode():  # the end of Blurry is the code of the face's own picture blurred
+        blurred = model.encode(gaussian_blur(model.decode(face.z.reshape(1, -1)), Pictured.pixels(4.5, model.config.policy)))[0][0]
+    np.testing.assert_allclose(studio.editor.edit(face.z, {"Blurry": 4.0}).numpy(), blurred.numpy(), atol=1e-4)

@@ -212,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     drawable = drawability(editor, clf, test_x, test_y, judge_x, attributes, max_faces=args.faces)
     bank = {"method": editor.bank.method, "unit": editor.bank.unit,
             "scales": {r.name: r.scale for r in editor.bank.records},
-            "variants": editor.bank.personal.describe() if editor.bank.personal else []}
+            "variants": editor.bank.personal.describe() if editor.bank.personal else [],
+            "pictured": editor.bank.pictured.describe() if editor.bank.pictured else []}
     report = Report(recon, acc, edits, bar=bar.summary(edits), photo_view=photo, photo_summary=photo_summary,
                     identity=kept, identity_threshold=recogniser.threshold if recogniser else None,
                     identity_recogniser=recogniser.name if recogniser else "", drawability=drawable,

@@ -20,7 +20,9 @@ RUN/attribute_vectors.safetensors. ``--base BANK`` makes an existing bank's rows
 rebuilds just those sliders, keeping the base's other rows as they are. ``--personal`` (with
 ``--base``) leaves the base's rows as they are and gives the hair sliders a row per hair state they
 replace, where it beats the shared row on validation faces in that state (``disguise.vae.personal``,
-``disguise.evaluation.variants``).
+``disguise.evaluation.variants``). ``--pictured`` (with ``--base``) leaves the base's rows as they
+are and makes Blurry's row for each face from its own picture blurred, at the blur the judge found
+best on validation faces, where it beats the shared row (``disguise.vae.pictured``).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import torch
 from disguise.attributes import ATTRIBUTES, DRAWN, NOT_DRAWN
 from disguise.data.cache import load_split
 from disguise.data.celeba import CelebAError, open_celeba
-from disguise.evaluation.calibration import REACH, calibrate, typical_distance, within_limits
+from disguise.evaluation.calibration import BLURS, REACH, calibrate, calibrate_pictures, typical_distance, within_limits
 from disguise.evaluation.compensation import compensate, seen_by
 from disguise.evaluation.variants import choose_variants
 from disguise.files import cache_root
@@ -48,6 +50,7 @@ from disguise.vae.effects import RIDGE, effect_bank, fit_effects
 from disguise.vae.guided import BACKDROP, FACES, KEEPS, STEPS, learn_directions
 from disguise.vae.model import VAE
 from disguise.vae.personal import STATES, sources
+from disguise.vae.pictured import PICTURE_SLIDERS
 from disguise.vae.vectors import (
     BANK_NAME,
     BATCH_SIZE,
@@ -105,6 +108,12 @@ def parse(argv):
                    help="calibrated, with --base: keep the base's rows and give the hair sliders (--only, "
                         "default all five) a row per hair state they replace, where it beats the shared "
                         "row on validation faces in that state (disguise.vae.personal)")
+    p.add_argument("--pictured", action="store_true",
+                   help="calibrated, with --base: keep the base's rows and make Blurry's row for each face "
+                        "from its own picture blurred, where that beats the shared row on validation faces "
+                        "(disguise.vae.pictured)")
+    p.add_argument("--blurs", type=float, nargs="+", default=list(BLURS),
+                   help="--pictured: the blurs at the slider's end to measure, px of the aligned frame")
     p.add_argument("--fresh", action="store_true",
                    help="--guide: learn every edit again instead of resuming from the cache")
     p.add_argument("--no-links", action="store_true",
@@ -244,6 +253,23 @@ def personalise(args, model: VAE, data, images, labels, base: AttributeBank, tot
     return replace(base, personal=personal)
 
 
+def picture(args, model: VAE, data, base: AttributeBank) -> AttributeBank:
+    """``--pictured``: ``base`` with its picture sliders made from each face's picture
+    (``disguise.evaluation.calibration.calibrate_pictures``)."""
+    clf = load_classifier(judge_folder(args), args.device, judge_policy(model.config.policy))
+    valid_x, valid_y, _ = load_split(data, "valid", model.config.policy, progress=not args.quiet)
+    editor = Editor(model, replace(base, pictured=None), args.device)
+    pictured, measured = calibrate_pictures(editor, clf, valid_x, valid_y, args.only or PICTURE_SLIDERS,
+                                            args.blurs, max_faces=args.calibration_faces, reach=args.reach,
+                                            progress=not args.quiet)
+    for m in measured:
+        for sigma, c in m.ladder.items():
+            print(f"  {m.attribute:20s} blurred by {sigma:g} px {c.measures()}")
+        print(f"  {m.describe()}")
+    print(f"{len(pictured.blur) if pictured else 0} picture sliders adopted")
+    return replace(base, pictured=pictured)
+
+
 def guide_settings(args) -> list[tuple[float, float]]:
     """The (keep, backdrop) weights of each learned candidate."""
     backdrops = args.guide_backdrop * len(args.guide_keep) if len(args.guide_backdrop) == 1 else args.guide_backdrop
@@ -259,10 +285,16 @@ def main(argv=None) -> int:
         fail("--batch-size, --max-positives, --calibration-faces, --hold-faces, --guide-steps and "
              "--guide-faces must be at least 1, --hold-rounds not negative, --reach and --threshold "
              "positive and --ridge not negative")
-    if (args.guide or args.base or args.personal) and args.method != "calibrated":
-        fail("--guide, --base and --personal work with --method calibrated; pass that too")
+    if (args.guide or args.base or args.personal or args.pictured) and args.method != "calibrated":
+        fail("--guide, --base, --personal and --pictured work with --method calibrated; pass that too")
     if args.personal and not args.base:
         fail("--personal gives an existing bank's hair sliders their variants: pass that bank as --base")
+    if args.pictured and not args.base:
+        fail("--pictured remakes an existing bank's picture sliders: pass that bank as --base")
+    if args.pictured and args.personal:
+        fail("--personal and --pictured are made one at a time: run one on the other's bank")
+    if not all(0 < b <= 20 for b in args.blurs):
+        fail("--blurs are pixels of the aligned frame, each in (0, 20]")
     if args.only is not None:
         args.only = list(dict.fromkeys(args.only))
         if not args.base:
@@ -276,6 +308,9 @@ def main(argv=None) -> int:
         no_states = [a for a in args.only if args.personal and not sources(a)]
         if no_states:
             fail(f"--personal varies the hair sliders ({', '.join(STATES)}), not {', '.join(no_states)}")
+        not_pictures = [a for a in args.only if args.pictured and a not in PICTURE_SLIDERS]
+        if not_pictures:
+            fail(f"--pictured makes {', '.join(PICTURE_SLIDERS)} from the picture, not {', '.join(not_pictures)}")
     if not all(k >= 0 for k in args.guide_keep + args.guide_backdrop):
         fail("--guide-keep and --guide-backdrop weights must not be negative")
     if len(args.guide_backdrop) not in (1, len(args.guide_keep)):
@@ -294,14 +329,18 @@ def main(argv=None) -> int:
                      "another (train.attributes trains a guide on other people)")
             load_attribute_net(args.guide, model.config.policy)
     data = open_celeba(args.data)
-    images, labels, rep = load_split(data, args.split, model.config.policy, progress=not args.quiet)
-    print(rep.summary())
     start = time.perf_counter()
-    total = -(-len(images) // args.batch_size)
-    if args.personal:
-        bank = personalise(args, model, data, images, labels, base, total)
+    if args.pictured:  # validation faces only
+        bank = picture(args, model, data, base)
     else:
-        bank = make_bank(args, model, data, images, labels, total, base)
+        images, labels, rep = load_split(data, args.split, model.config.policy, progress=not args.quiet)
+        print(rep.summary())
+        start = time.perf_counter()
+        total = -(-len(images) // args.batch_size)
+        if args.personal:
+            bank = personalise(args, model, data, images, labels, base, total)
+        else:
+            bank = make_bank(args, model, data, images, labels, total, base)
     bank.save(out)
     took = time.perf_counter() - start
     print(f"{'attribute':20s} {'pos':>6s} {'neg':>6s} {'batches':>7s} {'|diff|':>7s} {'unit':>6s}  converged")

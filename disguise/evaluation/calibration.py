@@ -26,26 +26,36 @@ within both becomes the slider: its vector is scaled so that alpha = ``END`` (th
 strength. Dragging to the end shows the attribute as clearly as the model
 can while keeping the rest of the face; half-way shows half of it. A slider whose best score is
 still low (an attribute the model cannot draw) says so in the bank's records and the evaluation.
+
+A slider of the picture (Blurry, ``disguise.vae.pictured``) has no shared direction to scale: its
+row for a face is the way to that face's own picture blurred. ``calibrate_pictures`` measures it
+the same way at a ladder of blurs (``BLURS``) and gives the bank the best one within both limits,
+where it beats the slider's shared row on the same faces by at least ``GAIN``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from .. import backdrop
 from ..attributes import ATTRIBUTES, DRAWN, INDEX
 from ..identity.judge import AttributeClassifier
 from ..vae.editing import Editor
+from ..vae.pictured import PICTURE_SLIDERS, Pictured
 from ..vae.vectors import AttributeBank
 from .edits import edit_success
 
 END = 4.0  # the sliders span -END .. END
 REACH = 2.0  # an end edit at most this many typical distances between two faces' codes long
 LADDER = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0)  # multiples of the natural length
+BLURS = (2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0)  # a picture slider's blurs at its end, px of the aligned
+# frame (the synthetic set's Blurry photos: 1.8 to 2.6)
+GAIN = 0.05  # how much better than the shared row (min of success and kept) a face's own row must score
 
 
 @dataclass
@@ -69,8 +79,12 @@ class Choice:
 
     def describe(self) -> str:
         """Its source and scale and how it fared, for a log line."""
-        return (f"{self.source} x{self.multiple:g} ({self.success:.0%} seen, {self.kept:.0%} kept, "
-                f"{self.length:.1f} code units, backdrop {self.backdrop:.3f})")
+        return f"{self.source} x{self.multiple:g} {self.measures()}"
+
+    def measures(self) -> str:
+        """How it fared, in brackets."""
+        return (f"({self.success:.0%} seen, {self.kept:.0%} kept, {self.length:.1f} code units, "
+                f"backdrop {self.backdrop:.3f})")
 
 
 def natural(bank: AttributeBank) -> torch.Tensor:
@@ -91,14 +105,16 @@ def calibrate(editor: Editor, clf: AttributeClassifier, candidates: dict[str, At
     most ``wall`` (see the module docstring; ``distance``: the typical distance between two faces'
     codes, when ``images`` are a few alike faces and it was measured on all).
     Attributes outside ``attributes`` (not drawn, so not judged) keep the first candidate's row at
-    its natural length. The candidates' rows are measured as they are, without variants."""
+    its natural length. The candidates' rows are measured as they are, without variants or rows
+    made from the picture."""
     lengths = {source: natural(bank) for source, bank in candidates.items()}
     first = next(iter(candidates))
     limit = reach * (distance if distance is not None else typical_distance(editor, images))
     best: dict[str, Choice] = {}
     beyond: dict[str, Choice] = {}
     for source, bank in candidates.items():
-        trial = Editor(editor.model, replace(bank, vectors=lengths[source], personal=None), editor.device)
+        trial = Editor(editor.model, replace(bank, vectors=lengths[source], personal=None, pictured=None),
+                       editor.device)
         for e in edit_success(trial, clf, images, labels, attributes, ladder, max_faces=max_faces,
                               progress=progress, directions=("add",)):
             norm = float(lengths[source][INDEX[e.attribute]].norm())
@@ -123,6 +139,72 @@ def calibrate(editor: Editor, clf: AttributeClassifier, candidates: dict[str, At
         records.append(replace(rec, method="calibrated", scale=float(v.norm()),
                                note=_note(c) if c else "not judged: natural length"))
     return AttributeBank(ATTRIBUTES, torch.stack(vectors).float(), records), [best[a] for a in attributes if a in best]
+
+
+@dataclass
+class PictureChoice:
+    """A picture slider's best blur on validation faces (``choice``; ``None`` when every blur was
+    too long or repainted the background), the shared row's success and kept at the slider's end
+    on the same faces, and whether the blur became the slider."""
+
+    attribute: str
+    blur: float
+    choice: Choice | None
+    shared: tuple[float, float]
+    adopted: bool
+    ladder: dict[float, Choice] = field(default_factory=dict)  # every blur measured
+
+    def describe(self) -> str:
+        verdict = "adopted" if self.adopted else "not adopted"
+        best = (f"its picture blurred by {self.blur:g} px {self.choice.measures()}" if self.choice
+                else "no blur within the limits")
+        return (f"{self.attribute}: {best}; the shared row {self.shared[0]:.0%} seen, "
+                f"{self.shared[1]:.0%} kept: {verdict}")
+
+
+def calibrate_pictures(editor: Editor, clf: AttributeClassifier, images: np.ndarray, labels: np.ndarray,
+                       attributes: Sequence[str] = PICTURE_SLIDERS, ladder: Sequence[float] = BLURS,
+                       max_faces: int = 100, reach: float = REACH, wall: float = backdrop.LIMIT,
+                       gain: float = GAIN, progress: bool = True
+                       ) -> tuple[Pictured | None, list[PictureChoice]]:
+    """The picture sliders (module docstring) for ``editor``'s bank, measured at the slider's end
+    on ``images`` (validation faces) at each blur of ``ladder``: the ones adopted (``None`` if
+    none) and every slider's measurements."""
+    unknown = [a for a in attributes if a not in PICTURE_SLIDERS]
+    if unknown:
+        raise ValueError(f"only {', '.join(PICTURE_SLIDERS)} can be made from the picture, not {', '.join(unknown)}")
+    labels = np.asarray(labels)
+    plain = Editor(editor.model, replace(editor.bank, pictured=None), editor.device)
+    limit = reach * typical_distance(plain, images)
+
+    def at_end(trial: Editor, name: str):
+        return edit_success(trial, clf, images, labels, [name], (END,), max_faces=max_faces, progress=False,
+                            directions=("add",))[0]
+
+    blurs, notes, measured = {}, {}, []
+    for name in attributes:
+        today = at_end(plain, name)
+        lacking = np.flatnonzero(labels[:, INDEX[name]] != 1)[:max_faces]
+        z = plain.encode(images[lacking])
+        best, blur, ladder_measured = None, float("nan"), {}
+        for sigma in tqdm(ladder, desc=f"{name}: blurs", leave=False, disable=not progress):
+            pictured = Pictured({name: float(sigma)}, END)
+            trial = Editor(editor.model, replace(editor.bank, pictured=pictured), editor.device)
+            e = at_end(trial, name)
+            length = float((END * pictured.rows(plain.vectors, z, editor.model)[:, INDEX[name]]).norm(dim=1).mean())
+            here = Choice(name, "picture", 1.0, e.success[0], e.preserved[0],
+                          length=length, backdrop=e.backdrop[0])
+            ladder_measured[float(sigma)] = here
+            if here.allowed(limit, wall) and (best is None or _better(here, best)):
+                best, blur = here, float(sigma)
+        shared = (today.success[0], today.preserved[0])
+        adopted = best is not None and min(best.success, best.kept) >= min(shared) + gain
+        measured.append(PictureChoice(name, blur, best, shared, adopted, ladder_measured))
+        if adopted:
+            blurs[name] = blur
+            notes[name] = (f"validation: {best.success:.0%} seen, {best.kept:.0%} kept, {best.length:.1f} code "
+                           f"units, backdrop changed {best.backdrop:.3f}; the shared row {shared[0]:.0%} seen")
+    return (Pictured(blurs, END, notes) if blurs else None), measured
 
 
 def within_limits(editor: Editor, reach: float, wall: float = backdrop.LIMIT):

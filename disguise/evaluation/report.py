@@ -224,6 +224,12 @@ def _sliders(report: Report) -> list[str]:
         lines += ["", f"{len(variants)} rows of hair sliders are the face's own, chosen by its hair state as its "
                       "code reads (`disguise.vae.personal`); on other faces the slider is the row above:", ""]
         lines += [f"- {v}" for v in variants]
+    pictured = report.bank.get("pictured", [])
+    if pictured:
+        lines += ["", "Sliders of the picture, whose row is made for each face from its own picture "
+                      "(`disguise.vae.pictured`; the unit above is the shared row's, used only where there is "
+                      "no face):", ""]
+        lines += [f"- {v}" for v in pictured]
     return lines + [""]
 
 

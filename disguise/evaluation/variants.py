@@ -33,10 +33,9 @@ from ..vae.editing import Editor
 from ..vae.effects import EffectFit, effect_bank
 from ..vae.personal import STATES, Personal, fit_gate, sources, states_of
 from ..vae.vectors import AttributeBank
-from .calibration import END, REACH, Choice, calibrate, typical_distance
+from .calibration import END, GAIN, REACH, Choice, calibrate, typical_distance
 from .edits import edit_success
 
-GAIN = 0.05  # how much better than the shared row (min of success and kept) a variant must score
 MIN_FACES = 20  # validation faces a state needs for its variants to be measured
 
 Learn = Callable[[torch.Tensor, np.ndarray, AttributeBank, list[str]], dict[str, AttributeBank]]

@@ -57,9 +57,17 @@ def conv_blocks(widths: Sequence[int]) -> nn.Sequential:
 
 def random_blur(x: torch.Tensor, max_sigma: float) -> torch.Tensor:
     """Gaussian blur with one sigma per image, drawn from [0.3, max_sigma] pixels."""
-    k = 2 * math.ceil(3 * max_sigma) + 1
+    return gaussian_blur(x, torch.empty(len(x), device=x.device).uniform_(0.3, max_sigma))
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
+    """Float images ``(B, C, H, W)`` blurred by a Gaussian of ``sigma`` pixels (one for all, or
+    one per image), separably, with the edges repeated outwards."""
+    sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).reshape(-1).expand(len(x))
+    if not bool((sigma > 0).all()):
+        raise ValueError("a Gaussian blur needs a positive sigma")
+    k = 2 * math.ceil(3 * float(sigma.max())) + 1
     t = torch.arange(k, dtype=x.dtype, device=x.device) - k // 2
-    sigma = torch.empty(len(x), device=x.device).uniform_(0.3, max_sigma)
     g = torch.exp(-t[None] ** 2 / (2 * sigma[:, None] ** 2))
     g = g / g.sum(1, keepdim=True)                                   # (B, k)
     b, c, h, w = x.shape

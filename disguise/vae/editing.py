@@ -8,7 +8,8 @@ while others change: each edit vector loses its components along the locked attr
 InterFaceGAN (Shen et al., CVPR 2020, sec. 2.2). That is how a beard is added without also
 changing the gender.
 
-A bank may give the hair sliders a row per hair state (``disguise.vae.personal``): then each
+A bank may give the hair sliders a row per hair state (``disguise.vae.personal``), and a slider of
+the picture (Blurry) a row made from the face's own picture (``disguise.vae.pictured``): then each
 face's rows are read off its own code, and every edit of that face uses them, here and in the page.
 """
 
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import math
 import os
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -31,6 +34,7 @@ from .vectors import BANK_NAME, AttributeBank
 ALPHA_LIMIT = 20.0  # beyond this a decoded face is noise; the app's sliders span -4..4
 MAX_ALPHAS = 25  # alphas in one strip or grid: each is a decode and a tile, so a client's list is capped
 MAX_ALPHA_TEXT = 1000  # characters of a typed alpha list
+PICTURE_CACHE = 256  # faces whose picture-slider rows are kept (each a few floats per slider)
 
 
 def check_alpha(a: object, what: str = "alpha") -> float:
@@ -93,7 +97,12 @@ class Editor:
         self.bank = bank
         self.vectors = bank.vectors.to(self.device)                 # (40, z)
         self.personal = bank.personal.to(self.device) if bank.personal is not None else None
-        self._varied = {name for name, _ in self.personal.variants} if self.personal else set()
+        self.pictured = bank.pictured
+        self._pictures: OrderedDict[bytes, torch.Tensor] = OrderedDict()  # a face's picture rows, by its code
+        self._pictures_lock = threading.Lock()
+        # The sliders whose rows depend on the face (all others are the bank's rows for everyone).
+        self._own = ({name for name, _ in self.personal.variants} if self.personal else set()) | (
+            self.pictured.names if self.pictured else set())
 
     @classmethod
     def from_pretrained(cls, source: str | os.PathLike, device: str | torch.device = "cpu",
@@ -156,13 +165,42 @@ class Editor:
 
     def rows(self, z: torch.Tensor | None = None, names: Iterable[str] | None = None) -> torch.Tensor:
         """The forty rows ``(40, z_dim)`` as they apply to the face whose code is ``z``: the
-        bank's, or with its variants blended in by the face's hair state (module docstring).
-        ``names``: the only rows the caller reads; where none of them has a variant, the bank's
-        rows are those rows already, and the face's hair is not read (an edit of glasses on the
-        server's hot path pays nothing for the hair sliders)."""
-        if z is None or self.personal is None or (names is not None and self._varied.isdisjoint(names)):
+        bank's, with its variants blended in by the face's hair state and its picture sliders'
+        rows made from the face's picture (module docstring). ``names``: the only rows the caller
+        reads; where none of them depends on the face, the bank's rows are those rows already and
+        the face is not read (an edit of glasses on the server's hot path pays nothing for the
+        hair sliders or the blur)."""
+        names = None if names is None else set(names)
+        if z is None or not self._own or (names is not None and self._own.isdisjoint(names)):
             return self.vectors
-        return self.personal.rows(self.vectors, torch.as_tensor(z, device=self.device).reshape(1, -1))[0]
+        z = torch.as_tensor(z, device=self.device).reshape(1, -1)
+        rows = self.vectors
+        if self.personal is not None:
+            rows = self.personal.rows(rows, z)[0]
+        if self.pictured is not None and (names is None or not self.pictured.names.isdisjoint(names)):
+            rows = rows.clone()
+            rows[self._picture_index] = self._picture_rows(z)
+        return rows
+
+    @property
+    def _picture_index(self) -> list[int]:
+        return [INDEX[name] for name in self.pictured.blur]
+
+    def _picture_rows(self, z: torch.Tensor) -> torch.Tensor:
+        """The picture sliders' rows of the face with code ``z`` ``(1, z_dim)``, worked out once
+        per face (a decode and an encode) and kept for its later edits (the last
+        ``PICTURE_CACHE`` faces; requests may come from several threads)."""
+        key = z.detach().float().cpu().numpy().tobytes()
+        with self._pictures_lock:
+            if key in self._pictures:
+                self._pictures.move_to_end(key)
+                return self._pictures[key]
+        rows = self.pictured.rows(self.vectors, z, self.model)[0, self._picture_index]
+        with self._pictures_lock:
+            self._pictures[key] = rows
+            while len(self._pictures) > PICTURE_CACHE:
+                self._pictures.popitem(last=False)
+        return rows
 
     def direction(self, alphas: Mapping[str, float], locked: Iterable[str] = (),
                   z: torch.Tensor | None = None) -> torch.Tensor:
@@ -220,12 +258,12 @@ class Editor:
         zs = torch.as_tensor(zs, device=self.device).reshape(-1, self.model.config.z_dim)
         locked = list(dict.fromkeys(locked))
         check_names(locked)
-        if self.personal is None or self._varied.isdisjoint([attribute, *locked]):
+        if self._own.isdisjoint([attribute, *locked]):
             steps = torch.stack([self.direction({attribute: a}, locked) for a in values])  # (A, z)
             return zs[:, None, :] + steps[None]
         out = []
         for z in zs:  # each face along its own rows, read once for all the alphas
-            rows = self.rows(z)
+            rows = self.rows(z, [attribute, *locked])
             out.append(z[None] + torch.stack([self._direction({attribute: a}, locked, rows) for a in values]))
         return torch.stack(out)
 

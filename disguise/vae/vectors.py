@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
@@ -38,6 +38,7 @@ from .model import VAE
 
 if TYPE_CHECKING:
     from .personal import Personal
+    from .pictured import Pictured
 
 BANK_NAME = "attribute_vectors.safetensors"
 SEED_BANK_NAME = "attribute_vectors_seed.safetensors"  # the seed's bank, bundled beside the default for its units
@@ -92,12 +93,14 @@ UNITS = {"seed": "the seed's unit: alpha 1 moves the code by 1 along the differe
 class AttributeBank:
     """``vectors``: ``(40, z_dim)`` rows in ``names`` order, with a record per attribute. A row's
     length is its slider's unit (alpha = 1 moves the code by it): 1 for the seed's method.
-    ``personal``: the hair sliders' rows per hair state, if any (``disguise.vae.personal``)."""
+    ``personal``: the hair sliders' rows per hair state, if any (``disguise.vae.personal``);
+    ``pictured``: the sliders whose row a face's own picture makes, if any (``disguise.vae.pictured``)."""
 
     names: tuple[str, ...]
     vectors: torch.Tensor
     records: list[AttributeRecord]
     personal: "Personal | None" = None
+    pictured: "Pictured | None" = None
 
     @property
     def method(self) -> str:
@@ -126,7 +129,7 @@ class AttributeBank:
 
     def with_rows(self, other: "AttributeBank", names: Sequence[str]) -> "AttributeBank":
         """This bank with ``names``' rows (vectors and records) taken from ``other`` (and this
-        bank's variants, if any)."""
+        bank's variants and picture sliders, if any)."""
         if other.vectors.shape != self.vectors.shape:
             raise ValueError(f"banks of shape {tuple(self.vectors.shape)} and {tuple(other.vectors.shape)} "
                              f"cannot share rows")
@@ -134,7 +137,7 @@ class AttributeBank:
         for name in names:
             i = self.names.index(name)
             vectors[i], records[i] = other.vectors[i].to(vectors), other.records[i]
-        return AttributeBank(self.names, vectors, records, self.personal)
+        return replace(self, vectors=vectors, records=records)
 
     def save(self, path: str | os.PathLike) -> None:
         meta = {"names": json.dumps(list(self.names)),
@@ -145,13 +148,17 @@ class AttributeBank:
             more, more_meta = self.personal.tensors()
             tensors.update(more)
             meta.update(more_meta)
+        if self.pictured is not None:
+            meta[self.pictured.META] = self.pictured.to_meta()
         write_safetensors(path, tensors, meta)
 
     @classmethod
     def load(cls, path: str | os.PathLike, z_dim: int | None = None) -> "AttributeBank":
         """Load strictly: 40 names in CelebA's order, a ``(40, z_dim)`` tensor, one record each,
-        and either no variants or all of their tensors (``disguise.vae.personal``)."""
+        and either no variants or all of their tensors (``disguise.vae.personal``); picture
+        sliders, if any, as ``disguise.vae.pictured`` reads them."""
         from .personal import Personal
+        from .pictured import Pictured
 
         path = Path(path)
         if not path.is_file():
@@ -187,7 +194,13 @@ class AttributeBank:
                 personal = Personal.from_tensors(tensors, meta, vectors.shape[1])
             except ValueError as e:
                 raise ValueError(f"{path}: {e}") from None
-        return cls(names=names, vectors=vectors.float(), records=records, personal=personal)
+        pictured = None
+        if Pictured.META in meta:
+            try:
+                pictured = Pictured.from_meta(meta[Pictured.META])
+            except ValueError as e:
+                raise ValueError(f"{path}: {e}") from None
+        return cls(names=names, vectors=vectors.float(), records=records, personal=personal, pictured=pictured)
 
 
 # ----------------------------------------------------------------------------------------------
