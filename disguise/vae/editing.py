@@ -101,8 +101,8 @@ class Editor:
         self._pictures: OrderedDict[bytes, torch.Tensor] = OrderedDict()  # a face's picture rows, by its code
         self._pictures_lock = threading.Lock()
         # The sliders whose rows depend on the face (all others are the bank's rows for everyone).
-        self._own = ({name for name, _ in self.personal.variants} if self.personal else set()) | (
-            self.pictured.names if self.pictured else set())
+        self._varied = {name for name, _ in self.personal.variants} if self.personal else set()
+        self._own = self._varied | (self.pictured.names if self.pictured else set())
 
     @classmethod
     def from_pretrained(cls, source: str | os.PathLike, device: str | torch.device = "cpu",
@@ -175,7 +175,7 @@ class Editor:
             return self.vectors
         z = torch.as_tensor(z, device=self.device).reshape(1, -1)
         rows = self.vectors
-        if self.personal is not None:
+        if self.personal is not None and (names is None or not self._varied.isdisjoint(names)):
             rows = self.personal.rows(rows, z)[0]
         if self.pictured is not None and (names is None or not self.pictured.names.isdisjoint(names)):
             rows = rows.clone()
