@@ -12,10 +12,10 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from disguise.attributes import ATTRIBUTES, INDEX
+from disguise.blur import gaussian_blur
 from disguise.evaluation.calibration import GAIN, calibrate_pictures
 from disguise.evaluation.diagnosis import Drawability, cause
 from disguise.evaluation.edits import EditResult, QualityBar
-from disguise.identity.convnet import gaussian_blur
 from disguise.vae.editing import Editor
 from disguise.vae.pictured import Pictured
 from disguise.vae.vectors import AttributeBank, AttributeRecord

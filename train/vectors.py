@@ -50,7 +50,7 @@ from disguise.vae.effects import RIDGE, effect_bank, fit_effects
 from disguise.vae.guided import BACKDROP, FACES, KEEPS, STEPS, learn_directions
 from disguise.vae.model import VAE
 from disguise.vae.personal import STATES, sources
-from disguise.vae.pictured import PICTURE_SLIDERS
+from disguise.vae.pictured import MAX_BLUR, PICTURE_SLIDERS
 from disguise.vae.vectors import (
     BANK_NAME,
     BATCH_SIZE,
@@ -140,6 +140,13 @@ def judge_folder(args) -> Path:
     return judge
 
 
+def validation(args, model: VAE, data):
+    """The judge (``judge_folder``) and the validation faces and labels the sliders are chosen on."""
+    clf = load_classifier(judge_folder(args), args.device, judge_policy(model.config.policy))
+    valid_x, valid_y, _ = load_split(data, "valid", model.config.policy, progress=not args.quiet)
+    return clf, valid_x, valid_y
+
+
 def make_bank(args, model: VAE, data, images, labels, total: int, base: AttributeBank | None = None
               ) -> AttributeBank:
     """The bank ``--method`` asks for, from the faces of ``--split`` (``base``: ``--base``'s bank)."""
@@ -157,8 +164,7 @@ def make_bank(args, model: VAE, data, images, labels, total: int, base: Attribut
         return seed_bank()
     if args.method == "effect":
         return effects()
-    clf = load_classifier(judge_folder(args), args.device, judge_policy(model.config.policy))
-    valid_x, valid_y, _ = load_split(data, "valid", model.config.policy, progress=not args.quiet)
+    clf, valid_x, valid_y = validation(args, model, data)
     editor = Editor(model, seed_bank(), args.device)
     candidates = {"effect": effects(), "seed": editor.bank}
     attributes = args.only or list(DRAWN)
@@ -225,8 +231,7 @@ def learn_each(args, model: VAE, guide, codes, labels, start: AttributeBank, att
 
 def personalise(args, model: VAE, data, images, labels, base: AttributeBank, total: int) -> AttributeBank:
     """``--personal``: ``base`` with variants of the hair sliders' rows (``disguise.evaluation.variants``)."""
-    clf = load_classifier(judge_folder(args), args.device, judge_policy(model.config.policy))
-    valid_x, valid_y, _ = load_split(data, "valid", model.config.policy, progress=not args.quiet)
+    clf, valid_x, valid_y = validation(args, model, data)
     editor = Editor(model, replace(base, personal=None), args.device)
     fit = fit_effects(model, labelled_batches(images, labels, args.batch_size, args.seed), ridge=args.ridge,
                       device=args.device, progress=not args.quiet, total=total)
@@ -256,8 +261,7 @@ def personalise(args, model: VAE, data, images, labels, base: AttributeBank, tot
 def picture(args, model: VAE, data, base: AttributeBank) -> AttributeBank:
     """``--pictured``: ``base`` with its picture sliders made from each face's picture
     (``disguise.evaluation.calibration.calibrate_pictures``)."""
-    clf = load_classifier(judge_folder(args), args.device, judge_policy(model.config.policy))
-    valid_x, valid_y, _ = load_split(data, "valid", model.config.policy, progress=not args.quiet)
+    clf, valid_x, valid_y = validation(args, model, data)
     editor = Editor(model, replace(base, pictured=None), args.device)
     pictured, measured = calibrate_pictures(editor, clf, valid_x, valid_y, args.only or PICTURE_SLIDERS,
                                             args.blurs, max_faces=args.calibration_faces, reach=args.reach,
@@ -293,8 +297,8 @@ def main(argv=None) -> int:
         fail("--pictured remakes an existing bank's picture sliders: pass that bank as --base")
     if args.pictured and args.personal:
         fail("--personal and --pictured are made one at a time: run one on the other's bank")
-    if not all(0 < b <= 20 for b in args.blurs):
-        fail("--blurs are pixels of the aligned frame, each in (0, 20]")
+    if not all(0 < b <= MAX_BLUR for b in args.blurs):
+        fail(f"--blurs are pixels of the aligned frame, each in (0, {MAX_BLUR:g}]")
     if args.only is not None:
         args.only = list(dict.fromkeys(args.only))
         if not args.base:

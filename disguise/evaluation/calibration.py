@@ -191,7 +191,7 @@ def calibrate_pictures(editor: Editor, clf: AttributeClassifier, images: np.ndar
             pictured = Pictured({name: float(sigma)}, END)
             trial = Editor(editor.model, replace(editor.bank, pictured=pictured), editor.device)
             e = at_end(trial, name)
-            length = float((END * pictured.rows(plain.vectors, z, editor.model)[:, INDEX[name]]).norm(dim=1).mean())
+            length = float((END * pictured.rows(z, editor.model)[:, 0]).norm(dim=1).mean())
             here = Choice(name, "picture", 1.0, e.success[0], e.preserved[0],
                           length=length, backdrop=e.backdrop[0])
             ladder_measured[float(sigma)] = here

@@ -3,14 +3,13 @@ extractor and the blur their training adds (VAE decodes are softer than photos).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import ClassVar, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from ..blur import gaussian_blur
 from ..policy import Preprocess
 from ..pretrained import SavedConfig, check_trained_on
 
@@ -58,21 +57,3 @@ def conv_blocks(widths: Sequence[int]) -> nn.Sequential:
 def random_blur(x: torch.Tensor, max_sigma: float) -> torch.Tensor:
     """Gaussian blur with one sigma per image, drawn from [0.3, max_sigma] pixels."""
     return gaussian_blur(x, torch.empty(len(x), device=x.device).uniform_(0.3, max_sigma))
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
-    """Float images ``(B, C, H, W)`` blurred by a Gaussian of ``sigma`` pixels (one for all, or
-    one per image), separably, with the edges repeated outwards."""
-    sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).reshape(-1).expand(len(x))
-    if not bool((sigma > 0).all()):
-        raise ValueError("a Gaussian blur needs a positive sigma")
-    k = 2 * math.ceil(3 * float(sigma.max())) + 1
-    t = torch.arange(k, dtype=x.dtype, device=x.device) - k // 2
-    g = torch.exp(-t[None] ** 2 / (2 * sigma[:, None] ** 2))
-    g = g / g.sum(1, keepdim=True)                                   # (B, k)
-    b, c, h, w = x.shape
-    y = x.reshape(1, b * c, h, w)
-    kern = g.repeat_interleave(c, 0)                                 # (B*C, k)
-    y = F.conv2d(F.pad(y, (k // 2, k // 2, 0, 0), mode="replicate"), kern[:, None, None, :], groups=b * c)
-    y = F.conv2d(F.pad(y, (0, 0, k // 2, k // 2), mode="replicate"), kern[:, None, :, None], groups=b * c)
-    return y.reshape(b, c, h, w)

@@ -178,13 +178,9 @@ class Editor:
         if self.personal is not None and (names is None or not self._varied.isdisjoint(names)):
             rows = self.personal.rows(rows, z)[0]
         if self.pictured is not None and (names is None or not self.pictured.names.isdisjoint(names)):
-            rows = rows.clone()
-            rows[self._picture_index] = self._picture_rows(z)
+            rows = rows.clone() if rows is self.vectors else rows
+            rows[self.pictured.index] = self._picture_rows(z)
         return rows
-
-    @property
-    def _picture_index(self) -> list[int]:
-        return [INDEX[name] for name in self.pictured.blur]
 
     def _picture_rows(self, z: torch.Tensor) -> torch.Tensor:
         """The picture sliders' rows of the face with code ``z`` ``(1, z_dim)``, worked out once
@@ -195,7 +191,7 @@ class Editor:
             if key in self._pictures:
                 self._pictures.move_to_end(key)
                 return self._pictures[key]
-        rows = self.pictured.rows(self.vectors, z, self.model)[0, self._picture_index]
+        rows = self.pictured.rows(z.to(self.device), self.model)[0]
         with self._pictures_lock:
             self._pictures[key] = rows
             while len(self._pictures) > PICTURE_CACHE:

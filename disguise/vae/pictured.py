@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..attributes import INDEX
-from ..identity.convnet import gaussian_blur
+from ..blur import gaussian_blur
 from ..policy import Preprocess
 from .model import VAE
 
@@ -68,19 +68,22 @@ class Pictured:
         left, _, right, _ = policy.crop
         return sigma * policy.size / (right - left)
 
+    @property
+    def index(self) -> list[int]:
+        """The picture sliders' places among the forty, in ``blur``'s order."""
+        return [INDEX[name] for name in self.blur]
+
     @torch.inference_mode()
-    def rows(self, rows: torch.Tensor, z: torch.Tensor, model: VAE) -> torch.Tensor:
-        """``rows`` ``(40, z)`` or ``(B, 40, z)`` with the picture sliders' rows of the faces with
-        codes ``z`` ``(B, z)`` put in (module docstring): ``(B, 40, z)``, a new tensor."""
-        z = torch.as_tensor(z).to(rows).reshape(-1, rows.shape[-1])
-        out = rows.expand(len(z), *rows.shape[-2:]).clone()
-        if not self.blur:
-            return out
+    def rows(self, z: torch.Tensor, model: VAE) -> torch.Tensor:
+        """The picture sliders' rows (module docstring) of the faces with codes ``z`` ``(B, z)``:
+        ``(B, len(blur), z)``, in ``blur``'s order (``index`` says where they go)."""
+        z = torch.as_tensor(z, dtype=torch.float32).reshape(-1, model.config.z_dim)
         picture = model.decode(z)
-        for name, sigma in self.blur.items():
-            changed = model.encode(gaussian_blur(picture, self.pixels(sigma, model.config.policy)))[0]
-            out[:, INDEX[name]] = (changed - z) / self.end
-        return out
+        changed = [model.encode(gaussian_blur(picture, self.pixels(sigma, model.config.policy)))[0]
+                   for sigma in self.blur.values()]
+        if not changed:
+            return z.new_zeros(len(z), 0, z.shape[1])
+        return torch.stack([(c - z) / self.end for c in changed], dim=1)
 
     def describe(self) -> list[str]:
         """A line per picture slider, for logs and the model card."""
