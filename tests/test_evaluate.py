@@ -71,6 +71,16 @@ def test_exactly_ninety_percent_meets_the_bar():
 
     tangled = bar.judge(EditResult("Mustache", "add", 200, [4.0], [float(torch.tensor(0.9))], [0.88], 0.0))
     assert not tangled.passes and cause(tangled, None, bar) == "entangled"
+    # train.vectors names the calibrated sliders that miss the bar on validation faces, by the
+    # same rule, as the --only list its second pass (learned edits) rebuilds.
+    from disguise.evaluation.calibration import Choice
+    from train.vectors import at_the_bar
+
+    choices = [Choice("Smiling", "effect", 1, float(torch.tensor(0.9)), 0.9),
+               Choice("Mustache", "seed", 2, 0.93, 0.88), Choice("Bald", "seed", 2, 0.4, 0.95)]
+    assert at_the_bar(choices) == ("1 of 3 reach 90% seen with 90% kept at their end on the validation faces; "
+                                   "the others: --only Mustache,Bald")
+    assert at_the_bar(choices[:1]).startswith("1 of 1 reach") and "--only" not in at_the_bar(choices[:1])
 
 
 def test_evaluation_runs_end_to_end(tiny_run, synthetic_root, tmp_path):
@@ -238,6 +248,7 @@ def test_vector_methods_side_by_side(tiny_run, synthetic_root, tmp_path, astrona
     r = cli("train.vectors", *data, "--method", "calibrated", "--force", "--judge", str(tmp_path / "seed"),
             "--calibration-faces", "6", "--hold-faces", "6")
     assert r.returncode == 0 and "validation" in r.stdout, r.stderr
+    assert " reach 90% seen with 90% kept at their end on the validation faces" in r.stdout
     calibrated = AttributeBank.load(run / "attribute_vectors.safetensors")
     assert calibrated.method == "calibrated" and all(r.note for r in calibrated.records)
     # Edits learned through the decoder join the candidates, with a guide that is not the judge.

@@ -41,6 +41,7 @@ from disguise.data.cache import load_split
 from disguise.data.celeba import CelebAError, open_celeba
 from disguise.evaluation.calibration import BLURS, REACH, calibrate, calibrate_pictures, typical_distance, within_limits
 from disguise.evaluation.compensation import compensate, seen_by
+from disguise.evaluation.edits import QualityBar
 from disguise.evaluation.variants import choose_variants
 from disguise.files import cache_root
 from disguise.identity.judge import CLASSIFIER_NAME, judge_policy, load_classifier
@@ -180,6 +181,7 @@ def make_bank(args, model: VAE, data, images, labels, total: int, base: Attribut
         print(f"  {c.attribute:20s} {c.describe()}")
         if c.refused:
             print(f"  {'':20s} refused (too long, or repaints the background): {c.refused.describe()}")
+    print(at_the_bar(choices))
     if args.hold_rounds == 0:
         return bank
     allowed = within_limits(editor, args.reach * typical_distance(editor, valid_x))
@@ -190,6 +192,18 @@ def make_bank(args, model: VAE, data, images, labels, total: int, base: Attribut
         if h.steps:
             print(f"  {h.attribute:20s} {h.describe()}")
     return bank
+
+
+def at_the_bar(choices, bar: QualityBar | None = None) -> str:
+    """How many calibrated sliders reach ``bar`` (the demo weights' bar) at their end on the
+    validation faces, and the others as an ``--only`` list: the sliders a second pass with learned
+    edits rebuilds."""
+    bar = bar or QualityBar()
+    misses = [c.attribute for c in choices
+              if not (bar.meets(c.success, bar.success) and bar.meets(c.kept, bar.preserve))]
+    line = (f"{len(choices) - len(misses)} of {len(choices)} reach {bar.success:.0%} seen with "
+            f"{bar.preserve:.0%} kept at their end on the validation faces")
+    return line + (f"; the others: --only {','.join(misses)}" if misses else "")
 
 
 def guided(args, model: VAE, editor: Editor, images, labels, effect: AttributeBank,
