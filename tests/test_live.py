@@ -283,7 +283,7 @@ def test_the_page_gets_the_faces_own_rows(tiny_run, tmp_path, astronaut):
     and whose Blurry slider is made from the picture (``disguise.vae.pictured``), a face the gate
     reads as black-haired gets both of its own rows in its document, and the page's sum is the
     server's edit of that face."""
-    from disguise.blur import gaussian_blur
+    from disguise.data.blur import gaussian_blur
     from disguise.serving.studio import Studio
     from disguise.vae.personal import STATES, Gate, Personal
     from disguise.vae.pictured import Pictured

@@ -12,7 +12,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from disguise.attributes import ATTRIBUTES, INDEX
-from disguise.blur import gaussian_blur
+from disguise.data.blur import gaussian_blur
 from disguise.evaluation.calibration import GAIN, calibrate_pictures
 from disguise.evaluation.diagnosis import Drawability, cause
 from disguise.evaluation.edits import EditResult, QualityBar

@@ -347,8 +347,8 @@ def main(argv=None) -> int:
                      "another (train.attributes trains a guide on other people)")
             load_attribute_net(args.guide, model.config.policy)
     data = open_celeba(args.data)
-    start = time.perf_counter()
     if args.pictured:  # validation faces only
+        start = time.perf_counter()
         bank = picture(args, model, data, base)
     else:
         images, labels, rep = load_split(data, args.split, model.config.policy, progress=not args.quiet)

@@ -9,7 +9,7 @@ from typing import ClassVar, Sequence
 import torch
 from torch import nn
 
-from ..blur import gaussian_blur
+from ..data.blur import gaussian_blur
 from ..policy import Preprocess
 from ..pretrained import SavedConfig, check_trained_on
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..attributes import INDEX
-from ..blur import gaussian_blur
+from ..data.blur import gaussian_blur
 from ..policy import Preprocess
 from .model import VAE
 
@@ -78,11 +78,11 @@ class Pictured:
         """The picture sliders' rows (module docstring) of the faces with codes ``z`` ``(B, z)``:
         ``(B, len(blur), z)``, in ``blur``'s order (``index`` says where they go)."""
         z = torch.as_tensor(z, dtype=torch.float32).reshape(-1, model.config.z_dim)
+        if not self.blur:
+            return z.new_zeros(len(z), 0, z.shape[1])
         picture = model.decode(z)
         changed = [model.encode(gaussian_blur(picture, self.pixels(sigma, model.config.policy)))[0]
                    for sigma in self.blur.values()]
-        if not changed:
-            return z.new_zeros(len(z), 0, z.shape[1])
         return torch.stack([(c - z) / self.end for c in changed], dim=1)
 
     def describe(self) -> list[str]:

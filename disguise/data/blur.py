@@ -1,5 +1,5 @@
-"""A Gaussian blur of float pictures, in torch: the Blurry slider's picture change
-(``disguise.vae.pictured``) and the blur the judge and the identity model learn with
+"""A Gaussian blur of float pictures, in torch, as a photo is blurred: the Blurry slider's picture
+change (``disguise.vae.pictured``) and the blur the judge and the identity model learn with
 (``disguise.identity.convnet.random_blur``)."""
 
 from __future__ import annotations
