@@ -188,4 +188,6 @@ def test_the_bundled_weights_load_strictly_and_edit_a_face():
     plain = editor.render(z, {}).astype(float)
     assert np.abs(plain - crop).mean() < 10      # a reconstruction, not noise (0..255 scale)
     glasses = editor.render(z, {"Eyeglasses": 3.0}).astype(float)
-    assert np.abs(glasses - plain).mean() > 3    # the slider moves the picture
+    # The slider moves the picture: glasses are thin lines, so some pixels change a lot (2.4% by
+    # over 30 levels here), not all a little.
+    assert (np.abs(glasses - plain).max(axis=-1) > 30).mean() > 0.01
