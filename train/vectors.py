@@ -199,8 +199,7 @@ def at_the_bar(choices, bar: QualityBar | None = None) -> str:
     validation faces, and the others as an ``--only`` list: the sliders a second pass with learned
     edits rebuilds."""
     bar = bar or QualityBar()
-    misses = [c.attribute for c in choices
-              if not (bar.meets(c.success, bar.success) and bar.meets(c.kept, bar.preserve))]
+    misses = [c.attribute for c in choices if not bar.reached(c.success, c.kept)]
     line = (f"{len(choices) - len(misses)} of {len(choices)} reach {bar.success:.0%} seen with "
             f"{bar.preserve:.0%} kept at their end on the validation faces")
     return line + (f"; the others: --only {','.join(misses)}" if misses else "")

@@ -90,11 +90,16 @@ class QualityBar:
         """Whether ``share`` is at least ``goal`` (up to ``SLACK``, for float32 shares)."""
         return share >= goal - SLACK
 
+    def reached(self, success: float, kept: float) -> bool:
+        """Whether an edit seen on ``success`` of the faces with ``kept`` of the other attributes
+        unchanged is at this bar."""
+        return self.meets(success, self.success) and self.meets(kept, self.preserve)
+
     def judge(self, e: EditResult) -> EditResult:
         """``e`` with ``passes`` and ``best_alpha`` set by this bar (the smallest passing alpha)."""
         e.best_alpha, e.passes = None, False
         for a, s, p in self.within(e):
-            if e.informative and self.meets(s, self.success) and self.meets(p, self.preserve):
+            if e.informative and self.reached(s, p):
                 e.best_alpha, e.passes = a, True
                 break
         return e
