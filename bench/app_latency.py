@@ -43,9 +43,9 @@ import torch
 
 from disguise.attributes import ATTRIBUTES
 from disguise.serving.studio import Studio
-from disguise.vae.editing import Editor
+from disguise.sliders.bank import AttributeBank
+from disguise.sliders.editor import Editor
 from disguise.vae.model import VAE, VAEConfig
-from disguise.vae.vectors import AttributeBank
 
 ASTRONAUT = _common.ROOT / "examples" / "astronaut.jpg"
 
@@ -72,7 +72,7 @@ def model_time(weights: str, size: int, repeats: int = 300) -> tuple[float, str]
 
 def own_rows_time(weights: str, repeats: int = 300) -> list[str]:
     """Median ms of an edit's direction that reads the face's own rows, against one that reads
-    none: a hair slider's (``disguise.vae.personal``) and Blurry's (``disguise.vae.pictured``),
+    none: a hair slider's (``disguise.sliders.hair_rows``) and Blurry's (``disguise.sliders.picture_rows``),
     for a face seen before and for new faces."""
     editor = Editor.from_pretrained(weights)
     z = editor.encode(np.zeros((editor.size, editor.size, 3), np.uint8))[0]

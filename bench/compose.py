@@ -33,7 +33,7 @@ from disguise.compose.witness import identity_perceiver, pixel_perceiver
 from disguise.data.celeba import open_celeba
 from disguise.identity.recognisers import LearnedRecogniser
 from disguise.identity.training import load_people
-from disguise.vae.editing import Editor
+from disguise.sliders.editor import Editor
 
 
 def pick_latency(editor: Editor, space: FaceSpace, repeats: int = 20) -> list[float]:

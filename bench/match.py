@@ -98,7 +98,7 @@ def main() -> None:
     t0 = time.perf_counter()
     matcher = Matcher.from_folder(args.weights)
     if args.judge:
-        from disguise.identity.judge import load_classifier
+        from disguise.classifier.model import load_classifier
 
         matcher.judge = load_classifier(args.judge, "cpu")
     plan = make_plan(args.count, args.seed)

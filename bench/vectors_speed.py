@@ -18,8 +18,8 @@ import torch
 from disguise.attributes import ATTRIBUTES
 from disguise.data.cache import load_split
 from disguise.data.celeba import open_celeba
+from disguise.sliders.means import BATCH_SIZE, build_bank, labelled_batches, seed_vector
 from disguise.vae.model import VAE
-from disguise.vae.vectors import BATCH_SIZE, build_bank, labelled_batches, seed_vector
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ learned "big lips" edit turned the backgrounds cyan, a "bald" edit purple. In th
 (``disguise.frame``) the face, the hair and a hat sit inside a margin of ``1/16`` of the picture at
 the top and the sides; the bottom is left out, where the neck, a necklace and a necktie reach the
 edge. The change there, as a mean absolute difference of pixels in 0..1, is what
-``disguise.vae.guided`` learns to keep small and ``disguise.evaluation.calibration`` caps
+``disguise.sliders.learned`` learns to keep small and ``disguise.sliders.calibration`` caps
 (``LIMIT``).
 """
 

@@ -10,11 +10,11 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+from disguise.classifier.model import AttributeClassifier, classifier_policy, load_classifier
 from disguise.data.cache import load_split
 from disguise.data.celeba import open_celeba
-from disguise.identity.judge import AttributeClassifier, judge_policy, load_classifier
 from disguise.photo.exports import font
-from disguise.vae.editing import Editor
+from disguise.sliders.editor import Editor
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,7 +29,7 @@ def figure_inputs(doc: str, out: str) -> tuple[argparse.Namespace, Editor, Attri
     p.add_argument("--out", default=str(ROOT / "docs" / out))
     args = p.parse_args()
     editor = Editor.from_pretrained(args.weights)
-    judge = load_classifier(args.weights, "cpu", judge_policy(editor.policy))
+    judge = load_classifier(args.weights, "cpu", classifier_policy(editor.policy))
     images, labels, _ = load_split(open_celeba(args.data), "test", editor.policy, progress=False)
     return args, editor, judge, images, labels
 

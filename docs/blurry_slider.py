@@ -4,7 +4,7 @@
 
 Each row is a sharp test face of the synthetic set (the first three of the test split); the
 columns show its reconstruction, the shared row at alpha 4, then the face's own row
-(``disguise.vae.pictured``) at alpha 1 to 4, and under each edit the judge's verdict on it.
+(``disguise.sliders.picture_rows``) at alpha 1 to 4, and under each edit the judge's verdict on it.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ sys.path.insert(0, str(ROOT))
 from _figures import captioned_sheet, figure_inputs  # noqa: E402  (beside this script)
 
 from disguise.attributes import INDEX  # noqa: E402
-from disguise.identity.judge import predict  # noqa: E402
-from disguise.vae.editing import Editor  # noqa: E402
+from disguise.classifier.model import predict
+from disguise.sliders.editor import Editor
 
 FACES = 3
 OWN = (1.0, 2.0, 3.0, 4.0)

@@ -4,7 +4,7 @@
 
 Each row is a test face of the synthetic set in one hair state (the first of the test split in
 it); the columns show its reconstruction, then brown hair and bald at alpha 4, each drawn with the
-bank's shared row and with the face's own row (``disguise.vae.personal``), and under each edit the
+bank's shared row and with the face's own row (``disguise.sliders.hair_rows``), and under each edit the
 judge's verdict on it.
 """
 
@@ -22,11 +22,11 @@ sys.path.insert(0, str(ROOT))
 from _figures import captioned_sheet, figure_inputs  # noqa: E402  (beside this script)
 
 from disguise.attributes import INDEX  # noqa: E402
-from disguise.identity.judge import predict  # noqa: E402
-from disguise.vae.editing import Editor  # noqa: E402
-from disguise.vae.personal import states_of  # noqa: E402
+from disguise.classifier.model import predict
+from disguise.sliders.editor import Editor
+from disguise.sliders.hair_rows import states_of
 
-ROWS = (("black hair", 0), ("blond hair", 1), ("grey hair", 3))  # index in disguise.vae.personal.STATES
+ROWS = (("black hair", 0), ("blond hair", 1), ("grey hair", 3))  # index in disguise.sliders.hair_rows.STATES
 EDITS = ("Brown_Hair", "Bald")
 COLUMNS = ["reconstruction"] + [f"{name.replace('_', ' ').lower()} +4: {how}" for name in EDITS
                                 for how in ("one row", "its own")]

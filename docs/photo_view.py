@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from disguise.photo.alignment import prepare_face  # noqa: E402
 from disguise.photo.exports import font  # noqa: E402
 from disguise.photo.view import face_region, photo_edit  # noqa: E402
-from disguise.vae.editing import Editor  # noqa: E402
+from disguise.sliders.editor import Editor
 
 EDITS = (("Eyeglasses +3", {"Eyeglasses": 3.0}), ("Wearing hat +3", {"Wearing_Hat": 3.0}),
          ("Beard (No beard -3), Male locked", {"No_Beard": -3.0}), ("Blond hair +3", {"Blond_Hair": 3.0}))

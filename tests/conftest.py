@@ -63,9 +63,10 @@ def tiny_run(synthetic_root, tmp_path_factory) -> Path:
     from disguise.data.cache import load_split
     from disguise.data.celeba import open_celeba
     from disguise.policy import Preprocess
+    from disguise.sliders.bank import BANK_NAME
+    from disguise.sliders.means import build_bank, labelled_batches
     from disguise.vae.model import VAE, VAEConfig
     from disguise.vae.training import TrainConfig, train
-    from disguise.vae.vectors import BANK_NAME, build_bank, labelled_batches
 
     run = tmp_path_factory.mktemp("tiny_run")
     cfg = VAEConfig(image_size=32, z_dim=16, encoder_filters=(16, 32, 32), encoder_kernels=(3, 3, 3),

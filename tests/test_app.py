@@ -18,7 +18,7 @@ from disguise.compose.face_space import FACE_SPACE_NAME, FaceSpace
 from disguise.serving import events
 from disguise.serving.pictures import PictureFiles
 from disguise.serving.studio import LIVE_SIDE, Studio, sanitize_sliders
-from disguise.vae.editing import parse_alphas
+from disguise.sliders.editor import parse_alphas
 from tests.appserver import at_once, client, serve
 
 ZERO = [0.0] * len(ATTRIBUTES)

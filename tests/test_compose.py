@@ -22,7 +22,7 @@ from disguise.compose.pictures import aligned_composite, blur_external, contact_
 from disguise.compose.session import MAX_GENERATIONS, Composite
 from disguise.compose.witness import Witness, pixel_perceiver
 from disguise.policy import Preprocess
-from disguise.vae.effects import CodeMoments
+from disguise.sliders.effects import CodeMoments
 from tests.appserver import at_once, client, serve
 
 ZERO = [0.0] * len(ATTRIBUTES)

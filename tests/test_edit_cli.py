@@ -32,7 +32,7 @@ def refused(r: subprocess.CompletedProcess, message: str) -> bool:
 
 @pytest.fixture(scope="module")
 def policy():
-    from disguise.vae.editing import Editor
+    from disguise.sliders.editor import Editor
 
     return Editor.from_pretrained(ROOT / "weights").policy
 

@@ -15,9 +15,9 @@ from disguise.data.cache import load_split
 from disguise.data.celeba import open_celeba
 from disguise.files import write_png
 from disguise.photo.exports import DISGUISES, TILE, alpha_grid, alpha_strip, disguise_sheet
-from disguise.vae.editing import Editor, condition
+from disguise.sliders.bank import SEED_BANK_NAME, AttributeBank
+from disguise.sliders.editor import Editor, condition
 from disguise.vae.model import VAE
-from disguise.vae.vectors import SEED_BANK_NAME, AttributeBank
 
 
 @pytest.fixture(scope="module")

@@ -13,16 +13,26 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from disguise.attributes import ATTRIBUTES, INDEX
+from disguise.classifier.training import train_classifier
 from disguise.data.cache import load_split
 from disguise.data.celeba import open_celeba
-from disguise.evaluation.calibration import (END, REACH, Choice, _better, calibrate, natural, typical_distance,
-                                             within_limits)
-from disguise.evaluation.compensation import GOOD, compensate
-from disguise.identity.judge import train_classifier
-from disguise.vae.editing import Editor
-from disguise.vae.effects import LINKS, EffectFit, effect_bank, excluded_by, fit_effects
+from disguise.sliders.bank import BANK_NAME, AttributeBank, AttributeRecord
+from disguise.sliders.calibration import (
+    END,
+    REACH,
+    Choice,
+    _better,
+    calibrate,
+    natural,
+    typical_distance,
+    within_limits,
+)
+from disguise.sliders.editor import Editor
+from disguise.sliders.effects import EffectFit, effect_bank, fit_effects
+from disguise.sliders.holding import GOOD, compensate
+from disguise.sliders.links import LINKS, excluded_by
+from disguise.sliders.means import labelled_batches
 from disguise.vae.model import VAE
-from disguise.vae.vectors import BANK_NAME, AttributeBank, AttributeRecord, labelled_batches
 
 
 class LinearCodes(torch.nn.Module):
@@ -292,7 +302,7 @@ def test_an_edit_learned_through_the_decoder_drops_what_it_dragged_along():
     along a code dimension no face uses. Rows not learned stay the start's. (No length penalty
     here: Adam would shrink the male part by it alone; and no backdrop term: the painter's
     picture is the code, and its backdrop band holds Goatee's own number.)"""
-    from disguise.vae.guided import learn_directions
+    from disguise.sliders.learned import learn_directions
 
     gen = torch.Generator().manual_seed(0)
     codes = torch.randn(400, 48, generator=gen) * 0.3
@@ -330,7 +340,7 @@ def test_a_learned_edit_leaves_the_background_be():
     guide does not read, so the rest of the loss cannot see it): learned with the backdrop term
     the edit drops that part and still shows bangs; without it, the repainting stays."""
     from disguise.backdrop import band
-    from disguise.vae.guided import learn_directions
+    from disguise.sliders.learned import learn_directions
 
     codes = torch.randn(400, 48, generator=torch.Generator().manual_seed(2)) * 0.3
     codes[:, 44:] = 0.0
@@ -358,7 +368,7 @@ def test_learned_edits_are_kept_and_a_stopped_run_resumes(tmp_path):
     """Each edit is kept as soon as it is learned; a later run with the same inputs takes it from
     the checkpoint (a run stopped after Goatee learns only Bangs), other settings start afresh,
     and a damaged checkpoint is learned again rather than trusted."""
-    from disguise.vae.guided import learn_directions
+    from disguise.sliders.learned import learn_directions
 
     codes = torch.randn(200, 48, generator=torch.Generator().manual_seed(1)) * 0.3
     guide = _Reader()

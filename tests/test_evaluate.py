@@ -33,8 +33,8 @@ def test_ssim_matches_scikit_image():
 def test_the_bar_counts_the_passes_that_leave_the_background_be():
     """A pass that repaints the background is still a pass by the judge's bar, but the bar says how
     many passes kept the backdrop, and the sliders table flags the repainted one."""
-    from disguise.evaluation.edits import EditResult, QualityBar
     from disguise.evaluation.report import Report, markdown
+    from disguise.sliders.measure import EditResult, QualityBar
 
     def add(name, success, backdrop):
         return EditResult(name, "add", 200, [1.0, 2.0, 3.0, 4.0], success, [0.95] * 4, 0.0, backdrop=backdrop)
@@ -55,7 +55,7 @@ def test_the_bar_counts_the_passes_that_leave_the_background_be():
 def test_exactly_ninety_percent_meets_the_bar():
     """180 of 200 faces is 90%: the shares are float64, where it is 0.9 exactly (float32 made it
     0.89999998 and the bar refused it); a report written with float32 shares is judged alike."""
-    from disguise.evaluation.edits import EditResult, QualityBar, share
+    from disguise.sliders.measure import EditResult, QualityBar, share
 
     verdicts = torch.tensor([[True] * 180 + [False] * 20])
     assert float(verdicts.float().mean()) < 0.9  # the bug this guards against
@@ -73,7 +73,7 @@ def test_exactly_ninety_percent_meets_the_bar():
     assert not tangled.passes and cause(tangled, None, bar) == "entangled"
     # train.vectors names the calibrated sliders that miss the bar on validation faces, by the
     # same rule, as the --only list its second pass (learned edits) rebuilds.
-    from disguise.evaluation.calibration import Choice
+    from disguise.sliders.calibration import Choice
     from train.vectors import at_the_bar
 
     choices = [Choice("Smiling", "effect", 1, float(torch.tensor(0.9)), 0.9),
@@ -141,10 +141,10 @@ def _recompute_edits(edits: list[dict], run, root, judge_folder) -> None:
     attribute (so no sampling to replay). A flipped sign, an ignored alpha or faces mixed up
     between alphas changes the preserved shares by more than the tolerance."""
     from disguise.backdrop import change
+    from disguise.classifier.model import load_classifier, predict
     from disguise.data.cache import load_split
     from disguise.data.celeba import open_celeba
-    from disguise.identity.judge import load_classifier, predict
-    from disguise.vae.editing import Editor
+    from disguise.sliders.editor import Editor
 
     editor = Editor.from_pretrained(run)
     clf = load_classifier(judge_folder, "cpu", editor.policy)
@@ -215,7 +215,7 @@ def test_cli_bad_input(tiny_run, synthetic_root, tmp_path, astronaut):
 def test_vector_methods_side_by_side(tiny_run, synthetic_root, tmp_path, astronaut, capsys):
     """train.vectors makes the seed's, the effect and the calibrated banks; train.evaluate judges a
     given bank and sets another evaluation beside its own, slider by slider."""
-    from disguise.vae.vectors import AttributeBank
+    from disguise.sliders.bank import AttributeBank
 
     def cli(*args):
         r = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=300)
@@ -354,22 +354,22 @@ def test_judge_records_its_preprocessing_and_judges_other_sizes(synthetic_root, 
     import torch.nn.functional as F
     from safetensors.torch import save_file
 
-    from disguise.data.cache import load_split
-    from disguise.data.celeba import open_celeba
-    from disguise.identity.judge import (
+    from disguise.classifier.model import (
         CLASSIFIER_CONFIG,
         CLASSIFIER_NAME,
-        JudgeConfig,
-        judge_policy,
+        ClassifierConfig,
+        classifier_policy,
         load_classifier,
         predict,
-        train_classifier,
     )
+    from disguise.classifier.training import train_classifier
+    from disguise.data.cache import load_split
+    from disguise.data.celeba import open_celeba
     from disguise.policy import Preprocess, to_tensor
 
     policy = Preprocess(size=32)
-    assert judge_policy(Preprocess(size=128)) == Preprocess(size=64)
-    assert judge_policy(policy) == policy
+    assert classifier_policy(Preprocess(size=128)) == Preprocess(size=64)
+    assert classifier_policy(policy) == policy
     data = open_celeba(synthetic_root)
     x, y, _ = load_split(data, "train", policy, progress=False)
     clf = train_classifier(x, y, epochs=2, progress=False, policy=policy)
@@ -417,7 +417,7 @@ def test_judge_records_its_preprocessing_and_judges_other_sizes(synthetic_root, 
     with pytest.raises(ValueError, match="no config beside it.*--retrain-classifier"):
         load_classifier(narrow_dir, "cpu")
     with pytest.raises(ValueError, match="model_type"):
-        JudgeConfig.from_dict({**saved, "model_type": "disguise-vae"})
+        ClassifierConfig.from_dict({**saved, "model_type": "disguise-vae"})
     with pytest.raises(ValueError, match="faces are 32 px but the policy says 64"):
         train_classifier(x[:8], y[:8], epochs=1, progress=False, policy=Preprocess(size=64))
 
@@ -459,7 +459,7 @@ def test_identity_kept_after_edits_with_the_bundled_models(synthetic_root):
     from disguise.data.celeba import open_celeba
     from disguise.evaluation.identity_kept import identity_retention
     from disguise.identity.recognisers import LearnedRecogniser as Recogniser
-    from disguise.vae.editing import Editor
+    from disguise.sliders.editor import Editor
 
     weights = Path(__file__).resolve().parents[1] / "weights"
     editor, recogniser = Editor.from_pretrained(weights), Recogniser.from_folder(weights)

@@ -261,7 +261,7 @@ def test_the_page_follows_each_sliders_scale(tiny_run, tmp_path, astronaut):
     """With a bank whose rows have their own lengths (effect or calibrated vectors), the page's bank
     is the server's: each row at its slider's scale, kept under locks."""
     from disguise.serving.studio import Studio
-    from disguise.vae.vectors import BANK_NAME, AttributeBank
+    from disguise.sliders.bank import BANK_NAME, AttributeBank
 
     for name in ("config.json", "model.safetensors"):
         shutil.copyfile(tiny_run / name, tmp_path / name)
@@ -279,15 +279,15 @@ def test_the_page_follows_each_sliders_scale(tiny_run, tmp_path, astronaut):
 
 
 def test_the_page_gets_the_faces_own_rows(tiny_run, tmp_path, astronaut):
-    """With a bank whose brown-hair slider has a row for black hair (``disguise.vae.personal``)
-    and whose Blurry slider is made from the picture (``disguise.vae.pictured``), a face the gate
+    """With a bank whose brown-hair slider has a row for black hair (``disguise.sliders.hair_rows``)
+    and whose Blurry slider is made from the picture (``disguise.sliders.picture_rows``), a face the gate
     reads as black-haired gets both of its own rows in its document, and the page's sum is the
     server's edit of that face."""
     from disguise.data.blur import gaussian_blur
     from disguise.serving.studio import Studio
-    from disguise.vae.personal import STATES, Gate, Personal
-    from disguise.vae.pictured import Pictured
-    from disguise.vae.vectors import BANK_NAME, AttributeBank
+    from disguise.sliders.bank import BANK_NAME, AttributeBank
+    from disguise.sliders.hair_rows import STATES, Gate, Personal
+    from disguise.sliders.picture_rows import Pictured
 
     for name in ("config.json", "model.safetensors"):
         shutil.copyfile(tiny_run / name, tmp_path / name)

@@ -11,11 +11,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from disguise.attributes import ATTRIBUTES, INDEX
-from disguise.evaluation.variants import GAIN, choose_variants, personal_link
-from disguise.vae.editing import Editor
-from disguise.vae.effects import fit_effects
-from disguise.vae.personal import OTHER, STATES, Gate, Personal, fit_gate, sources, states_of
-from disguise.vae.vectors import AttributeBank, AttributeRecord, labelled_batches
+from disguise.sliders.bank import AttributeBank, AttributeRecord
+from disguise.sliders.editor import Editor
+from disguise.sliders.effects import fit_effects
+from disguise.sliders.hair_choice import GAIN, choose_variants, personal_link
+from disguise.sliders.hair_rows import OTHER, STATES, Gate, Personal, fit_gate, sources, states_of
+from disguise.sliders.means import labelled_batches
 
 Z = 48  # codes: one number per attribute (0..39), 8 more the faces leave at 0
 

@@ -121,7 +121,7 @@ def test_an_eyeglasses_edit_lands_on_the_eyes_of_a_face_in_a_scene():
     """A synthetic face placed into a bigger scene at a known rotation and scale: the change the
     Eyeglasses edit makes in the photo sits around the known eye positions."""
     from disguise.data import synthetic as S
-    from disguise.vae.editing import Editor
+    from disguise.sliders.editor import Editor
 
     editor = Editor.from_pretrained(WEIGHTS)
     plan = S.make_plan(40, seed=5)

@@ -13,12 +13,12 @@ from safetensors.torch import load_file, save_file
 
 from disguise.attributes import ATTRIBUTES, INDEX
 from disguise.data.blur import gaussian_blur
-from disguise.evaluation.calibration import GAIN, calibrate_pictures
 from disguise.evaluation.diagnosis import Drawability, cause
-from disguise.evaluation.edits import EditResult, QualityBar
-from disguise.vae.editing import Editor
-from disguise.vae.pictured import Pictured
-from disguise.vae.vectors import AttributeBank, AttributeRecord
+from disguise.sliders.bank import AttributeBank, AttributeRecord
+from disguise.sliders.calibration import GAIN, calibrate_pictures
+from disguise.sliders.editor import Editor
+from disguise.sliders.measure import EditResult, QualityBar
+from disguise.sliders.picture_rows import Pictured
 
 Z = 48  # the toy's code: the 4 x 4 x 3 middle of an 8 x 8 picture
 B = INDEX["Blurry"]

@@ -246,9 +246,9 @@ def test_helpers_give_the_model_back_in_its_mode(training):
     """evaluate_loss and the vector encoder switch to eval mode and restore the caller's mode."""
     import numpy as np
 
+    from disguise.sliders.means import build_bank
     from disguise.vae.losses import LossConfig
     from disguise.vae.training import evaluate_loss
-    from disguise.vae.vectors import build_bank
 
     model = VAE(tiny_config()).train(training)
     faces = np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
@@ -261,12 +261,12 @@ def test_helpers_give_the_model_back_in_its_mode(training):
 
 def test_the_attribute_loss_reads_reconstructions_through_a_frozen_net():
     from disguise.attributes import DRAWN, INDEX
-    from disguise.identity.judge import AttributeClassifier, JudgeConfig
-    from disguise.vae.attribute_loss import AttributeConsistency, attributes_for
+    from disguise.classifier.consistency import AttributeConsistency, attributes_for
+    from disguise.classifier.model import AttributeClassifier, ClassifierConfig
 
     assert attributes_for("synthetic") == DRAWN and len(attributes_for("celeba")) == 40
     torch.manual_seed(0)
-    net = AttributeClassifier(JudgeConfig(widths=(8, 8), preprocess=Preprocess(size=16).to_dict()))
+    net = AttributeClassifier(ClassifierConfig(widths=(8, 8), preprocess=Preprocess(size=16).to_dict()))
     labels = np.where(np.random.default_rng(0).random((6, 40)) < 0.5, 1, -1)
     loss = AttributeConsistency(net, labels, ["Eyeglasses", "Male"], weight=2.0)
     recon = torch.rand(2, 3, 32, 32, requires_grad=True)  # read at the net's 16 px

@@ -11,8 +11,9 @@ from safetensors.torch import load_file, save_file
 from disguise.attributes import ATTRIBUTES
 from disguise.data.cache import load_split
 from disguise.data.celeba import open_celeba
+from disguise.sliders.bank import BANK_NAME, AttributeBank
+from disguise.sliders.means import build_bank, labelled_batches, seed_vector
 from disguise.vae.model import VAE
-from disguise.vae.vectors import BANK_NAME, AttributeBank, build_bank, labelled_batches, seed_vector
 
 
 def test_forty_unit_vectors_with_records_round_trip(tiny_run, tmp_path):
@@ -80,7 +81,7 @@ def test_bigger_batches_average_more_faces(tiny_run, synthetic_root):
     many faces each mean averages: why the bank is built in the book's batches of 500. (The test
     set is small, so a looser threshold stands in for 0.08 to let the means settle before the
     faces run out.)"""
-    from disguise.vae.vectors import BATCH_SIZE
+    from disguise.sliders.means import BATCH_SIZE
 
     assert BATCH_SIZE == 500
     model = VAE.from_pretrained(tiny_run)

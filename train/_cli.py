@@ -8,7 +8,7 @@ import sys
 from typing import Callable, NoReturn, Sequence
 
 from disguise.attributes import check_names
-from disguise.vae.editing import parse_alphas
+from disguise.sliders.editor import parse_alphas
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -1,8 +1,8 @@
 """Train an attribute classifier alone: ``python -m train.attributes --data ROOT --out FOLDER``.
 
 The network ``train.vae --attribute-net FOLDER`` reads reconstructions with (the
-attribute-consistency loss, ``disguise.vae.attribute_loss``). It is the judge's architecture and
-recipe (``disguise.identity.judge``), trained on the training split of ``--data``, which should
+attribute-consistency loss, ``disguise.classifier.consistency``). It is the judge's architecture and
+recipe (``disguise.classifier.model``), trained on the training split of ``--data``, which should
 hold other people than the data the model is evaluated on (e.g. ``train.synthetic --seed 2``), so
 that the evaluation's judge stays independent of what the model was trained to please. The faces
 are cropped as ``--model`` crops them (its config), at most 64 px. Writes
@@ -16,9 +16,10 @@ import sys
 import time
 from pathlib import Path
 
+from disguise.classifier.model import CLASSIFIER_NAME, classifier_policy
+from disguise.classifier.training import train_classifier
 from disguise.data.cache import load_split
 from disguise.data.celeba import CelebAError, open_celeba
-from disguise.identity.judge import CLASSIFIER_NAME, judge_policy, train_classifier
 from disguise.vae.model import resolve_pretrained
 from train._cli import fail, run
 
@@ -46,7 +47,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     if (out / CLASSIFIER_NAME).exists() and not args.force:
         fail(f"{out / CLASSIFIER_NAME} exists; pass --force to replace it")
-    policy = judge_policy(resolve_pretrained(args.model)[1].policy)
+    policy = classifier_policy(resolve_pretrained(args.model)[1].policy)
     data = open_celeba(args.data)
     faces, labels, rep = load_split(data, "train", policy, progress=not args.quiet)
     print(rep.summary())

@@ -42,9 +42,9 @@ from disguise.files import write_json
 from disguise.identity.match import Matcher
 from disguise.identity.recognisers import LearnedRecogniser, Recognisers
 from disguise.identity.training import load_people
-from disguise.vae.editing import Editor
+from disguise.sliders.editor import Editor
+from disguise.sliders.means import labelled_batches
 from disguise.vae.model import VAE
-from disguise.vae.vectors import labelled_batches
 from train._cli import fail, run
 
 KINDS = ("search", "random", "description")

@@ -42,8 +42,8 @@ from disguise.photo.exports import (
     view_tiles,
 )
 from disguise.photo.loading import ImageError, load_image
-from disguise.vae.editing import Editor, check_alpha
-from disguise.vae.vectors import SEED_BANK_NAME, AttributeBank
+from disguise.sliders.bank import SEED_BANK_NAME, AttributeBank
+from disguise.sliders.editor import Editor, check_alpha
 from train._cli import alpha_list, attribute_list, fail, run
 
 COMMANDS = ("photo", "strip", "grid", "sheet", "gif")

@@ -25,27 +25,27 @@ import torch
 from PIL import Image
 
 from disguise.attributes import DRAWN as DRAWN_ATTRIBUTES
+from disguise.classifier.model import (
+    CLASSIFIER_NAME,
+    AttributeClassifier,
+    classifier_accuracy,
+    classifier_policy,
+    load_classifier,
+)
+from disguise.classifier.training import train_classifier
 from disguise.data.cache import load_split
 from disguise.data.celeba import CelebAError, open_celeba
 from disguise.evaluation.diagnosis import drawability
-from disguise.evaluation.edits import QualityBar, edit_success
 from disguise.evaluation.identity_kept import identity_retention
 from disguise.evaluation.photo_view import photo_view_success
 from disguise.evaluation.reconstruction import reconstruction_metrics
 from disguise.evaluation.report import Report, markdown
 from disguise.files import atomic_write
-from disguise.identity.judge import (
-    CLASSIFIER_NAME,
-    AttributeClassifier,
-    classifier_accuracy,
-    judge_policy,
-    load_classifier,
-    train_classifier,
-)
 from disguise.identity.recognisers import DRAWN, REAL, Recognisers
-from disguise.vae.editing import Editor
+from disguise.sliders.bank import AttributeBank
+from disguise.sliders.editor import Editor
+from disguise.sliders.measure import QualityBar, edit_success
 from disguise.vae.model import VAE
-from disguise.vae.vectors import AttributeBank
 from train._cli import alpha_list, attribute_list, run
 
 
@@ -116,7 +116,7 @@ def read_before(path: str | None) -> dict:
 
 def judge(args, data, editor: Editor, device) -> AttributeClassifier:
     """The model's judge: the one saved with it, or one trained now on the data's training split."""
-    judged = judge_policy(editor.policy)  # the classifier's faces: the model's crop, at most 64 px
+    judged = classifier_policy(editor.policy)  # the classifier's faces: the model's crop, at most 64 px
     if (Path(args.model) / CLASSIFIER_NAME).is_file() and not args.retrain_classifier:
         print(f"attribute classifier: {Path(args.model) / CLASSIFIER_NAME}")
         return load_classifier(args.model, device, judged)

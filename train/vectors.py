@@ -2,15 +2,15 @@
 
 Encodes labelled faces once and derives all 40 attribute directions. ``--method effect`` (the
 default): each attribute's code change with the other 39 labels held fixed, at its own length,
-with the definitional links (bald has no hair colour, a goatee is a beard; ``disguise.vae.effects``).
+with the definitional links (bald has no hair colour, a goatee is a beard; ``disguise.sliders.effects``).
 ``--method seed``: the seed's running means (difference of means, unit length, in one pass).
 ``--method calibrated``: both, then per attribute the direction and scale whose edit the judge
 (MODEL's attribute classifier, or --judge) found best on the validation split, at the slider's end,
-among edits within ``--reach`` (``disguise.evaluation.calibration``; the test split stays unseen),
+among edits within ``--reach`` (``disguise.sliders.calibration``; the test split stays unseen),
 then each slider's end edit held by the other sliders against what it flips, within the same
-limits (``disguise.evaluation.compensation``; off with ``--hold-rounds 0``). With ``--guide FOLDER`` (an
+limits (``disguise.sliders.holding``; off with ``--hold-rounds 0``). With ``--guide FOLDER`` (an
 attribute classifier trained on other people, ``train.attributes``), calibration also weighs edits
-learned through the decoder with that classifier's reading as the loss (``disguise.vae.guided``),
+learned through the decoder with that classifier's reading as the loss (``disguise.sliders.learned``),
 one candidate per ``--guide-keep`` (with the ``--guide-backdrop`` beside it, the weight of leaving
 the background as it was); each learned edit is kept in the cache as soon as it is learned, so a
 stopped run resumes there (``--fresh`` learns them all again). Calibration refuses edits that move
@@ -19,10 +19,10 @@ RUN/attribute_vectors.safetensors. ``--base BANK`` makes an existing bank's rows
 (a slider is then never calibrated worse on the validation faces than it was), and ``--only A,B``
 rebuilds just those sliders, keeping the base's other rows as they are. ``--personal`` (with
 ``--base``) leaves the base's rows as they are and gives the hair sliders a row per hair state they
-replace, where it beats the shared row on validation faces in that state (``disguise.vae.personal``,
-``disguise.evaluation.variants``). ``--pictured`` (with ``--base``) leaves the base's rows as they
+replace, where it beats the shared row on validation faces in that state (``disguise.sliders.hair_rows``,
+``disguise.sliders.hair_choice``). ``--pictured`` (with ``--base``) leaves the base's rows as they
 are and makes Blurry's row for each face from its own picture blurred, at the blur the judge found
-best on validation faces, where it beats the shared row (``disguise.vae.pictured``).
+best on validation faces, where it beats the shared row (``disguise.sliders.picture_rows``).
 """
 
 from __future__ import annotations
@@ -37,31 +37,22 @@ import numpy as np
 import torch
 
 from disguise.attributes import ATTRIBUTES, DRAWN, NOT_DRAWN
+from disguise.classifier.model import CLASSIFIER_NAME, classifier_policy, load_classifier
 from disguise.data.cache import load_split
 from disguise.data.celeba import CelebAError, open_celeba
-from disguise.evaluation.calibration import BLURS, REACH, calibrate, calibrate_pictures, typical_distance, within_limits
-from disguise.evaluation.compensation import compensate, seen_by
-from disguise.evaluation.edits import QualityBar
-from disguise.evaluation.variants import choose_variants
 from disguise.files import cache_root
-from disguise.identity.judge import CLASSIFIER_NAME, judge_policy, load_classifier
-from disguise.vae.attribute_loss import load_attribute_net
-from disguise.vae.editing import Editor
-from disguise.vae.effects import RIDGE, effect_bank, fit_effects
-from disguise.vae.guided import BACKDROP, FACES, KEEPS, STEPS, learn_directions
+from disguise.sliders.bank import BANK_NAME, METHODS, AttributeBank
+from disguise.sliders.calibration import BLURS, REACH, calibrate, calibrate_pictures, typical_distance, within_limits
+from disguise.sliders.editor import Editor
+from disguise.sliders.effects import RIDGE, effect_bank, fit_effects
+from disguise.sliders.hair_choice import choose_variants
+from disguise.sliders.hair_rows import STATES, sources
+from disguise.sliders.holding import compensate, seen_by
+from disguise.sliders.learned import BACKDROP, FACES, KEEPS, STEPS, learn_directions
+from disguise.sliders.means import BATCH_SIZE, MAX_POSITIVES, THRESHOLD, build_bank, labelled_batches
+from disguise.sliders.measure import QualityBar
+from disguise.sliders.picture_rows import MAX_BLUR, PICTURE_SLIDERS
 from disguise.vae.model import VAE
-from disguise.vae.personal import STATES, sources
-from disguise.vae.pictured import MAX_BLUR, PICTURE_SLIDERS
-from disguise.vae.vectors import (
-    BANK_NAME,
-    BATCH_SIZE,
-    MAX_POSITIVES,
-    METHODS,
-    THRESHOLD,
-    AttributeBank,
-    build_bank,
-    labelled_batches,
-)
 from train._cli import attribute_list, fail, run
 
 
@@ -84,13 +75,13 @@ def parse(argv):
                         "faces' codes (longer ones draw someone else, whatever the judge says)")
     p.add_argument("--hold-rounds", type=int, default=3,
                    help="calibrated: rounds in which each slider learns to hold the attributes it "
-                        "flips with the other sliders (disguise.evaluation.compensation); 0: off")
+                        "flips with the other sliders (disguise.sliders.holding); 0: off")
     p.add_argument("--hold-faces", type=int, default=150,
                    help="calibrated: validation faces per attribute for --hold-rounds")
     p.add_argument("--guide", default=None,
                    help="calibrated: folder with an attribute classifier trained on other people than "
                         "the judge's (train.attributes); adds edits learned through the decoder "
-                        "(disguise.vae.guided) to the candidates")
+                        "(disguise.sliders.learned) to the candidates")
     p.add_argument("--guide-keep", type=float, nargs="+", default=list(KEEPS),
                    help="--guide: the weight of keeping the other attributes; one candidate each")
     p.add_argument("--guide-backdrop", type=float, nargs="+", default=[BACKDROP],
@@ -108,11 +99,11 @@ def parse(argv):
     p.add_argument("--personal", action="store_true",
                    help="calibrated, with --base: keep the base's rows and give the hair sliders (--only, "
                         "default all five) a row per hair state they replace, where it beats the shared "
-                        "row on validation faces in that state (disguise.vae.personal)")
+                        "row on validation faces in that state (disguise.sliders.hair_rows)")
     p.add_argument("--pictured", action="store_true",
                    help="calibrated, with --base: keep the base's rows and make Blurry's row for each face "
                         "from its own picture blurred, where that beats the shared row on validation faces "
-                        "(disguise.vae.pictured)")
+                        "(disguise.sliders.picture_rows)")
     p.add_argument("--blurs", type=float, nargs="+", default=list(BLURS),
                    help="--pictured: the blurs at the slider's end to measure, px of the aligned frame")
     p.add_argument("--fresh", action="store_true",
@@ -143,7 +134,7 @@ def judge_folder(args) -> Path:
 
 def validation(args, model: VAE, data):
     """The judge (``judge_folder``) and the validation faces and labels the sliders are chosen on."""
-    clf = load_classifier(judge_folder(args), args.device, judge_policy(model.config.policy))
+    clf = load_classifier(judge_folder(args), args.device, classifier_policy(model.config.policy))
     valid_x, valid_y, _ = load_split(data, "valid", model.config.policy, progress=not args.quiet)
     return clf, valid_x, valid_y
 
@@ -220,7 +211,7 @@ def guided(args, model: VAE, editor: Editor, images, labels, effect: AttributeBa
 
 def load_guide(args, model: VAE):
     """``--guide``'s classifier, and the cache folder learned edits are kept in (None with ``--fresh``)."""
-    guide = load_attribute_net(args.guide, model.config.policy, args.device)
+    guide = load_classifier(args.guide, args.device, classifier_policy(model.config.policy))
     checkpoints = None if args.fresh else cache_root() / "guided"
     if checkpoints:
         print(f"learned edits are kept in {checkpoints} (a stopped run resumes; --fresh ignores them)")
@@ -243,7 +234,7 @@ def learn_each(args, model: VAE, guide, codes, labels, start: AttributeBank, att
 
 
 def personalise(args, model: VAE, data, images, labels, base: AttributeBank, total: int) -> AttributeBank:
-    """``--personal``: ``base`` with variants of the hair sliders' rows (``disguise.evaluation.variants``)."""
+    """``--personal``: ``base`` with variants of the hair sliders' rows (``disguise.sliders.hair_choice``)."""
     clf, valid_x, valid_y = validation(args, model, data)
     editor = Editor(model, replace(base, personal=None), args.device)
     fit = fit_effects(model, labelled_batches(images, labels, args.batch_size, args.seed), ridge=args.ridge,
@@ -273,7 +264,7 @@ def personalise(args, model: VAE, data, images, labels, base: AttributeBank, tot
 
 def picture(args, model: VAE, data, base: AttributeBank) -> AttributeBank:
     """``--pictured``: ``base`` with its picture sliders made from each face's picture
-    (``disguise.evaluation.calibration.calibrate_pictures``)."""
+    (``disguise.sliders.calibration.calibrate_pictures``)."""
     clf, valid_x, valid_y = validation(args, model, data)
     editor = Editor(model, replace(base, pictured=None), args.device)
     pictured, measured = calibrate_pictures(editor, clf, valid_x, valid_y, args.only or PICTURE_SLIDERS,
@@ -344,7 +335,7 @@ def main(argv=None) -> int:
             if Path(args.guide).resolve() == judge_folder(args).resolve():
                 fail("--guide must not be the judge: an edit fitted to please one network is judged by "
                      "another (train.attributes trains a guide on other people)")
-            load_attribute_net(args.guide, model.config.policy)
+            load_classifier(args.guide, policy=classifier_policy(model.config.policy))
     data = open_celeba(args.data)
     if args.pictured:  # validation faces only
         start = time.perf_counter()

@@ -7,7 +7,7 @@ description. Here it is a model of the codes given the labels, fitted once on th
 
     mu = b + sum_k beta_k y_k + r,     r ~ N(0, R)
 
-the least squares of ``disguise.vae.effects`` (the same sums) with the residual covariance ``R``
+the least squares of ``disguise.sliders.effects`` (the same sums) with the residual covariance ``R``
 of what the labels leave unexplained: the person. A description fixes some labels (+1 or -1); the
 others are unknown, and are filled in by what the known ones imply about them (the labels'
 Gaussian conditional: a bald face is likely male and old), their remaining uncertainty adding to
@@ -32,7 +32,7 @@ import torch
 
 from ..attributes import ATTRIBUTES, INDEX, check_names, pretty
 from ..files import read_safetensors, write_safetensors
-from ..vae.effects import RIDGE, CodeMoments, code_moments
+from ..sliders.effects import RIDGE, CodeMoments, code_moments
 from ..vae.model import VAE
 
 FACE_SPACE_NAME = "face_space.safetensors"
@@ -194,6 +194,6 @@ class FaceSpace:
 def fit_face_space(model: VAE, batches: Iterable[tuple[np.ndarray, np.ndarray]], ridge: float = RIDGE,
                    device: str | torch.device = "cpu", progress: bool = True, total: int | None = None
                    ) -> FaceSpace:
-    """One pass over labelled faces (``disguise.vae.vectors.labelled_batches``) -> the face space."""
+    """One pass over labelled faces (``disguise.sliders.means.labelled_batches``) -> the face space."""
     moments = code_moments(model, batches, device, progress, total, second=True, desc="face space")
     return FaceSpace.from_moments(moments, ridge)

@@ -1,6 +1,6 @@
 """A Gaussian blur of float pictures, in torch, as a photo is blurred: the Blurry slider's picture
-change (``disguise.vae.pictured``) and the blur the judge and the identity model learn with
-(``disguise.identity.convnet.random_blur``)."""
+change (``disguise.sliders.picture_rows``) and the blur the judge and the identity model learn with
+(``disguise.classifier.convnet.random_blur``)."""
 
 from __future__ import annotations
 

@@ -1,2 +1,2 @@
-"""How good a model is: reconstruction, edit success by an independent judge, the photo view
-judged beside the model view, identity kept after each edit, and the report."""
+"""How good a model is: reconstruction, its sliders graded by a judge that chose none of them,
+the photo view judged beside the model view, identity kept after each edit, and the report."""

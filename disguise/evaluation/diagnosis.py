@@ -27,10 +27,10 @@ import numpy as np
 import torch
 
 from ..attributes import ATTRIBUTES
-from ..identity.judge import AttributeClassifier, predict
+from ..classifier.model import AttributeClassifier, predict
 from ..policy import to_tensor
-from ..vae.editing import Editor
-from .edits import EditResult, QualityBar
+from ..sliders.editor import Editor
+from ..sliders.measure import EditResult, QualityBar
 
 MIN_FACES = 10  # positives needed to say anything
 

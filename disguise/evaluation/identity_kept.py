@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from ..attributes import ATTRIBUTES, DRAWN
 from ..identity.recognisers import FaceShot
 from ..photo.view import PhotoCanvas, PhotoFrame
-from ..vae.editing import Editor
+from ..sliders.editor import Editor
 
 
 @dataclass

@@ -15,14 +15,14 @@ import torch
 from tqdm.auto import tqdm
 
 from ..attributes import ATTRIBUTES, DRAWN
+from ..classifier.model import AttributeClassifier, predict
 from ..data.scenes import SceneSpec, place
 from ..frame import LEFT_EYE, RIGHT_EYE
-from ..identity.judge import AttributeClassifier, predict
 from ..photo.alignment import prepare_face
 from ..photo.view import PhotoCanvas
 from ..policy import to_tensor
-from ..vae.editing import Editor
-from .edits import share
+from ..sliders.editor import Editor
+from ..sliders.measure import share
 
 
 @dataclass

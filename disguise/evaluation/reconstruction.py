@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..vae.editing import Editor
+from ..sliders.editor import Editor
 
 
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:

@@ -8,8 +8,8 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from .. import backdrop
+from ..sliders.measure import EditResult, QualityBar
 from .diagnosis import Drawability, cause
-from .edits import EditResult, QualityBar
 from .identity_kept import IdentityResult
 from .photo_view import PhotoViewResult
 
@@ -222,12 +222,12 @@ def _sliders(report: Report) -> list[str]:
     variants = report.bank.get("variants", [])
     if variants:
         lines += ["", f"{len(variants)} rows of hair sliders are the face's own, chosen by its hair state as its "
-                      "code reads (`disguise.vae.personal`); on other faces the slider is the row above:", ""]
+                      "code reads (`disguise.sliders.hair_rows`); on other faces the slider is the row above:", ""]
         lines += [f"- {v}" for v in variants]
     pictured = report.bank.get("pictured", [])
     if pictured:
         lines += ["", "Sliders of the picture, whose row is made for each face from its own picture "
-                      "(`disguise.vae.pictured`; the unit above is the shared row's, used only where there is "
+                      "(`disguise.sliders.picture_rows`; the unit above is the shared row's, used only where there is "
                       "no face):", ""]
         lines += [f"- {v}" for v in pictured]
     return lines + [""]

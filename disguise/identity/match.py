@@ -8,7 +8,7 @@ their similarity to the sighting; a suspect at or above the recogniser's thresho
 
 Then each suspect is shown in the sighting's disguise, drawn by the VAE on the suspect's own photo
 (the photo view): each disguise attribute pushed by ``DISGUISE_ALPHA`` towards the sighting.
-Which attributes: where the attribute judge (``disguise.identity.judge``) can read the faces (it
+Which attributes: where the attribute judge (``disguise.classifier.model``) can read the faces (it
 was trained on faces of that kind), the ones in which it sees the sighting differ from each
 suspect; where it cannot (the bundled judge learned drawn faces, so it reads no real photo), it
 claims nothing, and the disguise is the one the investigator saw in the sighting and ticked
@@ -30,12 +30,12 @@ import torch
 from PIL import Image, ImageDraw
 
 from ..attributes import INDEX
+from ..classifier.model import CLASSIFIER_NAME, AttributeClassifier, load_classifier, predict
 from ..photo.alignment import PreparedFace, prepare_face
 from ..photo.loading import ImageError
 from ..photo.view import DISPLAY, face_region, photo_edit
 from ..policy import Preprocess, to_tensor
-from ..vae.editing import Editor
-from .judge import CLASSIFIER_NAME, AttributeClassifier, load_classifier, predict
+from ..sliders.editor import Editor
 from .recognisers import REAL, FaceShot, Recognisers
 from .verification import DISGUISE_ATTRIBUTES
 

@@ -3,7 +3,7 @@
 Used to ask whether an edited face still looks like the same person (on drawn faces, and on the
 faces of whatever data set it was trained on: the bundled one learned the synthetic set's drawn
 people; real photos are judged by ``disguise.identity.recognisers.DlibRecogniser``).
-``IdentityNet`` is a small CNN (like the judge's, ``disguise.identity.judge``) ending in a linear
+``IdentityNet`` is a small CNN (like the judge's, ``disguise.classifier.model``) ending in a linear
 embedding, L2-normalised, so two faces compare by the cosine of their embeddings. It learns from
 the training split's people with a margin softmax over those people (``MarginHead``, used only in
 training, ``disguise.identity.training``):
@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..classifier.convnet import ConvNetConfig, conv_blocks
 from ..policy import Preprocess, to_tensor
 from ..pretrained import SavedModel, evaluating
-from .convnet import ConvNetConfig, conv_blocks
 
 IDENTITY_TYPE = "disguise-identity"
 CONFIG_NAME = "identity.json"

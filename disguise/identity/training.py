@@ -18,12 +18,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..classifier.convnet import random_blur
 from ..data.batches import iterate_batches
 from ..data.cache import load_split
 from ..data.celeba import CelebA
 from ..policy import Preprocess, to_tensor
 from ..training.driver import Run, RunFolderError, RunState, epoch_generator, lr_schedule, saved_options
-from .convnet import random_blur
 from .model import IdentityConfig, IdentityNet, MarginHead
 
 CHECKPOINT_NAME = "identity_checkpoint.safetensors"

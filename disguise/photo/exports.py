@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..attributes import pretty
 from ..policy import Preprocess
-from ..vae.editing import Editor, check_alpha, check_alpha_list, check_alphas
+from ..sliders.editor import Editor, check_alpha, check_alpha_list, check_alphas
 from .view import DISPLAY, PhotoFrame, PhotoTiles, photo_edit
 
 TILE = 160  # tiles are shown at this size, upscaled from the model's resolution

@@ -5,8 +5,8 @@ decoder (``disguise.onnx_decoder``) and, in the photo view, draws the change on 
 as ``PhotoCanvas.apply`` does. For that it receives, as one JSON document:
 
 * ``z`` and the forty vectors ``bank`` as they apply to this face (``Editor.rows``: the hair
-  sliders' rows follow its hair, ``disguise.vae.personal``; Blurry's is made from its picture,
-  ``disguise.vae.pictured``) and as the locks condition them (little-endian float32, base64), the
+  sliders' rows follow its hair, ``disguise.sliders.hair_rows``; Blurry's is made from its picture,
+  ``disguise.sliders.picture_rows``) and as the locks condition them (little-endian float32, base64), the
   slider positions ``alphas`` the server last saw;
 * the reconstruction ``recon`` (``decode(z)``, uint8 RGB, base64), which the change is taken from;
 * for the photo view, the live copy of the photo, as large as the page shows it (a JPEG data URL;

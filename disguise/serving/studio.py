@@ -28,11 +28,11 @@ from PIL import Image
 
 from .. import frame
 from ..attributes import ATTRIBUTES, check_names, pretty
+from ..classifier.model import CLASSIFIER_NAME, load_classifier
 from ..compose.face_space import FACE_SPACE_NAME, FaceSpace
 from ..compose.pictures import aligned_composite, composite_picture, contact_sheet, describe_png
 from ..compose.session import Composite
 from ..files import EXAMPLES, write_gif, write_png
-from ..identity.judge import CLASSIFIER_NAME, load_classifier
 from ..identity.match import Matcher, MatchResult, match_sheet
 from ..identity.recognisers import DRAWN, REAL, FaceShot, Recognisers
 from ..photo.alignment import prepare_face
@@ -51,7 +51,7 @@ from ..photo.exports import (
 from ..photo.loading import ImageError, load_image
 from ..photo.view import DISPLAY, PhotoCanvas, PhotoFrame, face_region
 from ..pretrained import resolve_folder
-from ..vae.editing import Editor, check_alphas, parse_alphas
+from ..sliders.editor import Editor, check_alphas, parse_alphas
 from ..vae.model import CONFIG_NAME, WEIGHTS_NAME
 from ..vae.onnx_decoder import decoder_for
 from .live import live_document

@@ -1,2 +1,2 @@
-"""The face VAE: the model, its losses and training, the attribute vector bank, the editing engine
-(``z + sum_i alpha_i v_i``) and the decoder exported to ONNX for the page."""
+"""The face VAE: the model, its losses and training, and its decoder exported to ONNX for the
+page."""

@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..classifier.consistency import AttributeConsistency, attributes_for
+from ..classifier.model import classifier_policy, load_classifier
 from ..data.batches import iterate_batches, resident_copy
 from ..data.cache import load_split
 from ..data.celeba import CelebA, open_celeba
@@ -48,7 +50,6 @@ from ..training.driver import (
     saved_options,
 )
 from ..training.figures import image_grid, line_chart
-from .attribute_loss import AttributeConsistency, attributes_for, load_attribute_net
 from .losses import LOSSES, LossConfig, vae_loss
 from .model import VAE, WEIGHTS_NAME, VAEConfig, resolve_pretrained
 
@@ -158,7 +159,7 @@ def train_step(net: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, loss
     """One optimisation step on batch ``x``; returns the loss terms as floats.
 
     ``extra(recon)``, when given, is a further term of the loss (``attr`` among the terms; the
-    total includes it): the attribute-consistency loss (``disguise.vae.attribute_loss``).
+    total includes it): the attribute-consistency loss (``disguise.classifier.consistency``).
     A loss that is not finite is an error (``FloatingPointError``, naming ``where``) raised before
     the step, so the weights are never updated from it.
     """
@@ -224,7 +225,7 @@ def train(run_dir: str | os.PathLike, data_root: str | os.PathLike, model_cfg: V
     device = pick_device(cfg.device, dist)
     data = open_celeba(data_root)
     model_cfg = dataclasses.replace(model_cfg, trained_on=data.kind)
-    reader = load_attribute_net(cfg.attribute_net, model_cfg.policy, device) if cfg.attribute_weight > 0 else None
+    reader = load_classifier(cfg.attribute_net, device, classifier_policy(model_cfg.policy)) if cfg.attribute_weight > 0 else None
     train_x, train_y, val_x, val_y = _load_faces(data, model_cfg, cfg, dist, progress, log)
     consistency = val_consistency = None
     if reader is not None:

@@ -1,6 +1,6 @@
 """Attribute directions learned through the decoder, with a classifier's reading as the loss.
 
-The effect (``disguise.vae.effects``) and the seed's difference of means are read off the codes:
+The effect (``disguise.sliders.effects``) and the seed's difference of means are read off the codes:
 they say where faces with an attribute lie in the code space, not what the decoder draws when a
 code moves that way. Where the two disagree (a direction that also shifts the hair line, a
 moustache that also masculinises the face) the slider drags other attributes along. Here each
@@ -13,7 +13,7 @@ lack A, the decoder draws ``z + u_A`` and a frozen attribute classifier, the *gu
                 + norm * |w_A|^2                                     (a short, believable move)
 
 (``l``: the guide's logits, ``p_B(z)``: its probability for B on the plain decode; kept: the drawn
-attributes but A and those A rules out by definition, ``disguise.vae.effects.LINKS``; ``x``: the
+attributes but A and those A rules out by definition, ``disguise.sliders.links.LINKS``; ``x``: the
 decoded picture, and its band along the top and sides that shows the background,
 ``disguise.backdrop``: the guide reads attributes, so without that term an edit may repaint the
 background and still please it, as a learned "big lips" edit did, turning it cyan). The edit
@@ -31,7 +31,7 @@ in place of their regressor.
 The guide must not be the evaluation's judge: a direction fitted to please one network can find
 what that network alone responds to. ``train.attributes`` trains the guide on other people
 (``train.synthetic --seed 2``); the judge, which never saw those people, then measures the edits.
-The learned rows are candidates for ``disguise.evaluation.calibration``, which sets each slider's
+The learned rows are candidates for ``disguise.sliders.calibration``, which sets each slider's
 scale (and picks between directions) on validation faces, as for the others.
 
 Learning takes about 40 s per attribute on two CPU cores, so a ``checkpoints`` folder keeps each
@@ -57,12 +57,12 @@ from tqdm.auto import tqdm
 
 from ..attributes import DRAWN, INDEX
 from ..backdrop import band
+from ..classifier.model import AttributeClassifier, at_classifier_size
 from ..files import read_safetensors, write_safetensors
-from ..identity.judge import AttributeClassifier, at_judge_size
 from ..pretrained import evaluating
-from .effects import excluded_by
-from .model import VAE
-from .vectors import AttributeBank
+from ..vae.model import VAE
+from .bank import AttributeBank
+from .links import excluded_by
 
 MARGIN = 3.0  # the guide's logit an edit aims for (a probability of 0.95)
 KEEP = 1.0  # weight of the other attributes' readings
@@ -93,7 +93,7 @@ class Guided:
 def _read(model: VAE, guide: AttributeClassifier, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The pictures ``z`` decode to, and the guide's logits for them."""
     pictures = model.decode(z)
-    return pictures, guide(at_judge_size(guide, pictures))
+    return pictures, guide(at_classifier_size(guide, pictures))
 
 
 def learn_directions(model: VAE, guide: AttributeClassifier, codes: torch.Tensor, labels: np.ndarray,

@@ -1,7 +1,7 @@
 """How well the attribute edits work, by the protocol of face-attribute-editing papers.
 
 An attribute classifier trained independently of the VAE, on the training split's real images
-(the judge, ``disguise.identity.judge``), judges edited faces (e.g. AttGAN, STGAN). For test faces
+(the judge, ``disguise.classifier.model``), judges edited faces (e.g. AttGAN, STGAN). For test faces
 without attribute A we add ``alpha * v_A`` and report the share the classifier now calls A, and
 the share of the other drawn attributes whose prediction did not change from the plain
 reconstruction's; removal is the same for faces with A and ``-alpha``. The judge reads attributes,
@@ -20,9 +20,8 @@ from tqdm.auto import tqdm
 
 from .. import backdrop
 from ..attributes import ATTRIBUTES, DRAWN
-from ..identity.judge import AttributeClassifier, predict
-from ..vae.editing import Editor
-
+from ..classifier.model import AttributeClassifier, predict
+from .editor import Editor
 
 # Shares are counts over at most some thousands of verdicts, so a step of one verdict is far above
 # this; reports written before the shares were float64 hold 180 of 200 as float32's 0.89999998.

@@ -1,20 +1,20 @@
 """Which hair sliders get a row of their own per hair state, chosen on validation faces in it.
 
-For each hair slider A (``disguise.vae.personal.sources``) and each hair state s it replaces, the
-validation faces in state s (all of them lack A) measure, through ``disguise.evaluation.calibration``
+For each hair slider A (``disguise.sliders.hair_rows.sources``) and each hair state s it replaces, the
+validation faces in state s (all of them lack A) measure, through ``disguise.sliders.calibration``
 and at its ladder of strengths, up to three candidates for ``v_{A|s}``:
 
 * ``shared``: the bank's own row (4 times its length is the slider's end as it is today);
 * ``link``: A's effect with the link made for this face, ``e_A - e_s`` and the links to the other
   hair attributes A rules out, where the shared effect row takes off the *average* of the hair
-  colours that faces lacking A have (``disguise.vae.effects``);
+  colours that faces lacking A have (``disguise.sliders.effects``);
 * ``learned``: an edit learned through the decoder on training faces in state s, from the link
-  (``disguise.vae.guided``; when a guide is given).
+  (``disguise.sliders.learned``; when a guide is given).
 
 The best one within reach that leaves the background as it was is scaled so that alpha 4 is its
 best strength, and becomes the variant if its score, ``min(success, kept)``, beats the shared
 row's at the slider's end on the same faces by at least ``GAIN``; otherwise faces in s keep the
-shared row. The gate (``disguise.vae.personal.fit_gate``) learns the states from the training
+shared row. The gate (``disguise.sliders.hair_rows.fit_gate``) learns the states from the training
 faces' codes.
 """
 
@@ -28,13 +28,13 @@ import torch
 
 from .. import backdrop
 from ..attributes import INDEX
-from ..identity.judge import AttributeClassifier
-from ..vae.editing import Editor
-from ..vae.effects import EffectFit, effect_bank
-from ..vae.personal import STATES, Personal, fit_gate, sources, states_of
-from ..vae.vectors import AttributeBank
+from ..classifier.model import AttributeClassifier
+from .bank import AttributeBank
 from .calibration import END, GAIN, REACH, Choice, calibrate, typical_distance
-from .edits import edit_success
+from .editor import Editor
+from .effects import EffectFit, effect_bank
+from .hair_rows import STATES, Personal, fit_gate, sources, states_of
+from .measure import edit_success
 
 MIN_FACES = 20  # validation faces a state needs for its variants to be measured
 

@@ -8,8 +8,8 @@ while others change: each edit vector loses its components along the locked attr
 InterFaceGAN (Shen et al., CVPR 2020, sec. 2.2). That is how a beard is added without also
 changing the gender.
 
-A bank may give the hair sliders a row per hair state (``disguise.vae.personal``), and a slider of
-the picture (Blurry) a row made from the face's own picture (``disguise.vae.pictured``): then each
+A bank may give the hair sliders a row per hair state (``disguise.sliders.hair_rows``), and a slider of
+the picture (Blurry) a row made from the face's own picture (``disguise.sliders.picture_rows``): then each
 face's rows are read off its own code, and every edit of that face uses them, here and in the page.
 """
 
@@ -28,8 +28,8 @@ import torch
 from ..attributes import ATTRIBUTES, INDEX, check_names
 from ..policy import Preprocess, to_tensor
 from ..pretrained import resolve_folder
-from .model import CONFIG_NAME, VAE, WEIGHTS_NAME
-from .vectors import BANK_NAME, AttributeBank
+from ..vae.model import CONFIG_NAME, VAE, WEIGHTS_NAME
+from .bank import BANK_NAME, AttributeBank
 
 ALPHA_LIMIT = 20.0  # beyond this a decoded face is noise; the app's sliders span -4..4
 MAX_ALPHAS = 25  # alphas in one strip or grid: each is a decode and a tile, so a client's list is capped

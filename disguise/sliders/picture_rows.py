@@ -15,10 +15,10 @@ as the encoder reads it:
     v(z) = (E(blur_sigma(D(z))) - z) / end
 
 At alpha = ``end`` (the slider's end) the code is the blurred picture's code; half-way, half of the
-way. As with the hair sliders' variants (``disguise.vae.personal``), the row depends on the
+way. As with the hair sliders' variants (``disguise.sliders.hair_rows``), the row depends on the
 unedited code alone, so an edit stays linear in the sliders and the page receives the face's rows
 with its code. ``sigma`` is in pixels of the aligned frame, the data's own unit, so that it means
-the same at any model size; ``disguise.evaluation.calibration.calibrate_pictures`` chooses it on
+the same at any model size; ``disguise.sliders.calibration.calibrate_pictures`` chooses it on
 validation faces.
 """
 
@@ -33,7 +33,7 @@ import torch
 from ..attributes import INDEX
 from ..data.blur import gaussian_blur
 from ..policy import Preprocess
-from .model import VAE
+from ..vae.model import VAE
 
 PICTURE_SLIDERS = ("Blurry",)
 """The sliders that may be made this way (the picture blurred); CelebA's other 39 describe the person."""

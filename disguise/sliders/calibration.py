@@ -7,8 +7,8 @@ strength lies differs from attribute to attribute, so one shared -4 .. 4 range c
 
 For each attribute, on faces of the *validation* split that lack it (the test split stays unseen),
 the judge measures the add along two candidate directions at a ladder of strengths, in multiples
-of the direction's natural length (the regression effect, ``disguise.vae.effects``; the seed's
-difference of means, ``disguise.vae.vectors``, at the distance between the class means):
+of the direction's natural length (the regression effect, ``disguise.sliders.effects``; the seed's
+difference of means, ``disguise.sliders.bank``, at the distance between the class means):
 
     score(direction, m) = min(success, kept)       (success: the judge sees the attribute;
                                                     kept: the other attributes stay as they were)
@@ -27,7 +27,7 @@ strength. Dragging to the end shows the attribute as clearly as the model
 can while keeping the rest of the face; half-way shows half of it. A slider whose best score is
 still low (an attribute the model cannot draw) says so in the bank's records and the evaluation.
 
-A slider of the picture (Blurry, ``disguise.vae.pictured``) has no shared direction to scale: its
+A slider of the picture (Blurry, ``disguise.sliders.picture_rows``) has no shared direction to scale: its
 row for a face is the way to that face's own picture blurred. ``calibrate_pictures`` measures it
 the same way at a ladder of blurs (``BLURS``) and gives the bank the best one within both limits,
 where it beats the slider's shared row on the same faces by at least ``GAIN``.
@@ -44,11 +44,11 @@ from tqdm.auto import tqdm
 
 from .. import backdrop
 from ..attributes import ATTRIBUTES, DRAWN, INDEX
-from ..identity.judge import AttributeClassifier
-from ..vae.editing import Editor
-from ..vae.pictured import PICTURE_SLIDERS, Pictured
-from ..vae.vectors import AttributeBank
-from .edits import edit_success
+from ..classifier.model import AttributeClassifier
+from .bank import AttributeBank
+from .editor import Editor
+from .measure import edit_success
+from .picture_rows import PICTURE_SLIDERS, Pictured
 
 END = 4.0  # the sliders span -END .. END
 REACH = 2.0  # an end edit at most this many typical distances between two faces' codes long

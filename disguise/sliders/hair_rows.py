@@ -8,7 +8,7 @@ the bundled brown-hair slider made 91% of the faces with no hair-colour label br
 33% of the blond ones and none of the 746 black-haired ones (44% in all).
 
 So a bank may carry *variants*: for an attribute A and a hair state s that A rules out
-(``STATES``, ``disguise.vae.effects.LINKS``), a row ``v_{A|s}`` for faces in state s. Which state
+(``STATES``, ``disguise.sliders.links.LINKS``), a row ``v_{A|s}`` for faces in state s. Which state
 a face is in is read from its code by a *gate*, a multinomial logistic regression fitted on the
 training faces' codes, and the face's row is
 
@@ -18,7 +18,7 @@ with ``pi`` the gate's probabilities (a face in none of the states, or one the g
 keeps all or most of the shared row). The gate reads the code the face itself encodes to, never
 the edited one, so an edit stays linear in the sliders, ``z + sum_i alpha_i v_i(z)``: the page
 receives the face's own rows with its code, as it did the bank (``disguise.serving.live``), and
-locks condition them as before. ``disguise.evaluation.variants`` chooses the variants on
+locks condition them as before. ``disguise.sliders.hair_choice`` chooses the variants on
 validation faces in each state and keeps only those that beat the shared row there.
 """
 
@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from ..attributes import ATTRIBUTES, INDEX
-from .effects import excluded_by
+from .links import excluded_by
 
 STATES = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Bald")
 """The hair states a face is in at most one of (the gate's classes, with ``OTHER`` for none)."""

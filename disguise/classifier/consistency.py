@@ -17,8 +17,6 @@ another split), or the evaluation would grade the model on the very network it l
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -26,24 +24,13 @@ import torch
 import torch.nn.functional as F
 
 from ..attributes import ATTRIBUTES, DRAWN
-from ..identity.judge import CLASSIFIER_NAME, AttributeClassifier, at_judge_size, judge_policy, load_classifier
-from ..policy import Preprocess
+from .model import AttributeClassifier, at_classifier_size
 
 
 def attributes_for(kind: str) -> tuple[str, ...]:
     """The attributes whose labels describe the pictures of a data set of ``kind``: those the
     synthetic set draws (its other labels are noise), or all 40 for real photos."""
     return DRAWN if kind == "synthetic" else ATTRIBUTES
-
-
-def load_attribute_net(folder: str | os.PathLike, policy: Preprocess,
-                       device: str | torch.device = "cpu") -> AttributeClassifier:
-    """The classifier saved in ``folder``, refused unless it learned faces cropped as a model with
-    ``policy`` crops them."""
-    if not (Path(folder) / CLASSIFIER_NAME).is_file():
-        raise FileNotFoundError(f"{folder} holds no attribute classifier ({CLASSIFIER_NAME}); train one "
-                                f"on other people with python -m train.attributes")
-    return load_classifier(folder, device, judge_policy(policy))
 
 
 class AttributeConsistency:
@@ -64,7 +51,7 @@ class AttributeConsistency:
         target = self.targets[torch.as_tensor(rows, device=self.targets.device)]
 
         def loss(recon: torch.Tensor) -> torch.Tensor:
-            logits = self.net(at_judge_size(self.net, recon.float()))[:, self.columns]
+            logits = self.net(at_classifier_size(self.net, recon.float()))[:, self.columns]
             return self.weight * F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(1).mean()
 
         return loss

@@ -1,6 +1,6 @@
 """Each slider holds the other attributes: its end edit compensated by the other sliders.
 
-After calibration (``disguise.evaluation.calibration``) many sliders still trade one thing for
+After calibration (``disguise.sliders.calibration``) many sliders still trade one thing for
 another at their end: strong enough for the attribute to show, the edit also flips a few others
 (adding a moustache makes the face look male, adding big lips takes the lipstick off). A user
 fixes that by hand, nudging the flipped attributes' sliders back. Here each slider learns those
@@ -14,7 +14,7 @@ found greedily. Each round tries the edit at 0.85x and 1.2x its strength, and, f
 *against* the flip: down where the edit turns B on, up where it turns B off. A move never adds
 more of what the edit already drags along (that would win the judge over with correlated
 attributes, not hold anything), and never touches what A excludes by definition
-(``disguise.vae.effects.LINKS``: adding a goatee must take "no beard" away). The best trial is
+(``disguise.sliders.links.LINKS``: adding a goatee must take "no beard" away). The best trial is
 kept when it raises ``min(success, kept)`` by more than ``MARGIN``; at most ``rounds`` rounds. A
 slider that already keeps both at ``GOOD`` or more is left as it is. With ``allowed`` (the
 calibration's limits, ``calibration.within_limits``) a trial must stay within reach and leave the
@@ -35,11 +35,11 @@ import torch
 from tqdm.auto import tqdm
 
 from ..attributes import ATTRIBUTES, DRAWN, INDEX
-from ..identity.judge import AttributeClassifier, predict
-from ..vae.editing import Editor
-from ..vae.effects import excluded_by
-from ..vae.vectors import AttributeBank
+from ..classifier.model import AttributeClassifier, predict
+from .bank import AttributeBank
 from .calibration import END
+from .editor import Editor
+from .links import excluded_by
 
 STEPS = (0.25, 0.5)  # multiples of another slider's end edit, signed against its flip
 STRENGTHS = (0.85, 1.2)  # multiples of the edit itself

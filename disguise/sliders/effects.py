@@ -13,7 +13,7 @@ when ``y_k`` goes from -1 to +1 with every other label held where it was (the re
 InterFaceGAN's conditional manipulation, fitted once for all attributes rather than by projecting
 one direction against another). The effect is also the slider's unit: at alpha = 1 the code moves
 by the typical difference between two faces that differ in that attribute alone (how far along
-the slider an attribute then shows still differs: ``disguise.evaluation.calibration`` sets a
+the slider an attribute then shows still differs: ``disguise.sliders.calibration`` sets a
 scale per slider from what the judge sees).
 
 Some attributes cannot be held fixed while another changes, by what they mean: a face cannot be
@@ -37,30 +37,11 @@ from tqdm.auto import tqdm
 from ..attributes import ATTRIBUTES, INDEX
 from ..policy import to_tensor
 from ..pretrained import evaluating
-from .model import VAE
-from .vectors import AttributeBank, AttributeRecord
+from ..vae.model import VAE
+from .bank import AttributeBank, AttributeRecord
+from .links import excluded_by
 
 RIDGE = 1e-3  # relative to the mean diagonal of the label Gram matrix: keeps rare labels stable
-HAIR_COLOURS = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair")
-HAIR = HAIR_COLOURS + ("Straight_Hair", "Wavy_Hair", "Bangs", "Receding_Hairline")
-
-
-def _pairs() -> tuple[tuple[str, str], ...]:
-    colours = [(a, b) for i, a in enumerate(HAIR_COLOURS) for b in HAIR_COLOURS[i + 1:]]
-    return tuple(colours + [("Bald", h) for h in HAIR]
-                 + [("Straight_Hair", "Wavy_Hair"), ("Bangs", "Receding_Hairline"),
-                    ("Goatee", "No_Beard"), ("Mustache", "No_Beard")])
-
-
-LINKS: tuple[tuple[str, str], ...] = _pairs()
-"""Pairs of attributes that exclude each other by definition (CelebA's labels and the synthetic
-set's drawing rules agree on every one): one hair colour at most, no hair on a bald head, straight
-or wavy, bangs or a receding hairline, and a goatee or moustache is a beard (``No_Beard`` -1)."""
-
-
-def excluded_by(name: str) -> list[str]:
-    """The attributes ``name`` rules out (``LINKS`` read both ways)."""
-    return [b if a == name else a for a, b in LINKS if name in (a, b)]
 
 
 @dataclass

@@ -1,0 +1,162 @@
+"""The attribute classifier: a network that reads CelebA's 40 attributes off a face.
+
+The project uses it in three roles, each trained on other people (``disguise.data.people``):
+the *guide*, whose reading is the loss learned edits are fitted to (``disguise.sliders.learned``);
+the *chooser*, which picks each slider's direction and strength on validation faces
+(``disguise.sliders.calibration``); and the *judge*, which grades the sliders on the test split
+and takes no part in choosing or fitting them (``disguise.evaluation``). Two architectures:
+``convnet`` (the project's small CNN, ``disguise.classifier.convnet``) and ``resnet18``
+(torchvision's ResNet-18, untouched), so a judge can be a network this project did not write.
+
+A classifier works at most at ``CLASSIFIER_SIZE`` pixels whatever the model's size (a 128 px
+model's decodes are downsampled for it), records the preprocessing it learned on, and is refused
+for a model whose faces are cropped differently. It is saved like every model of the project
+(``disguise.pretrained.SavedModel``): ``attribute_classifier.json`` (its whole config) and
+``attribute_classifier.safetensors``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..attributes import ATTRIBUTES
+from ..data.batches import iterate_batches
+from ..policy import Preprocess, to_tensor
+from ..pretrained import SavedModel, evaluating
+from .convnet import ConvNetConfig, conv_blocks
+
+CLASSIFIER_NAME = "attribute_classifier.safetensors"
+CLASSIFIER_CONFIG = "attribute_classifier.json"
+CLASSIFIER_TYPE = "disguise-attribute-classifier"
+CLASSIFIER_SIZE = 64  # pixels a classifier sees at most
+ARCHITECTURES = ("convnet", "resnet18")
+
+
+@dataclass
+class ClassifierConfig(ConvNetConfig):
+    """Everything needed to rebuild an attribute classifier.
+
+    Attributes:
+        widths: channels of each stride-2 conv block (``convnet``; one block per entry).
+        preprocess: the preprocessing policy (``Preprocess.to_dict()``) of the faces it learned on.
+        arch: convnet (the project's CNN) or resnet18 (torchvision's, as torchvision builds it).
+    """
+
+    arch: str = field(default="convnet", metadata={"choices": ARCHITECTURES})
+    model_type: ClassVar[str] = CLASSIFIER_TYPE
+    default_size: ClassVar[int] = CLASSIFIER_SIZE
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"arch must be one of {', '.join(ARCHITECTURES)}, got {self.arch!r}")
+
+
+class AttributeClassifier(SavedModel):
+    """``(B, 3, H, W)`` faces in [0, 1] -> ``(B, 40)`` logits. ``convnet``: stride-2 conv blocks
+    (``config.widths``), global average pooling, a linear head; ``resnet18``: torchvision's.
+
+    ``policy`` is the preprocessing of the faces it is trained on; ``predict`` resizes other
+    sizes (a 128 px model's decodes) to ``policy.size``.
+    """
+
+    config_class = ClassifierConfig
+    config_name, weights_name = CLASSIFIER_CONFIG, CLASSIFIER_NAME
+
+    def __init__(self, config: ClassifierConfig | None = None) -> None:
+        super().__init__()
+        self.config = config if config is not None else ClassifierConfig()
+        if self.config.arch == "resnet18":
+            from torchvision.models import resnet18
+
+            self.net = resnet18(weights=None, num_classes=len(ATTRIBUTES))
+        else:
+            self.features = conv_blocks(self.config.widths)
+            self.head = nn.Linear(self.config.widths[-1], len(ATTRIBUTES))
+
+    @property
+    def policy(self) -> Preprocess:
+        return self.config.policy
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, H, W)`` in [0, 1] -> ``(B, 40)`` logits."""
+        if self.config.arch == "resnet18":
+            return self.net(x)
+        return self.head(self.features(x).mean(dim=(2, 3)))
+
+
+def classifier_policy(policy: Preprocess) -> Preprocess:
+    """A classifier's preprocessing for a model trained with ``policy``: its crop, at most
+    ``CLASSIFIER_SIZE`` px."""
+    return dataclasses.replace(policy, size=min(int(policy.size), CLASSIFIER_SIZE))
+
+
+@torch.no_grad()
+def predict(clf: AttributeClassifier, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """Boolean ``(B, 40)`` predictions for float images ``(B, 3, H, W)`` of any size.
+
+    Runs the classifier in eval mode and leaves it in the mode it was in.
+    """
+    out = []
+    with evaluating(clf):
+        for i in range(0, len(x), batch_size):
+            out.append(clf(at_classifier_size(clf, x[i:i + batch_size])) > 0)
+    return torch.cat(out)
+
+
+def at_classifier_size(clf: AttributeClassifier, x: torch.Tensor) -> torch.Tensor:
+    """Float images ``(B, 3, H, W)`` at the size ``clf`` learned on (bilinear with antialiasing;
+    differentiable, so a loss can read a decoder's output through it)."""
+    size = clf.policy.size
+    if x.shape[-2:] == (size, size):
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+
+
+@torch.no_grad()
+def classifier_accuracy(clf: AttributeClassifier, images: np.ndarray, labels: np.ndarray,
+                        device: str | torch.device) -> dict[str, dict[str, float]]:
+    """Per attribute: the classifier's accuracy on uint8 faces, its balanced accuracy (mean of the
+    true positive and true negative rates) and the majority-class baseline. Its mode is kept."""
+    with evaluating(clf):
+        preds = torch.cat([predict(clf, to_tensor(images[idx], device)).cpu()
+                           for idx in iterate_batches(len(images), 512, shuffle=False)]).numpy()
+    truth = np.asarray(labels) > 0
+    out = {}
+    for k, a in enumerate(ATTRIBUTES):
+        acc = float((preds[:, k] == truth[:, k]).mean())
+        tpr = float(preds[truth[:, k], k].mean()) if truth[:, k].any() else float("nan")
+        tnr = float((~preds[~truth[:, k], k]).mean()) if (~truth[:, k]).any() else float("nan")
+        out[a] = {"accuracy": acc, "balanced_accuracy": float(np.nanmean([tpr, tnr])),
+                  "majority_baseline": float(max(truth[:, k].mean(), 1 - truth[:, k].mean()))}
+    return out
+
+
+def load_classifier(folder: str | os.PathLike, device: str | torch.device = "cpu",
+                    policy: Preprocess | None = None) -> AttributeClassifier:
+    """The classifier saved in ``folder`` (strictly, in eval mode). With ``policy``, refuse one
+    trained on faces preprocessed otherwise."""
+    folder = Path(folder)
+    if not (folder / CLASSIFIER_NAME).is_file():
+        raise FileNotFoundError(f"{folder} holds no attribute classifier ({CLASSIFIER_NAME}); train one with "
+                                f"python -m train.attributes (or python -m train.recipe makes all three)")
+    if not (folder / CLASSIFIER_CONFIG).is_file():
+        raise ValueError(f"{folder / CLASSIFIER_NAME} has no config beside it ({CLASSIFIER_CONFIG}: its "
+                         f"widths and preprocessing record); train a new one "
+                         f"(train.evaluate --retrain-classifier)")
+    clf = AttributeClassifier.from_pretrained(folder, device)
+    saved = clf.config.policy
+    if policy is not None and saved != policy:
+        raise ValueError(f"{folder / CLASSIFIER_NAME} was trained on faces preprocessed as "
+                         f"{saved.to_dict()}, but this model's classifier needs {policy.to_dict()}; pass "
+                         f"--retrain-classifier")
+    return clf
