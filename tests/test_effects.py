@@ -204,6 +204,7 @@ def test_calibration_puts_the_best_edit_at_the_sliders_end(tiny_run, synthetic_r
     assert not within_limits(editor, 1e9, wall=0.0)(z, u)
 
 
+
 def _linear_world(entangled: dict[str, float], n: int = 300):
     """Codes with one axis per attribute, a judge that sees attribute j where code j > 1 (every
     face smiles), and a bank whose end edits add 2 along their own axis; Goatee's also moves the

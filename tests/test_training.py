@@ -172,6 +172,41 @@ def test_cosine_schedule_is_a_function_of_the_step():
     assert TrainConfig(lr=1e-3).lr_at(77, 101) == 1e-3  # constant: the seed's
     with pytest.raises(ValueError, match="schedule must be one of constant, cosine"):
         TrainConfig(lr_schedule="step")
+    # One cycle (the classifiers'): up from a 25th of the peak over the first 30%, then down.
+    cycle = [TrainConfig(lr=1e-3, lr_schedule="one-cycle").lr_at(s, 101) for s in range(101)]
+    assert cycle[0] == pytest.approx(4e-5) and cycle[30] == pytest.approx(1e-3) and cycle[-1] == pytest.approx(1e-7)
+    assert all(a < b for a, b in zip(cycle[:30], cycle[1:31])) and all(a > b for a, b in zip(cycle[30:], cycle[31:]))
+
+
+def test_a_classifier_run_resumes_exactly(synthetic_root, tmp_path):
+    """An attribute classifier trains through the run driver: stopped mid-epoch and resumed, it
+    ends bit-identical to a run that was never stopped, and a resume with other faces is refused."""
+    from disguise.classifier.training import CHECKPOINT_NAME, train_classifier
+    from disguise.data.cache import load_split
+    from disguise.data.celeba import open_celeba
+    from disguise.policy import Preprocess
+    from disguise.training.driver import RunFolderError
+
+    policy = Preprocess(size=32)
+    x, y, _ = load_split(open_celeba(synthetic_root), "train", policy, progress=False)
+    x, y = np.asarray(x[:200]), y[:200]
+    whole = train_classifier(x, y, epochs=2, batch_size=32, policy=policy, widths=(8, 16), progress=False)
+
+    def stop(epoch, batch):
+        if epoch == 1 and batch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_classifier(x, y, epochs=2, batch_size=32, policy=policy, widths=(8, 16), progress=False,
+                         run_dir=tmp_path, on_batch=stop)
+    assert (tmp_path / CHECKPOINT_NAME).is_file()
+    resumed = train_classifier(x, y, epochs=2, batch_size=32, policy=policy, widths=(8, 16), progress=False,
+                               run_dir=tmp_path, resume=True)
+    for k, v in whole.state_dict().items():
+        assert torch.equal(v, resumed.state_dict()[k]), k
+    with pytest.raises(RunFolderError, match="faces: 200 != 100"):
+        train_classifier(x[:100], y[:100], epochs=2, batch_size=32, policy=policy, widths=(8, 16), progress=False,
+                         run_dir=tmp_path, resume=True)
 
 
 def test_init_fine_tunes_from_a_model_and_the_schedule_resumes_exactly(synthetic_root, tmp_path):

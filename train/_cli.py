@@ -47,6 +47,18 @@ def int_list(example: str) -> Callable[[str], tuple[int, ...]]:
     return parse
 
 
+def typed_list(kind: type, example: str) -> Callable[[str], tuple]:
+    """A ``type=`` for a comma list of ``kind`` (float or str; empty: none); the message shows
+    ``example``."""
+    def parse(text: str) -> tuple:
+        try:
+            return tuple(kind(v.strip()) for v in text.split(",") if v.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a comma list like {example}, got {text!r}") from None
+    parse.__name__ = f"{kind.__name__} list"
+    return parse
+
+
 def alpha_list(text: str) -> list[float]:
     """A ``type=`` for alpha lists: ``"0,1,2,3,4"`` or ``"-4 -3 -2"``."""
     try:
@@ -128,7 +140,9 @@ def add_config_options(p, cls: type, names: Sequence[str], none_defaults: bool =
                                default=None if none_defaults else False, help=text)
             continue
         if typing.get_origin(kind) is tuple:
-            parse = int_list(",".join(map(str, default)) or "1,2,3")
+            element = (typing.get_args(kind) or (int,))[0]
+            example = ",".join(map(str, default)) or "1,2,3"
+            parse = int_list(example) if element is int else typed_list(element, example)
         elif args and type(None) in args:  # Optional[X]
             parse = next(a for a in args if a is not type(None))
         else:

@@ -22,29 +22,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from disguise.attributes import DRAWN as DRAWN_ATTRIBUTES
-from disguise.classifier.model import (
-    CLASSIFIER_NAME,
-    AttributeClassifier,
-    classifier_accuracy,
-    classifier_policy,
-    load_classifier,
-)
+from disguise.classifier.model import CLASSIFIER_NAME, AttributeClassifier, classifier_policy, load_classifier
 from disguise.classifier.training import train_classifier
 from disguise.data.cache import load_split
 from disguise.data.celeba import CelebAError, open_celeba
 from disguise.evaluation.diagnosis import drawability
-from disguise.evaluation.identity_kept import identity_retention
-from disguise.evaluation.photo_view import photo_view_success
+from disguise.evaluation.grading import grade, judge_faces
 from disguise.evaluation.reconstruction import reconstruction_metrics
-from disguise.evaluation.report import Report, markdown
+from disguise.evaluation.report import markdown
 from disguise.files import atomic_write
-from disguise.identity.recognisers import DRAWN, REAL, Recognisers
 from disguise.sliders.bank import AttributeBank
 from disguise.sliders.editor import Editor
-from disguise.sliders.measure import QualityBar, edit_success
 from disguise.vae.model import VAE
 from train._cli import alpha_list, attribute_list, run
 
@@ -76,6 +66,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--classifier-epochs", type=int, default=12)
     p.add_argument("--classifier-blur", type=float, default=1.5,
                    help="max Gaussian blur (pixels) of the classifier's training augmentation")
+    p.add_argument("--judge", default=None,
+                   help="a folder with the judge (attribute_classifier.*; default: MODEL's own), e.g. the "
+                        "train.recipe run that made a bundle too big to ship its judge")
     p.add_argument("--retrain-classifier", action="store_true",
                    help=f"ignore a saved MODEL/{CLASSIFIER_NAME}")
     p.add_argument("--photo-scenes", type=int, default=300,
@@ -89,16 +82,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", default=None, help="folder for evaluation.json/.md (default: MODEL)")
     p.add_argument("--quiet", action="store_true")
     return p.parse_args(argv)
-
-
-def test_photos(data, count: int) -> tuple[list[np.ndarray], np.ndarray]:
-    """The first ``count`` test images as they are on disk (aligned, 178 x 218) and their labels."""
-    rows = data.indices("test")[:count]
-    images = []
-    for k in rows:
-        with Image.open(data.path(k)) as im:
-            images.append(np.asarray(im.convert("RGB")))
-    return images, data.attributes[rows]
 
 
 def read_before(path: str | None) -> dict:
@@ -117,6 +100,9 @@ def read_before(path: str | None) -> dict:
 def judge(args, data, editor: Editor, device) -> AttributeClassifier:
     """The model's judge: the one saved with it, or one trained now on the data's training split."""
     judged = classifier_policy(editor.policy)  # the classifier's faces: the model's crop, at most 64 px
+    if args.judge:
+        print(f"attribute classifier: {Path(args.judge) / CLASSIFIER_NAME}")
+        return load_classifier(args.judge, device, judged)
     if (Path(args.model) / CLASSIFIER_NAME).is_file() and not args.retrain_classifier:
         print(f"attribute classifier: {Path(args.model) / CLASSIFIER_NAME}")
         return load_classifier(args.model, device, judged)
@@ -125,30 +111,6 @@ def judge(args, data, editor: Editor, device) -> AttributeClassifier:
                            blur=args.classifier_blur, policy=judged, trained_on=data.kind)
     clf.save_pretrained(Path(args.out or args.model))
     return clf
-
-
-def identity_kept(args, data, editor: Editor, attributes, device) -> tuple[list, object]:
-    """The share of faces still recognised after each edit, by the recogniser for what the test
-    faces are (drawn faces: the weights' identity model; photos: dlib's, or the weights' own when
-    it learned real faces); ``([], None)`` without one."""
-    kind = DRAWN if data.kind == "synthetic" else REAL
-    recognisers = Recognisers.load(args.model, device)
-    recogniser = recognisers.for_kind(kind)
-    if recogniser is None:
-        print(f"identity kept: not measured ({recognisers.missing.get(kind)})")
-        return [], None
-    photos, labels = test_photos(data, len(data.indices("test")))
-    return identity_retention(editor, recogniser, photos, labels, attributes, args.alphas, max_faces=args.faces,
-                              progress=not args.quiet), recogniser
-
-
-def judge_faces(data, clf: AttributeClassifier, editor: Editor, test_x, test_y):
-    """The test faces and labels as the judge reads them: the model's own, or, for a model bigger
-    than the judge, the test faces at the judge's size."""
-    if clf.policy == editor.policy:
-        return test_x, test_y
-    judge_x, judge_y, _ = load_split(data, "test", clf.policy, progress=False)
-    return judge_x, judge_y
 
 
 def model_only(args) -> int:
@@ -193,33 +155,15 @@ def main(argv: list[str] | None = None) -> int:
         editor = Editor.from_pretrained(args.model, device=device)
     before = read_before(args.before)
     data = open_celeba(args.data)
-    test_x, test_y, _ = load_split(data, "test", editor.policy, progress=not args.quiet)
     out = Path(args.out or args.model)
     out.mkdir(parents=True, exist_ok=True)
     clf = judge(args, data, editor, device)
-    recon = reconstruction_metrics(editor, test_x, progress=not args.quiet)
-    judge_x, judge_y = judge_faces(data, clf, editor, test_x, test_y)
-    acc = classifier_accuracy(clf, judge_x, judge_y, device)
-    bar = QualityBar()
-    edits = edit_success(editor, clf, test_x, test_y, attributes, args.alphas, max_faces=args.faces, bar=bar,
-                         progress=not args.quiet)
-    photo, photo_summary = [], {}
-    if args.photo_faces:
-        photos, labels = test_photos(data, args.photo_scenes)
-        photo, photo_summary = photo_view_success(editor, clf, photos, labels, attributes, args.alphas,
-                                                  max_faces=args.photo_faces, progress=not args.quiet)
-    kept, recogniser = identity_kept(args, data, editor, attributes, device)
-    drawable = drawability(editor, clf, test_x, test_y, judge_x, attributes, max_faces=args.faces)
-    bank = {"method": editor.bank.method, "unit": editor.bank.unit,
-            "scales": {r.name: r.scale for r in editor.bank.records},
-            "variants": editor.bank.personal.describe() if editor.bank.personal else [],
-            "pictured": editor.bank.pictured.describe() if editor.bank.pictured else []}
-    report = Report(recon, acc, edits, bar=bar.summary(edits), photo_view=photo, photo_summary=photo_summary,
-                    identity=kept, identity_threshold=recogniser.threshold if recogniser else None,
-                    identity_recogniser=recogniser.name if recogniser else "", drawability=drawable,
-                    bank=bank, before=before)
+    report = grade(editor, clf, data, args.model, attributes, args.alphas, faces=args.faces,
+                   photo_scenes=args.photo_scenes, photo_faces=args.photo_faces, device=device, before=before,
+                   progress=not args.quiet)
     atomic_write(out / "evaluation.json", lambda p: p.write_text(report.to_json()))
     atomic_write(out / "evaluation.md", lambda p: p.write_text(markdown(report)))
+    recon, edits, photo = report.reconstruction, report.edits, report.photo_view
     print(f"reconstruction: MSE {recon['mse']:.5f}, PSNR {recon['psnr']:.2f} dB, SSIM {recon['ssim']:.3f}")
     b = report.bar
     print(f"edits passing the bar ({b['success']:.0%} success, {b['preserve']:.0%} kept, alpha <= {b['alpha']:g}): "
@@ -227,8 +171,8 @@ def main(argv: list[str] | None = None) -> int:
           f"({', '.join(e.attribute for e in edits if e.passes and e.direction == 'add')}); "
           f"{b['informative'] - len(b['below_floor'])} of {b['informative']} reach {b['floor']:.0%} at the end")
     if photo:
-        print(f"photo view: {photo_summary['framed_by_eyes']:.0%} of {photo_summary['faces']} placed test faces "
-              f"framed by the eyes; largest mean change outside the face: "
+        print(f"photo view: {report.photo_summary['framed_by_eyes']:.0%} of {report.photo_summary['faces']} placed "
+              f"test faces framed by the eyes; largest mean change outside the face: "
               f"{max(e.outside_change for e in photo):g} levels")
     print(f"wrote {out / 'evaluation.md'} and {out / 'evaluation.json'}")
     return 0

@@ -33,25 +33,32 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from disguise.attributes import ATTRIBUTES, DRAWN, NOT_DRAWN
 from disguise.classifier.model import CLASSIFIER_NAME, classifier_policy, load_classifier
 from disguise.data.cache import load_split
 from disguise.data.celeba import CelebAError, open_celeba
 from disguise.files import cache_root
 from disguise.sliders.bank import BANK_NAME, METHODS, AttributeBank
-from disguise.sliders.calibration import BLURS, REACH, calibrate, calibrate_pictures, typical_distance, within_limits
+from disguise.sliders.calibration import BLURS, REACH
 from disguise.sliders.editor import Editor
-from disguise.sliders.effects import RIDGE, effect_bank, fit_effects
-from disguise.sliders.hair_choice import choose_variants
+from disguise.sliders.effects import RIDGE, effect_bank, effects_of
 from disguise.sliders.hair_rows import STATES, sources
-from disguise.sliders.holding import compensate, seen_by
-from disguise.sliders.learned import BACKDROP, FACES, KEEPS, STEPS, learn_directions
+from disguise.sliders.learned import BACKDROP, FACES, KEEPS, STEPS
 from disguise.sliders.means import BATCH_SIZE, MAX_POSITIVES, THRESHOLD, build_bank, labelled_batches
-from disguise.sliders.measure import QualityBar
 from disguise.sliders.picture_rows import MAX_BLUR, PICTURE_SLIDERS
+from disguise.sliders.recipe import (
+    Faces,
+    SliderSettings,
+    at_the_bar,
+    calibrated,
+    encode_all,
+    hair_rows,
+    held,
+    learned,
+    moments,
+    picture_rows,
+    seed_bank,
+)
 from disguise.vae.model import VAE
 from train._cli import attribute_list, fail, run
 
@@ -124,7 +131,8 @@ def parse(argv):
 
 
 def judge_folder(args) -> Path:
-    """The folder of the judge ``--method calibrated`` needs (checked before any face is read)."""
+    """The folder of the classifier ``--method calibrated`` chooses with (checked before any face
+    is read)."""
     judge = Path(args.judge or args.model)
     if not (judge / CLASSIFIER_NAME).is_file():
         fail(f"--method calibrated needs the judge, {judge / CLASSIFIER_NAME}: python -m train.evaluate "
@@ -132,81 +140,49 @@ def judge_folder(args) -> Path:
     return judge
 
 
+def settings(args) -> SliderSettings:
+    """The slider recipe's settings the options give."""
+    return SliderSettings(calibration_faces=args.calibration_faces, reach=args.reach, hold_rounds=args.hold_rounds,
+                          hold_faces=args.hold_faces, learn_keeps=tuple(args.guide_keep),
+                          learn_steps=args.guide_steps, learn_faces=args.guide_faces, blurs=tuple(args.blurs),
+                          batch_size=args.batch_size, seed=args.seed)
+
+
 def validation(args, model: VAE, data):
-    """The judge (``judge_folder``) and the validation faces and labels the sliders are chosen on."""
+    """The chooser (``--judge``) and the validation faces the sliders are chosen on."""
     clf = load_classifier(judge_folder(args), args.device, classifier_policy(model.config.policy))
     valid_x, valid_y, _ = load_split(data, "valid", model.config.policy, progress=not args.quiet)
-    return clf, valid_x, valid_y
+    return clf, Faces(valid_x, valid_y)
 
 
-def make_bank(args, model: VAE, data, images, labels, total: int, base: AttributeBank | None = None
-              ) -> AttributeBank:
+def make_bank(args, model: VAE, data, train: Faces, base: AttributeBank | None = None) -> AttributeBank:
     """The bank ``--method`` asks for, from the faces of ``--split`` (``base``: ``--base``'s bank)."""
-    def seed_bank() -> AttributeBank:
-        return build_bank(model, labelled_batches(images, labels, args.batch_size, args.seed),
-                          threshold=args.threshold, max_positives=args.max_positives,
-                          device=args.device, progress=not args.quiet, total=total)
-
-    def effects() -> AttributeBank:
-        fit = fit_effects(model, labelled_batches(images, labels, args.batch_size, args.seed), ridge=args.ridge,
-                          device=args.device, progress=not args.quiet, total=total)
-        return effect_bank(fit, links=not args.no_links, batches=total)
-
+    s = settings(args)
     if args.method == "seed":
-        return seed_bank()
+        return build_bank(model, labelled_batches(train.images, train.labels, args.batch_size, args.seed),
+                          threshold=args.threshold, max_positives=args.max_positives, device=args.device,
+                          progress=not args.quiet, total=-(-len(train) // args.batch_size))
+    effect = effect_bank(effects_of(moments(model, train, s, args.device, not args.quiet), args.ridge),
+                         links=not args.no_links, batches=-(-len(train) // args.batch_size))
     if args.method == "effect":
-        return effects()
-    clf, valid_x, valid_y = validation(args, model, data)
-    editor = Editor(model, seed_bank(), args.device)
-    candidates = {"effect": effects(), "seed": editor.bank}
+        return effect
+    clf, valid = validation(args, model, data)
+    editor = Editor(model, seed_bank(model, train, s, args.device, not args.quiet), args.device)
+    candidates = {"effect": effect, "seed": editor.bank}
     attributes = args.only or list(DRAWN)
     if args.guide:
-        candidates.update(guided(args, model, editor, images, labels, candidates["effect"], attributes))
+        guide, checkpoints = load_guide(args, model)
+        codes = encode_all(editor, train, args.batch_size)
+        for keep, backdrop in guide_settings(args):
+            candidates.update(learned(model, guide, codes, train.labels, effect, attributes, [keep], backdrop, s,
+                                      checkpoints, not args.quiet))
     if base is not None:
         candidates["base"] = base
-    bank, choices = calibrate(editor, clf, candidates, valid_x, valid_y, attributes, max_faces=args.calibration_faces,
-                              reach=args.reach, progress=not args.quiet)
+    bank, choices = calibrated(editor, clf, candidates, valid, attributes, s, not args.quiet)
     if args.only:
         bank = base.with_rows(bank, attributes)
-    for c in choices:
-        print(f"  {c.attribute:20s} {c.describe()}")
-        if c.refused:
-            print(f"  {'':20s} refused (too long, or repaints the background): {c.refused.describe()}")
-    print(at_the_bar(choices))
-    if args.hold_rounds == 0:
-        return bank
-    allowed = within_limits(editor, args.reach * typical_distance(editor, valid_x))
-    bank, held = compensate(bank, seen_by(editor, clf), lambda rows: editor.encode(valid_x[rows]), valid_y,
-                            attributes, rounds=args.hold_rounds, faces=args.hold_faces, seed=args.seed,
-                            progress=not args.quiet, allowed=allowed)
-    for h in held:
-        if h.steps:
-            print(f"  {h.attribute:20s} {h.describe()}")
-    return bank
-
-
-def at_the_bar(choices, bar: QualityBar | None = None) -> str:
-    """How many calibrated sliders reach ``bar`` (the demo weights' bar) at their end on the
-    validation faces, and the others as an ``--only`` list: the sliders a second pass with learned
-    edits rebuilds."""
-    bar = bar or QualityBar()
-    misses = [c.attribute for c in choices if not bar.reached(c.success, c.kept)]
-    line = (f"{len(choices) - len(misses)} of {len(choices)} reach {bar.success:.0%} seen with "
-            f"{bar.preserve:.0%} kept at their end on the validation faces")
-    return line + (f"; the others: --only {','.join(misses)}" if misses else "")
-
-
-def guided(args, model: VAE, editor: Editor, images, labels, effect: AttributeBank,
-           attributes: list[str]) -> dict[str, AttributeBank]:
-    """The edits of ``attributes`` learned through the decoder (``--guide``), one bank per
-    ``--guide-keep``, from the effects, on ``--guide-faces`` faces of ``--split``."""
-    guide, checkpoints = load_guide(args, model)
-    rng = np.random.default_rng(args.seed)
-    rows = np.sort(rng.choice(len(images), min(args.guide_faces, len(images)), replace=False))
-    codes = editor.encode(images[rows]).clone()
-    return {f"guided (keep {keep:g}" + (f", backdrop {backdrop:g})" if backdrop else ")"): bank
-            for keep, backdrop, bank in learn_each(args, model, guide, codes, labels[rows], effect, attributes,
-                                                   checkpoints)}
+    print(at_the_bar([(c.attribute, c.success, c.kept) for c in choices])[1])
+    return held(bank, editor, clf, valid, attributes, s, not args.quiet)[0]
 
 
 def load_guide(args, model: VAE):
@@ -218,70 +194,30 @@ def load_guide(args, model: VAE):
     return guide, checkpoints
 
 
-def learn_each(args, model: VAE, guide, codes, labels, start: AttributeBank, attributes: list[str], checkpoints):
-    """``(keep, backdrop, bank)`` for each of ``guide_settings``: ``attributes``' edits learned
-    through the decoder on the faces of ``codes`` from ``start``'s rows, with a line saying how many."""
-    for keep, backdrop in guide_settings(args):
-        began = time.perf_counter()
-        bank, learned = learn_directions(model, guide, codes, labels, start, attributes, steps=args.guide_steps,
-                                         keep=keep, backdrop=backdrop, seed=args.seed, progress=not args.quiet,
-                                         checkpoints=checkpoints)
-        resumed = sum(g.resumed for g in learned)
-        setting = f"keep {keep:g}" + (f", backdrop {backdrop:g}" if backdrop else "")
-        print(f"learned {len(learned) - resumed} edits through the decoder ({setting}; {resumed} more "
-              f"from the cache) in {time.perf_counter() - began:.0f} s")
-        yield keep, backdrop, bank
-
-
-def personalise(args, model: VAE, data, images, labels, base: AttributeBank, total: int) -> AttributeBank:
-    """``--personal``: ``base`` with variants of the hair sliders' rows (``disguise.sliders.hair_choice``)."""
-    clf, valid_x, valid_y = validation(args, model, data)
-    editor = Editor(model, replace(base, personal=None), args.device)
-    fit = fit_effects(model, labelled_batches(images, labels, args.batch_size, args.seed), ridge=args.ridge,
-                      device=args.device, progress=not args.quiet, total=total)
-    codes = torch.cat([editor.encode(images[i:i + args.batch_size]) for i in range(0, len(images), args.batch_size)])
-    learn = None
-    if args.guide:
-        guide, checkpoints = load_guide(args, model)
-
-        def learn(state_codes, state_labels, start, names):
-            rows = np.sort(np.random.default_rng(args.seed).permutation(len(state_codes))[:args.guide_faces])
-            return {f"learned (keep {keep:g})": bank
-                    for keep, _, bank in learn_each(args, model, guide, state_codes[rows].clone(), state_labels[rows],
-                                                    start, names, checkpoints)}
-    attributes = args.only or [a for a in STATES if a in DRAWN]
-    personal, measured, accuracy = choose_variants(editor, clf, base, fit, valid_x, valid_y, codes, labels, attributes,
-                                                   learn, max_faces=args.calibration_faces, reach=args.reach,
-                                                   progress=not args.quiet)
-    print(f"the gate reads the hair state of {accuracy:.1%} of the validation faces from their codes")
-    for v in measured:
-        print(f"  {v.describe()}")
-    print(f"{len(personal.variants)} variants adopted")
-    if base.personal is not None:  # the base's variants of the sliders not asked for stay
-        personal = base.personal.updated(personal, attributes)
-    return replace(base, personal=personal)
-
-
-def picture(args, model: VAE, data, base: AttributeBank) -> AttributeBank:
-    """``--pictured``: ``base`` with its picture sliders made from each face's picture
-    (``disguise.sliders.calibration.calibrate_pictures``)."""
-    clf, valid_x, valid_y = validation(args, model, data)
-    editor = Editor(model, replace(base, pictured=None), args.device)
-    pictured, measured = calibrate_pictures(editor, clf, valid_x, valid_y, args.only or PICTURE_SLIDERS,
-                                            args.blurs, max_faces=args.calibration_faces, reach=args.reach,
-                                            progress=not args.quiet)
-    for m in measured:
-        for sigma, c in m.ladder.items():
-            print(f"  {m.attribute:20s} blurred by {sigma:g} px {c.measures()}")
-        print(f"  {m.describe()}")
-    print(f"{len(pictured.blur) if pictured else 0} picture sliders adopted")
-    return replace(base, pictured=pictured)
-
-
 def guide_settings(args) -> list[tuple[float, float]]:
     """The (keep, backdrop) weights of each learned candidate."""
     backdrops = args.guide_backdrop * len(args.guide_keep) if len(args.guide_backdrop) == 1 else args.guide_backdrop
     return list(zip(args.guide_keep, backdrops))
+
+
+def personalise(args, model: VAE, data, train: Faces, base: AttributeBank) -> AttributeBank:
+    """``--personal``: ``base`` with rows per hair state for the hair sliders (``--only``)."""
+    clf, valid = validation(args, model, data)
+    s = settings(args)
+    fit = effects_of(moments(model, train, s, args.device, not args.quiet), args.ridge)
+    editor = Editor(model, replace(base, personal=None), args.device)
+    guide, checkpoints = load_guide(args, model) if args.guide else (None, None)
+    s = replace(s, hair_keeps=tuple(args.guide_keep), learn_backdrop=args.guide_backdrop[0])
+    attributes = args.only or [a for a in STATES if a in DRAWN]
+    return hair_rows(editor, clf, guide, base, fit, valid, encode_all(editor, train, args.batch_size), train.labels,
+                     attributes, s, checkpoints, not args.quiet)
+
+
+def picture(args, model: VAE, data, base: AttributeBank) -> AttributeBank:
+    """``--pictured``: ``base`` with its picture sliders made from each face's picture."""
+    clf, valid = validation(args, model, data)
+    editor = Editor(model, base, args.device)
+    return picture_rows(editor, clf, base, valid, args.only or list(PICTURE_SLIDERS), settings(args), not args.quiet)
 
 
 def main(argv=None) -> int:
@@ -344,11 +280,8 @@ def main(argv=None) -> int:
         images, labels, rep = load_split(data, args.split, model.config.policy, progress=not args.quiet)
         print(rep.summary())
         start = time.perf_counter()
-        total = -(-len(images) // args.batch_size)
-        if args.personal:
-            bank = personalise(args, model, data, images, labels, base, total)
-        else:
-            bank = make_bank(args, model, data, images, labels, total, base)
+        train = Faces(images, labels)
+        bank = personalise(args, model, data, train, base) if args.personal else make_bank(args, model, data, train, base)
     bank.save(out)
     took = time.perf_counter() - start
     print(f"{'attribute':20s} {'pos':>6s} {'neg':>6s} {'batches':>7s} {'|diff|':>7s} {'unit':>6s}  converged")

@@ -5,8 +5,9 @@ the *guide*, whose reading is the loss learned edits are fitted to (``disguise.s
 the *chooser*, which picks each slider's direction and strength on validation faces
 (``disguise.sliders.calibration``); and the *judge*, which grades the sliders on the test split
 and takes no part in choosing or fitting them (``disguise.evaluation``). Two architectures:
-``convnet`` (the project's small CNN, ``disguise.classifier.convnet``) and ``resnet18``
-(torchvision's ResNet-18, untouched), so a judge can be a network this project did not write.
+``convnet`` (the project's small CNN, ``disguise.classifier.convnet``) and torchvision's networks
+as torchvision builds them (``TORCHVISION``), so a judge can be a network this project did not
+write.
 
 A classifier works at most at ``CLASSIFIER_SIZE`` pixels whatever the model's size (a 128 px
 model's decodes are downsampled for it), records the preprocessing it learned on, and is refused
@@ -38,7 +39,8 @@ CLASSIFIER_NAME = "attribute_classifier.safetensors"
 CLASSIFIER_CONFIG = "attribute_classifier.json"
 CLASSIFIER_TYPE = "disguise-attribute-classifier"
 CLASSIFIER_SIZE = 64  # pixels a classifier sees at most
-ARCHITECTURES = ("convnet", "resnet18")
+TORCHVISION = ("resnet18", "shufflenet_v2_x1_0")  # torchvision's networks, as torchvision builds them
+ARCHITECTURES = ("convnet", *TORCHVISION)
 
 
 @dataclass
@@ -48,7 +50,8 @@ class ClassifierConfig(ConvNetConfig):
     Attributes:
         widths: channels of each stride-2 conv block (``convnet``; one block per entry).
         preprocess: the preprocessing policy (``Preprocess.to_dict()``) of the faces it learned on.
-        arch: convnet (the project's CNN) or resnet18 (torchvision's, as torchvision builds it).
+        arch: convnet (the project's CNN), or one of torchvision's (resnet18, shufflenet_v2_x1_0) as
+            torchvision builds it.
     """
 
     arch: str = field(default="convnet", metadata={"choices": ARCHITECTURES})
@@ -63,7 +66,7 @@ class ClassifierConfig(ConvNetConfig):
 
 class AttributeClassifier(SavedModel):
     """``(B, 3, H, W)`` faces in [0, 1] -> ``(B, 40)`` logits. ``convnet``: stride-2 conv blocks
-    (``config.widths``), global average pooling, a linear head; ``resnet18``: torchvision's.
+    (``config.widths``), global average pooling, a linear head; the others: torchvision's.
 
     ``policy`` is the preprocessing of the faces it is trained on; ``predict`` resizes other
     sizes (a 128 px model's decodes) to ``policy.size``.
@@ -75,10 +78,10 @@ class AttributeClassifier(SavedModel):
     def __init__(self, config: ClassifierConfig | None = None) -> None:
         super().__init__()
         self.config = config if config is not None else ClassifierConfig()
-        if self.config.arch == "resnet18":
-            from torchvision.models import resnet18
+        if self.config.arch in TORCHVISION:
+            import torchvision
 
-            self.net = resnet18(weights=None, num_classes=len(ATTRIBUTES))
+            self.net = getattr(torchvision.models, self.config.arch)(weights=None, num_classes=len(ATTRIBUTES))
         else:
             self.features = conv_blocks(self.config.widths)
             self.head = nn.Linear(self.config.widths[-1], len(ATTRIBUTES))
@@ -89,7 +92,7 @@ class AttributeClassifier(SavedModel):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, 3, H, W)`` in [0, 1] -> ``(B, 40)`` logits."""
-        if self.config.arch == "resnet18":
+        if self.config.arch in TORCHVISION:
             return self.net(x)
         return self.head(self.features(x).mean(dim=(2, 3)))
 
@@ -160,3 +163,17 @@ def load_classifier(folder: str | os.PathLike, device: str | torch.device = "cpu
                          f"{saved.to_dict()}, but this model's classifier needs {policy.to_dict()}; pass "
                          f"--retrain-classifier")
     return clf
+
+
+READERS = ("", "chooser", "guide")  # where a weights folder may keep a classifier, the judge's place first
+
+
+def load_reader(folder: str | os.PathLike, device: str | torch.device = "cpu") -> AttributeClassifier | None:
+    """A classifier to read faces' attributes with (the Match tab's): the weights folder's judge, or
+    where it does not ship one (``train.recipe``'s judge can be too big to bundle), its chooser or
+    guide; ``None`` without any."""
+    for place in READERS:
+        where = Path(folder) / place
+        if (where / CLASSIFIER_NAME).is_file():
+            return load_classifier(where, device)
+    return None

@@ -1,64 +1,119 @@
-"""Training an attribute classifier: Adam with a one-cycle learning rate, flips, and blur on half
-the batches (VAE decodes are softer than photos)."""
+"""Training an attribute classifier, through the project's run driver (``disguise.training.driver``):
+Adam on a one-cycle learning rate, binary cross-entropy over the 40 labels, flips, and blur on
+half the batches (VAE decodes are softer than photos). With a run folder it checkpoints at every
+epoch's end and on Ctrl-C, and ``resume=True`` continues exactly where it stopped.
+"""
 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from ..data.batches import iterate_batches
 from ..policy import Preprocess, to_tensor
+from ..training.driver import Run, RunFolderError, RunState, epoch_generator, lr_schedule, saved_options
 from .convnet import DEFAULT_WIDTHS, random_blur
 from .model import AttributeClassifier, ClassifierConfig
+
+CHECKPOINT_NAME = "classifier_checkpoint.safetensors"
+
+
+@dataclass
+class ClassifierTrainConfig:
+    """How an attribute classifier trains (recorded in its checkpoint).
+
+    Attributes:
+        epochs: passes over the faces.
+        batch_size: faces per step.
+        lr: Adam's peak learning rate (one-cycle: up over the first 30% of the steps, then down).
+        seed: seeds the weights, the shuffling and the augmentation; CPU runs repeat exactly.
+        blur: the largest Gaussian blur (pixels) put on half the batches (0: none).
+        faces: how many faces it learns from (a resumed run must see the same).
+    """
+
+    epochs: int = 12
+    batch_size: int = 128
+    lr: float = 2e-3
+    seed: int = 0
+    blur: float = 1.5
+    faces: int = 0
 
 
 def train_classifier(images: np.ndarray, labels: np.ndarray, epochs: int = 12, batch_size: int = 128,
                      lr: float = 2e-3, seed: int = 0, device: str | torch.device = "cpu",
                      progress: bool = True, blur: float = 1.5, policy: Preprocess | None = None,
-                     widths: Sequence[int] = DEFAULT_WIDTHS, trained_on: str = "") -> AttributeClassifier:
-    """Fit a new judge on real training faces (uint8 ``(N, S, S, 3)``, labels +1/-1).
+                     widths: Sequence[int] = DEFAULT_WIDTHS, trained_on: str = "", arch: str = "convnet",
+                     run_dir: str | os.PathLike | None = None, resume: bool = False, desc: str = "attribute classifier",
+                     on_batch: Callable[[int, int], None] | None = None,
+                     log: Callable[[str], None] = lambda m: None) -> AttributeClassifier:
+    """Fit a new classifier on uint8 faces ``(N, S, S, 3)`` with +1/-1 ``labels`` ``(N, 40)``.
 
     ``policy`` is how those faces were preprocessed (default: the default crop at size S);
-    ``widths`` are the classifier's conv blocks; ``trained_on`` what the faces are (the data's
-    ``kind``). The judge is returned in eval mode.
-
-    Half the batches are blurred (sigma up to ``blur`` pixels): VAE decodes are softer than
-    photos, and a classifier that has only seen sharp faces judges sharpness, not attributes
-    (it would call every reconstruction Blurry and miss glasses frames). The classifier never
-    sees the VAE's output, so it stays an independent judge. ``blur=0`` turns this off.
+    ``arch`` and ``widths`` its network; ``trained_on`` what the faces are (the data's ``kind``).
+    Half the batches are blurred (sigma up to ``blur`` pixels, 0: never): a classifier that has
+    only seen sharp faces judges sharpness, not attributes, on a VAE's softer decodes. With
+    ``run_dir`` the run checkpoints there (``CHECKPOINT_NAME``); ``resume=True`` continues it
+    exactly, and an interrupted run (Ctrl-C) writes its checkpoint, then raises
+    ``KeyboardInterrupt`` again. Returned in eval mode.
     """
-    torch.manual_seed(seed)
     device = torch.device(device)
     if policy is None:
         policy = Preprocess(size=images.shape[1])
     if images.shape[1] != policy.size:
         raise ValueError(f"faces are {images.shape[1]} px but the policy says {policy.size}")
+    if len(images) != len(labels) or len(images) == 0:
+        raise ValueError(f"a classifier needs faces and one label row each, got {len(images)} faces and "
+                         f"{len(labels)} rows")
+    options = ClassifierTrainConfig(epochs, batch_size, lr, seed, blur, int(len(images)))
+    torch.manual_seed(seed)
     clf = AttributeClassifier(ClassifierConfig(widths=tuple(widths), preprocess=policy.to_dict(),
-                                          trained_on=trained_on)).to(device)
+                                               trained_on=trained_on, arch=arch)).to(device)
     opt = torch.optim.Adam(clf.parameters(), lr=lr)
-    steps = epochs * math.ceil(len(images) / batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
-    target_all = torch.from_numpy((np.asarray(labels) > 0).astype(np.float32))
-    bar = tqdm(total=steps, desc="attribute classifier", unit="batch", disable=not progress, leave=False)
-    for epoch in range(epochs):
-        clf.train()
-        for idx in iterate_batches(len(images), batch_size, True, torch.Generator().manual_seed(seed + epoch)):
-            x = to_tensor(images[idx], device)
-            if torch.rand(()) < 0.5:  # horizontal flips: no attribute here is left-right specific
-                x = x.flip(3)
-            if blur and torch.rand(()) < 0.5:
-                x = random_blur(x, blur)
-            loss = F.binary_cross_entropy_with_logits(clf(x), target_all[idx].to(device))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-    bar.close()
+    steps = math.ceil(len(images) / batch_size)
+    run = Run(None if run_dir is None else Path(run_dir), {"model": clf}, opt,
+              lr_schedule(opt, "one-cycle", epochs * steps), clf.config, options, epochs, steps, batch_size,
+              checkpoint=CHECKPOINT_NAME, progress=progress, log=log, desc=desc)
+    run.check_folder(resume)
+    state = RunState()
+    if resume:
+        _same_setup(run, options)
+        state, _ = run.resume()
+    targets = torch.from_numpy((np.asarray(labels) > 0).astype(np.float32))
+
+    def batches(epoch: int):
+        return iterate_batches(len(images), batch_size, True, epoch_generator(seed, epoch))
+
+    def step(idx: np.ndarray) -> dict[str, float]:
+        x = to_tensor(images[idx], device)
+        if torch.rand(()) < 0.5:  # horizontal flips: no attribute here is left-right specific
+            x = x.flip(3)
+        if blur and torch.rand(()) < 0.5:
+            x = random_blur(x, blur)
+        loss = F.binary_cross_entropy_with_logits(clf(x), targets[idx].to(device))
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"the classifier's loss became {float(loss.detach())}; try a lower lr")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"loss": loss.item()}
+
+    result = run.fit(state, batches, step, on_batch=on_batch, device=device)
+    if result.status == "interrupted":
+        raise KeyboardInterrupt
     return clf.eval()
+
+
+def _same_setup(run: Run, options: ClassifierTrainConfig) -> None:
+    """A resumed run must see as many faces with the same options (only ``epochs`` may grow)."""
+    _, saved = saved_options(run.path)
+    diff = [f"{k}: {saved.get(k)} != {v}" for k, v in asdict(options).items()
+            if k != "epochs" and saved.get(k) != v]
+    if diff:
+        raise RunFolderError(f"{run.path} holds another classifier's run ({'; '.join(diff)})")

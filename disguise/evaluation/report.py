@@ -14,6 +14,7 @@ from .identity_kept import IdentityResult
 from .photo_view import PhotoViewResult
 
 ALPHA = "\u03b1"
+RELIABLE = 0.8  # the judge's balanced accuracy on reconstructions at which it reads an attribute
 
 
 @dataclass
@@ -33,6 +34,9 @@ class Report:
     drawability: list[Drawability] = field(default_factory=list)
     bank: dict = field(default_factory=dict)  # {"method", "unit", "scales": {attribute: |v|}, "variants": [...]}
     before: dict = field(default_factory=dict)  # another report's JSON (e.g. the seed's vectors)
+    judge_reads: dict = field(default_factory=dict)  # the judge's balanced accuracy on reconstructions
+    chooser: list = field(default_factory=list)  # the chooser's reading of the same edits (EditResult dicts)
+    figures: dict = field(default_factory=dict)  # {"judge" | "chooser" | "baseline": bar_figures}
 
     def to_json(self) -> str:
         out = {"reconstruction": self.reconstruction, "classifier": self.classifier,
@@ -43,6 +47,9 @@ class Report:
             out["drawability"] = [asdict(d) for d in self.drawability]
         if self.bank:
             out["bank"] = self.bank
+        for name in ("judge_reads", "chooser", "figures"):
+            if getattr(self, name):
+                out[name] = getattr(self, name)
         if self.identity:
             out |= {"identity": [asdict(e) for e in self.identity], "identity_threshold": self.identity_threshold,
                     "identity_recogniser": self.identity_recogniser}
@@ -75,6 +82,7 @@ def markdown(report: Report) -> str:
                           f"**{b['informative'] - len(weak)} of {b['informative']}**"
                           + (f" (below: {', '.join(weak)})" if weak else "") + "."]
         lines += [""]
+    lines += _graders(report)
     lines += _sliders(report)
 
     def edit_row(e: EditResult) -> str:
@@ -97,6 +105,38 @@ def markdown(report: Report) -> str:
         lines.append(f"| {a} | {m['accuracy']:.1%} | {m['balanced_accuracy']:.1%} | "
                      f"{m['majority_baseline']:.1%} |")
     return "\n".join(lines) + "\n"
+
+
+def _graders(report: Report) -> list[str]:
+    """The judge's figures beside the chooser's and the baseline's, and what the judge can read."""
+    if not report.figures:
+        return []
+    names = {"judge": "the judge (chose nothing)", "chooser": "the chooser (picked the sliders)",
+             "baseline": "the effect method, by the judge"}
+    lines = ["## Who grades", "", "| read by | adds at the bar | adds at 50% at the end | removals at the bar |",
+             "| --- | ---: | ---: | ---: |"]
+    for key, f in report.figures.items():
+        lines.append(f"| {names.get(key, key)} | {f['adds']} of {f['attributes']} | {f['floor']} of "
+                     f"{f['informative']} | {f['removals']} |")
+    reads = report.judge_reads
+    if reads:
+        weak = sorted(a for a, r in reads.items() if r < RELIABLE)
+        passing = {e.attribute for e in report.edits if e.direction == "add" and e.passes}
+        sure = [a for a in reads if a not in weak]
+        lines += ["", f"The judge reads {len(sure)} of {len(reads)} attributes on the test faces' reconstructions "
+                      f"with a balanced accuracy of at least {RELIABLE:.0%}; of those, "
+                      f"**{len(passing & set(sure))}** pass"
+                      + (f". It reads these less well, so its verdicts on them say little: "
+                         f"{', '.join(f'{a} ({reads[a]:.0%})' for a in weak)}." if weak else ".")]
+    if report.chooser:
+        chosen = {e["attribute"]: e for e in report.chooser if e["direction"] == "add"}
+        lines += ["", "Per slider at its end (add, test faces): seen / kept by the judge, and by the chooser.", "",
+                  "| attribute | judge | chooser |", "| --- | ---: | ---: |"]
+        for e in (e for e in report.edits if e.direction == "add"):
+            c = chosen.get(e.attribute)
+            theirs = f"{c['success'][-1]:.0%} / {c['preserved'][-1]:.0%}" if c else ""
+            lines.append(f"| {e.attribute} | {e.success[-1]:.0%} / {e.preserved[-1]:.0%} | {theirs} |")
+    return lines + [""]
 
 
 def _photo_view(report: Report) -> list[str]:

@@ -30,7 +30,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from ..attributes import INDEX
-from ..classifier.model import CLASSIFIER_NAME, AttributeClassifier, load_classifier, predict
+from ..classifier.model import AttributeClassifier, load_reader, predict
 from ..photo.alignment import PreparedFace, prepare_face
 from ..photo.loading import ImageError
 from ..photo.view import DISPLAY, face_region, photo_edit
@@ -204,7 +204,7 @@ class Matcher:
         folder = Path(weights)
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder}: no such weights folder")
-        judge = load_classifier(folder, device) if (folder / CLASSIFIER_NAME).is_file() else None
+        judge = load_reader(folder, device)
         return cls(Editor.from_pretrained(folder, device=device), Recognisers.load(folder, device), judge)
 
     @property

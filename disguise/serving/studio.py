@@ -28,7 +28,7 @@ from PIL import Image
 
 from .. import frame
 from ..attributes import ATTRIBUTES, check_names, pretty
-from ..classifier.model import CLASSIFIER_NAME, load_classifier
+from ..classifier.model import load_reader
 from ..compose.face_space import FACE_SPACE_NAME, FaceSpace
 from ..compose.pictures import aligned_composite, composite_picture, contact_sheet, describe_png
 from ..compose.session import Composite
@@ -178,7 +178,7 @@ class Studio:
         editor = Editor.from_pretrained(source, device=device)
         folder = resolve_folder(source, (CONFIG_NAME, WEIGHTS_NAME))  # a Hub id: its local copy
         recognisers = Recognisers.load(folder, device)  # dlib for photos, the weights' own for drawn faces
-        judge = load_classifier(folder, device) if (folder / CLASSIFIER_NAME).is_file() else None
+        judge = load_reader(folder, device)
         matcher = Matcher(editor, recognisers, judge) if recognisers.real or recognisers.drawn else None
         space = folder / FACE_SPACE_NAME
         face_space = FaceSpace.load(space, editor.model.config.z_dim) if space.is_file() else None

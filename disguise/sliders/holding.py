@@ -133,11 +133,11 @@ def compensate(bank: AttributeBank, seen: Seen, codes: Callable[[np.ndarray], to
             moves = [("x", f) for f in STRENGTHS] + [(ATTRIBUTES[j], float(best.hold[j]) * c)
                                                      for j in flipped for c in STEPS]
             edits = [(best.u * c if a == "x" else best.u + c * ends[INDEX[a]], (a, c)) for a, c in moves]
-            tried = [(trial(u), move) for u, move in edits if admissible(u)]
-            if not tried:
-                break
-            top, move = max(tried, key=lambda t: t[0].score)
-            if top.score[0] <= best.score[0] + MARGIN:
+            # The best admissible trial: judged first, the limits (a decode each) checked in order of
+            # score until one passes, so a round pays for one check where the best is allowed.
+            ranked = sorted(((trial(u), move) for u, move in edits), key=lambda t: t[0].score, reverse=True)
+            top, move = next(((t, m) for t, m in ranked if admissible(t.u)), (None, None))
+            if top is None or top.score[0] <= best.score[0] + MARGIN:
                 break
             best = top
             steps.append(move)

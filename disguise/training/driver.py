@@ -36,8 +36,10 @@ from .checkpoints import load_checkpoint, read_extra, save_checkpoint
 
 CHECKPOINT = "checkpoint.safetensors"
 METRICS = "metrics.csv"
-LR_SCHEDULES = ("constant", "cosine")
+LR_SCHEDULES = ("constant", "cosine", "one-cycle")
 COSINE_FLOOR = 0.01  # the cosine schedule ends at this share of the peak learning rate
+WARM_UP = 0.3  # one-cycle: the share of the steps spent rising to the peak ...
+WARM_START = 1 / 25  # ... from this share of it (then a cosine down to COSINE_FLOOR / 100)
 
 
 class RunFolderError(ValueError):
@@ -50,13 +52,31 @@ class RunFolderError(ValueError):
 
 def lr_factor(kind: str, total_steps: int) -> Callable[[int], float]:
     """The factor on the peak learning rate at step ``s`` (from 0) of ``total_steps``: 1 for
-    ``constant``; for ``cosine``, half a cosine from 1 down to ``COSINE_FLOOR`` by the last step."""
+    ``constant``; for ``cosine``, half a cosine from 1 down to ``COSINE_FLOOR`` by the last step;
+    for ``one-cycle`` (Smith's, as ``torch.optim.lr_scheduler.OneCycleLR`` draws it), a half
+    cosine up from ``WARM_START`` to 1 over the first ``WARM_UP`` of the steps, then one down to
+    ``COSINE_FLOOR / 100``."""
     if kind not in LR_SCHEDULES:
         raise ValueError(f"learning-rate schedule must be one of {', '.join(LR_SCHEDULES)}, got {kind!r}")
     if kind == "constant" or total_steps <= 1:
         return lambda step: 1.0
     last = total_steps - 1
-    return lambda step: COSINE_FLOOR + 0.5 * (1 - COSINE_FLOOR) * (1 + math.cos(math.pi * min(step, last) / last))
+    if kind == "cosine":
+        return lambda step: _cosine(min(step, last) / last, 1.0, COSINE_FLOOR)
+    peak = max(1, round(WARM_UP * last))
+
+    def one_cycle(step: int) -> float:
+        step = min(step, last)
+        if step < peak:
+            return _cosine(step / peak, WARM_START, 1.0)
+        return _cosine((step - peak) / max(last - peak, 1), 1.0, COSINE_FLOOR / 100)
+
+    return one_cycle
+
+
+def _cosine(t: float, start: float, end: float) -> float:
+    """Half a cosine from ``start`` (t = 0) to ``end`` (t = 1)."""
+    return end + 0.5 * (start - end) * (1 + math.cos(math.pi * t))
 
 
 def lr_schedule(opt: torch.optim.Optimizer, kind: str, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:

@@ -65,8 +65,9 @@ class TrainConfig:
         epochs: total epochs; a resumed run continues up to this number.
         batch_size: images per step (per process under torchrun).
         lr: Adam's learning rate (the peak, under a schedule).
-        lr_schedule: constant (the seed's), or cosine: down to 1% of lr by the last step (a
-            function of the step alone, so resume reproduces it).
+        lr_schedule: constant (the seed's), cosine: down to 1% of lr by the last step, or one-cycle:
+            up to lr over the first 30% of the steps, then down (each a function of the step
+            alone, so resume reproduces it).
         loss: mse (the seed's r_loss_factor x MSE + KL), bce-sum or bce-mean.
         r_loss_factor: the weight of the MSE term.
         kl_weight: the weight of the KL term.
@@ -76,6 +77,7 @@ class TrainConfig:
         channels_last: NHWC memory format on CUDA (ignored on CPU).
         grid_faces: faces in the per-epoch picture grids.
         val_limit: validation faces per epoch (0: all).
+        train_limit: training faces (0: all; the recipe's --smoke trains on a few hundred).
         init: a model folder (or Hub id) whose weights a new run starts from instead of random
             ones (fine-tuning); its architecture must be the run's. Ignored when resuming.
         attribute_net: a folder with an attribute classifier (attribute_classifier.*, from
@@ -98,6 +100,7 @@ class TrainConfig:
     channels_last: bool = True
     grid_faces: int = 8
     val_limit: int = 2000
+    train_limit: int = 0
     lr_schedule: str = field(default="constant", metadata={"choices": LR_SCHEDULES})
     init: str | None = None
     attribute_net: str | None = None
@@ -291,6 +294,7 @@ def _load_faces(data: CelebA, model_cfg: VAEConfig, cfg: TrainConfig, dist: Dist
     if dist.main:
         for r in (rep, vrep):
             log(r.summary())
+    train_x, train_y = train_x[:cfg.train_limit or len(train_x)], train_y[:cfg.train_limit or len(train_y)]
     if len(train_x) < cfg.batch_size * dist.world:
         raise ValueError(f"the train split has {len(train_x)} usable images, fewer than one batch "
                          f"of {cfg.batch_size} per process")
