@@ -122,7 +122,7 @@ def test_a_second_run_redoes_nothing_and_a_changed_setting_is_named(smoke_run, s
     with pytest.raises(SystemExit) as e:
         recipe_main(["--data", str(synthetic_root), "--out", str(smoke_run), *SMALL, "--eval-faces", "6"])
     err = capsys.readouterr().err
-    assert e.value.code == 2 and "evaluation: eval_faces: 8 -> 6" in err and "--redo" in err
+    assert e.value.code == 2 and "evaluation: eval_faces: 4 -> 6" in err and "--redo" in err
     assert "card: made from evaluation" in err and "sliders" not in err  # what depends on it, and nothing else
     assert stages(smoke_run) == before  # nothing was changed
 

@@ -138,9 +138,10 @@ def metrics(folder: Path) -> list[dict]:
 
 
 def vae_config(settings: RecipeSettings) -> VAEConfig:
-    size = settings.image_size
+    size, e, d = settings.image_size, len(settings.encoder_filters), len(settings.decoder_filters)
     return VAEConfig(image_size=size, z_dim=settings.z_dim, encoder_filters=settings.encoder_filters,
-                     decoder_filters=settings.decoder_filters, dropout=settings.dropout,
+                     encoder_kernels=(3,) * e, encoder_strides=(2,) * e, decoder_filters=settings.decoder_filters,
+                     decoder_kernels=(3,) * d, decoder_strides=(2,) * d, dropout=settings.dropout,
                      preprocess=Preprocess(crop=settings.crop, size=size).to_dict())
 
 
