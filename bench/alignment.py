@@ -2,29 +2,14 @@
 
     python bench/alignment.py [--faces 200] [--scenes 40] [--seed 0]
 
-The app frames a face with dlib (``disguise.photo.detection``: the HOG detector, the 5-point
-landmarks) and warps its two eyes onto CelebA's targets (``disguise.photo.alignment``). A face's
-eye error is how far the worse of its two true eyes lands from its target in CelebA's 178 x 218
-frame, in frame pixels (CelebA's eyes are 37.5 px apart). Three sets:
-
-* **real photos, as they are**: six portraits to be had offline (Obama three times, Biden:
-  ``face_recognition``'s test images in ``tests/fixtures/real_faces``; scikit-image's astronaut;
-  matplotlib's Grace Hopper, in real glasses). The truth is the eye centres of dlib's **68-point**
-  model on the same photo (the mean of each eye's six points): a different model from the app's,
-  used here as a measuring stick only (it was trained on iBUG 300-W, whose licence excludes
-  commercial use, so the app never loads it); for Grace Hopper, her pupils marked by hand too.
-* **real photos in scenes**: each of those placed ``--scenes`` times into photo-like 1000 x 800
-  scenes (the face 150-400 px wide, rolled up to 20 degrees, over noise, a gradient or one of
-  scikit-image's photos, JPEG quality 60-95; ``disguise.data.scenes``), half with dark glasses
-  painted on; the truth is the 68-point eyes carried by the scene's transform.
-* **drawn faces in scenes** (``disguise.data.synthetic``, glasses on half, a hat on a quarter):
-  the truth is the drawn eye centres. HOG scores drawn faces low; the detector takes them by
-  their landmarks' geometry (``plausible``).
-
-Targets: real photos, eyes found for all and eye error p90 at most 3 px (reported for the photos
-as they are, in scenes, and in scenes behind painted sunglasses, which hide the eyes); drawn faces
-in scenes, at least 90% framed by the eyes. Last, the time of ``prepare_face`` per scene and of
-``detect_faces`` on 1 MP photos.
+The app finds a face with dlib (``disguise.photo.detection``) and warps its eyes onto CelebA's
+targets (``disguise.photo.alignment``). A face's eye error is how far its worse eye lands from its
+target in CelebA's 178 x 218 frame. Three sets: the real photos to be had offline as they are; the
+same placed into photo-like scenes (``disguise.data.scenes``), half behind painted sunglasses; and
+drawn faces in scenes (``disguise.data.synthetic``). The truth for real photos is dlib's 68-point
+model, a measuring stick only (its training set's licence excludes commercial use, so the app
+never loads it); for drawn faces, the drawn eyes. It also times framing a scene and detection on
+1 MP photos. Targets and figures: docs/photo-view.md ("Alignment of real photos").
 """
 
 from __future__ import annotations

@@ -2,31 +2,14 @@
 
     python bench/app_latency.py [--weights weights] [--events 100] [--threads 2]
 
-1. Model time per edit (encode once, then z + sum alpha v and a decode) at 64 and 128 pixels,
-   with the weights' architecture (the weights themselves at their own size). Target: <= 3 ms.
-   Beside it, what the rows that depend on the face cost in an edit's direction: the hair
-   sliders' (read on every such edit) and a picture slider's (worked out once per face, then kept).
-2. Slider event latency through the real Gradio server, run in its own process (bench/_serve.py),
-   from gradio_client (p50 and p95), against a no-op event on the same server that returns a
-   ready image of the same size (a fresh copy each time, so that Gradio's content-addressed cache
-   does not spare it the PNG encoding an edit pays). Target: <= 1.25x. The client's own garbage
-   collector is frozen and run between timings: a full collection in the client (tens of ms with
-   gradio_client loaded) would otherwise land on random events and dominate the p95 of both.
-   The same server also answers the edit in the photo view (the edit drawn on the uploaded photo,
-   a 12-megapixel JPEG here), interleaved: photo view against model view, target p50 <= 1.3x.
-3. Upload to first edited image for a 12-megapixel photo, server side (load, detect, align, crop,
-   encode, decode, and in the photo view the display canvas and the first photo edit).
-   Target: <= 300 ms.
-5. Photo-view work per slider event beyond the decode, on that 12-megapixel upload (worked at
-   1024 px, drawn live on a 640 px copy): target <= 10 ms. The same work on the 1024 px working
-   copy (what the exports draw on) is printed beside it.
-4. Cold start of `python app.py` until it answers HTTP, and its resident memory after edits.
-   Targets: <= 8 s and <= 1.5 GB.
-6. The identity line after a slider's release, on that 12-megapixel upload (a photo: dlib's
-   recogniser judges the edited photo against the person): the first (which also describes the
-   person, once per upload) and the following ones. Target: <= 250 ms.
-7. A disguise sheet with identity per tile (ten disguises, the reconstruction and the input).
-   Target: <= 3 s.
+Each against its target: the model time per edit at 64 and 128 pixels (and what the face's own
+hair and picture rows add); slider events through the real Gradio server, run in its own process
+(bench/_serve.py), against a no-op event that returns a ready image, in the model view and the
+photo view; upload to first edited image for a 12-megapixel photo; the photo view's work per
+slider event beyond the decode; the cold start of `python app.py` and its memory; the identity
+line after a slider's release; a disguise sheet with identity per tile. The client freezes its
+garbage collector and collects between timings, so that a collection does not land on random
+events. The targets, what each figure covers and the last figures: docs/benchmarks.md.
 """
 
 from __future__ import annotations

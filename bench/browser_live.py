@@ -4,21 +4,11 @@
 
 Runs `python app.py` in its own process (onnxruntime-web from web/node_modules: run
 `npm ci --prefix web` first) and drives Debian's chromium with Playwright (headless, software
-rendering, no GPU):
-
-1. Loading: time from navigation until the page can decode, and the bytes it fetched, on a first
-   visit (empty cache) and on a second visit (the same browser profile, reopened).
-2. Parity: the page's picture at model size against the server's (Editor.render) for random
-   codes, alphas and locks (target: at most 1 level apart); and the photo view drawn by the page
-   against PhotoCanvas.apply on the photo as the page received it.
-3. Dragging the Eyeglasses slider on a 12 MP photo, on a laptop (1280 x 800), a laptop with a
-   high-density screen (pixel ratio 2) and a phone (390 x 844, ratio 3): the live copy's size
-   (it follows the displayed size times the pixel ratio, at most 2.5), pictures drawn per
-   second (target >= 30), input-to-pixels (the oldest slider input a picture answers, until
-   that picture is drawn, and until the frame it is shown in), the photo work per picture (the
-   change drawn on the photo; target <= 10 ms) and requests sent before the release (target 0).
-   With input events sent inside the page on every display frame (the way a person's drag
-   arrives: one per frame), and on the laptop also with Playwright's mouse.
+rendering, no GPU). It measures loading (time and bytes, first and second visit); parity (the
+page's pictures against the server's, in the model view and the photo view); and dragging the
+Eyeglasses slider on a 12 MP photo on a laptop, a high-density laptop and a phone: pictures drawn
+per second, input-to-pixels, the photo work per picture and requests sent before the release.
+Targets and figures: docs/app.md ("Live in the browser") and docs/benchmarks.md.
 """
 
 from __future__ import annotations

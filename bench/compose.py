@@ -4,17 +4,12 @@ witness noise levels and both ways a witness can perceive, and how long a screen
     python bench/compose.py [--weights weights] [--data data/synthetic] [--witness runs/witness]
                             [--targets 50] [--noise 0.25,0.5,1.0] [--generations 8]
 
-For each witness (a second identity model, trained on other people with another seed, and the
-aligned pixels) and noise level: after ``--generations`` screens of 12 faces, the share of
-``--targets`` test faces that the judge (the bundled identity model) ranks first and within the
-first five among 100 same-sex faces when matched with the composite, for the breeding search
-(``disguise.compose``), random faces of the description shown in as many screens, and the
-description alone; the search's top-5 rate over random search's (the issue's target: at least
-50% and 3 times); and how often that witness names the culprit from a line-up of 6 (the photo and
-the 5 gallery faces that fit the description best; laboratory witnesses: about half). Then the
-time a pick takes on the server (breed the next screen, decode and draw its 12 faces) at screen 8,
-median of 20. ``python -m train.compose simulate`` runs one
-configuration with every generation and the Match tab's figure.
+For each witness (a second identity model, or the aligned pixels) and noise level, after
+``--generations`` screens: the share of ``--targets`` test faces the judge ranks first and in the
+first five among 100 same-sex faces, for the breeding search, random faces of the description and
+the description alone; and how often that witness names the culprit from a line-up of 6. Then the
+time a pick takes on the server at screen 8. ``python -m train.compose simulate`` runs one
+configuration with every generation. The simulation: docs/compose.md; figures: docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -2,23 +2,13 @@
 
     python bench/match.py [--cases 200] [--suspects 20] [--count 12000] [--seed 1] [--weights weights]
 
-Drawn faces (``disguise.data.synthetic``) of a plan the identity model never saw (``make_plan(count,
-seed)``, seed 1 by default; the bundled model learnt seed 0's training people), its test partition
-only. A case is a test person with two images that differ in at least one disguise attribute
-(``DISGUISE_ATTRIBUTES``): the person's first image and the first later one that differs from it,
-which is the sighting. The first image is hidden among ``--suspects`` other test people of the same
-sex (their first images). Each method ranks the gallery by its distance to the sighting:
-
-* VAE codes: Euclidean distance between ``editor.encode`` of the crops (the means);
-* pixels: Euclidean distance between the aligned 178 x 218 images;
-* identity model: cosine similarity of its embeddings (``disguise.identity.match.Matcher``).
-
-Reported: top-1 and top-5 (the true suspect ranked first, within the first five) per method; and
-for the identity model's run the differences the judge names (``Matcher.differences``) against the
-truly different disguise attributes (the labels): precision and recall, micro-averaged, for the
-true suspect's pair and for every (sighting, suspect) pair. Faces are taken as aligned
-(``prepare_face(..., already_aligned=True)``). Target (issue "Identity", part 3): top-1 >= 50% for
-the identity model, well above both baselines.
+A case is a test person of a synthetic plan the identity model never saw (``--seed 1``; the
+bundled model learned seed 0's people) with two images that differ in a disguise attribute: the
+later one is the sighting, the first is hidden among ``--suspects`` other people of the same sex.
+Three methods rank the gallery: VAE codes, aligned pixels and the identity model
+(``disguise.identity.match.Matcher``). It reports top-1 and top-5 per method, and how well the
+differences the judge names match the true ones (precision, recall). Target: top-1 >= 50% for the
+identity model, well above both baselines (docs/identity.md, "How well it matches").
 """
 
 from __future__ import annotations

@@ -2,19 +2,13 @@
 
     python bench/recognition.py [--weights weights] [--seed 0]
 
-The real photos offline: three of Barack Obama and one of Joe Biden (``face_recognition``'s test
-portraits, ``tests/fixtures/real_faces``), scikit-image's astronaut (Eileen Collins) and
-matplotlib's Grace Hopper. Each is also shown:
-
-* mirrored, and with sunglasses painted on (``disguise.data.scenes.paint_glasses``, dark lenses);
-* as the app's own photo view draws it (``Studio.render``, the bundled weights): glasses, a hat,
-  a beard, blond hair at alpha 3, and all four together.
-
-Every pair of two pictures of one person is genuine (another photo, a painted disguise, an edit),
-every pair of two people an impostor pair. The script prints the distance distributions and how
-dlib's own threshold (0.6, calibrated on LFW's 6,000 pairs) and the threshold that best separates
-these pairs fare. Four people (six photos) are too few to set a threshold from; the question is whether LFW's
-holds on these photos and on the app's own edits.
+The real photos to be had offline (three of Obama, one of Biden, scikit-image's astronaut,
+matplotlib's Grace Hopper), each also mirrored, with dark sunglasses painted on
+(``disguise.data.scenes.paint_glasses``) and as the app's photo view edits it (``Studio.render``).
+Two pictures of one person are a genuine pair, of two people an impostor pair. It prints the
+distance distributions and how dlib's own threshold (0.6, set on LFW) and the threshold that best
+separates these pairs fare. Four people are too few to set a threshold from; the question is
+whether LFW's holds here and on the app's own edits (docs/identity.md, "dlib's threshold, checked").
 """
 
 from __future__ import annotations

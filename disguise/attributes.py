@@ -35,7 +35,7 @@ CELEBA_RATES: dict[str, float] = {
     "Wearing_Lipstick": 0.47, "Wearing_Necklace": 0.12, "Wearing_Necktie": 0.07, "Young": 0.77,
 }
 
-# Attributes the synthetic renderer (disguise.synthetic) cannot show in pixels. Their columns are
+# Attributes the synthetic renderer (disguise.data.synthetic) cannot show in pixels. Their columns are
 # still written, sampled at CelebA's rate, and evaluation skips them.
 NOT_DRAWN: frozenset[str] = frozenset({"Attractive"})
 DRAWN: tuple[str, ...] = tuple(a for a in ATTRIBUTES if a not in NOT_DRAWN)

@@ -115,6 +115,36 @@ def test_the_upload_set_leaves_the_work_behind(smoke_run, monkeypatch):
     assert calls["repo"] == "user/name" and calls["files"] == files
 
 
+def test_evaluating_a_run_shipped_without_its_judge_is_refused(smoke_run, synthetic_root, tmp_path):
+    """A bundle made by the recipe leaves its judge behind (too big to ship); train.evaluate then
+    refuses to train a stand-in that has seen the chooser's people, and says how to remake it."""
+    shipped = tmp_path / "shipped"
+    shutil.copytree(smoke_run, shipped, ignore=shutil.ignore_patterns("work", "attribute_classifier.*"))
+    r = subprocess.run([sys.executable, "-m", "train.evaluate", "--model", str(shipped), "--data",
+                        str(synthetic_root), "--faces", "2", "--quiet"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 2 and "ships without its judge" in r.stderr and "--until classifiers" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert (shipped / "evaluation.json").read_bytes() == (smoke_run / "evaluation.json").read_bytes()  # untouched
+
+
+def test_a_bundle_leaves_the_judge_behind_and_says_where_it_went(smoke_run, tmp_path):
+    from disguise.recipe.card import NO_JUDGE_ROW, bundle
+    from disguise.sliders.editor import Editor
+
+    dest = tmp_path / "weights"
+    (dest / "classic").mkdir(parents=True)
+    (dest / "classic" / "config.json").write_text("{}")
+    (dest / "attribute_classifier.safetensors").write_bytes(b"an earlier bundle's judge")
+    copied = {str(p) for p in bundle(smoke_run, dest)}
+    assert "model.safetensors" in copied and "chooser/attribute_classifier.safetensors" in copied
+    assert not (dest / "attribute_classifier.safetensors").exists() and not (dest / "attribute_classifier.json").exists()
+    assert (dest / "classic" / "config.json").read_text() == "{}"  # the folder's other parts stay
+    assert NO_JUDGE_ROW in (dest / "README.md").read_text()
+    editor = Editor.from_pretrained(dest)
+    assert editor.render(editor.encode(np.zeros((1, 32, 32, 3), np.uint8))[0], {"Eyeglasses": 2}).shape == (32, 32, 3)
+
+
 def test_a_second_run_redoes_nothing_and_a_changed_setting_is_named(smoke_run, synthetic_root, capsys):
     r = recipe("--data", str(synthetic_root), "--out", str(smoke_run), *SMALL)
     assert r.returncode == 0 and "every stage is done" in r.stdout, r.stderr[-2000:]
@@ -150,7 +180,7 @@ def test_killed_during_a_stage_it_resumes_without_redoing_the_stages_before(synt
     assert before["sliders"]["status"] == "running"
     weights = (run / "model.safetensors").stat().st_mtime_ns
     seed_bank = (run / "work" / "sliders" / "seed.safetensors").stat().st_mtime_ns
-    r = recipe("--data", str(synthetic_root), "--out", str(run), *SMALL)
+    r = recipe("--data", str(synthetic_root), "--out", str(run), *SMALL, "--until", "sliders")  # the rest: the smoke run
     assert r.returncode == 0, r.stderr[-3000:]
     assert "sliders      resume" in r.stdout
     after = stages(run)
@@ -158,7 +188,8 @@ def test_killed_during_a_stage_it_resumes_without_redoing_the_stages_before(synt
         assert after[name] == before[name], name
     assert (run / "model.safetensors").stat().st_mtime_ns == weights
     assert (run / "work" / "sliders" / "seed.safetensors").stat().st_mtime_ns == seed_bank  # its finished step kept
-    assert all(v["status"] == "done" for v in after.values())
+    assert after["sliders"]["status"] == "done" and (run / "attribute_vectors.safetensors").is_file()
+    assert "evaluation" not in after
 
 
 def _copy_set(src: Path, dst: Path, images: int | None = None) -> Path:

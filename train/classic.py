@@ -4,19 +4,14 @@
     python -m train.classic frey-standin --out data/frey_standin.mat [--count 1965] [--seed 0]
     python -m train.classic bundle --run RUN --out weights/classic
 
-
 DATA is the folder of MNIST's four IDX files (plain or .gz) for dense, linear and conv2d, e.g.
-Debian's Fashion-MNIST at /usr/share/datasets/fashion-mnist (package dataset-fashion-mnist), or
-a real MNIST folder; for frey it is a frey_rawface.mat-format file. The real Frey file is not
-bundled: ``frey-standin`` renders the project's SYNTHETIC faces in grey at 28 x 20 into a file in
-Frey's exact layout, so the frey model can be run end to end; it is not Frey's data.
-
-Each model's defaults are its seed's (optimiser, learning rate, batch size, epochs, loss). RUN
-receives the model (config.json, model.safetensors), the test codes (codes.safetensors), a
-checkpoint, metrics.csv and the figures: latent_space.gif, latent_scatter.png, manifold.png,
-prior_samples.png, reconstructions.png, loss_curve.png. Ctrl-C writes a checkpoint; --resume
-continues exactly (only --epochs may change). ``bundle`` copies a run's model (float16 weights,
-half the bytes) and its codes into a folder the app loads (``disguise.classic.space``).
+Debian's Fashion-MNIST at /usr/share/datasets/fashion-mnist; for frey, a frey_rawface.mat-format
+file. The real Frey file is not bundled: ``frey-standin`` writes the project's synthetic faces in
+grey at 28 x 20 in Frey's exact layout, so the frey model runs end to end; it is not Frey's data.
+Each model's defaults are its seed's. RUN receives the model, its test codes, a checkpoint,
+metrics.csv and the figures (docs/classic.md); Ctrl-C writes a checkpoint and --resume continues
+exactly (only --epochs may change). ``bundle`` copies a run's model (float16 weights, half the
+bytes) and its codes into a folder the app loads (``disguise.classic.space``).
 """
 
 from __future__ import annotations

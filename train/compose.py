@@ -3,23 +3,15 @@
     python -m train.compose fit --model weights --data data/synthetic
     python -m train.compose simulate --model weights --data data/synthetic --witness runs/witness [--json out.json]
 
-``fit``: one pass over the training split's labelled faces -> MODEL/face_space.safetensors (the
-codes given the labels: ``disguise.compose.face_space``).
-
-``simulate``: a simulated witness (``disguise.compose.witness``) composes each of ``--targets``
-faces of ``--split`` (never trained on) over ``--generations`` screens of ``--screen`` faces; the
-judge, MODEL's identity model, ranks each composite among a gallery of ``--gallery`` faces (the
-target and others of the same sex). Printed and (``--json``) written per generation: ``top1``,
-``top5``, ``median_rank`` for the search and for the two baselines at the same number of faces
-shown (the description alone; random faces of the description), the ceiling (the target's own
-reconstruction), how human the witness is (how often it names the culprit from a line-up of the
-target's photo and the 5 gallery faces that fit the description best; people: about half), the
-most any search could gain over random search (top-5 of 100% over random's), and how often the
-Match tab names the target first from the composite, with the target seen undisguised and in
-disguise (``--match-suspects``; 0 skips it).
-
-The witness must not see faces as the judge does: ``--witness FOLDER`` is a second identity model
-(trained on other people with another seed; see the README), ``--witness pixels`` the aligned pixels.
+``fit``: one pass over the training split's labelled faces -> MODEL/face_space.safetensors
+(``disguise.compose.face_space``). ``simulate``: a simulated witness composes each of ``--targets``
+test faces over ``--generations`` screens, and MODEL's identity model ranks each composite among
+``--gallery`` faces. Per generation it prints (and writes with ``--json``) top-1, top-5 and the
+median rank for the search, the two baselines and the ceiling (the target's own reconstruction),
+how often the witness names the culprit from a line-up, and how often the Match tab names the
+target from the composite (``--match-suspects``; 0 skips it). The witness must not see faces as
+the judge does: ``--witness FOLDER`` is a second identity model trained on other people with
+another seed, ``--witness pixels`` the aligned pixels. docs/compose.md ("A simulated witness").
 """
 
 from __future__ import annotations

@@ -7,13 +7,11 @@
     python -m train.edit sheet --image face.jpg --out sheet.png [--lock Male]
     python -m train.edit gif   --image face.jpg --attribute Wearing_Hat --out sweep.gif [--peak 4 --frames 17]
 
-photo writes the whole photo at its full resolution with the edits drawn on the face, and the
-edits (--set NAME=ALPHA, repeatable) in its PNG text chunks. strip, grid, sheet and gif show the
-face region of the photo with each edit drawn on it (--view photo, the default) or the model's own
-decodes, upscaled (--view model). gif sweeps one attribute 0 -> peak -> 0.
-
-Photos are aligned to CelebA's framing first (pass --aligned for CelebA images; a 178 x 218 image
-is taken as aligned).
+photo writes the whole photo at its full resolution with the edits drawn on the face, and the edits
+(--set NAME=ALPHA, repeatable) in its PNG text chunks. strip, grid, sheet and gif show the face
+region with each edit drawn on the photo (--view photo, the default) or the model's own decodes,
+upscaled (--view model); gif sweeps one attribute 0 -> peak -> 0. Photos are aligned to CelebA's
+framing first (pass --aligned for CelebA images; a 178 x 218 image is taken as aligned).
 """
 
 from __future__ import annotations

@@ -106,6 +106,13 @@ def judge(args, data, editor: Editor, device) -> AttributeClassifier:
     if (Path(args.model) / CLASSIFIER_NAME).is_file() and not args.retrain_classifier:
         print(f"attribute classifier: {Path(args.model) / CLASSIFIER_NAME}")
         return load_classifier(args.model, device, judged)
+    if (Path(args.model) / "recipe.json").is_file() and not args.retrain_classifier:
+        # A judge trained now on the whole training split would have seen the people its sliders were
+        # chosen on: not the recipe's independent judge.
+        raise ValueError(f"{args.model} was made by train.recipe and ships without its judge ({CLASSIFIER_NAME}); "
+                         f"remake it with `python -m train.recipe --data DATA --out RUN --from {args.model} "
+                         f"--until classifiers` and pass --judge RUN, or pass --retrain-classifier for one "
+                         f"trained now on every training face (it then shares people with the chooser)")
     train_x, train_y, _ = load_split(data, "train", judged, progress=not args.quiet)
     clf = train_classifier(train_x, train_y, epochs=args.classifier_epochs, device=device, progress=not args.quiet,
                            blur=args.classifier_blur, policy=judged, trained_on=data.kind)

@@ -6,14 +6,11 @@
 
 Photos of real people are judged by dlib's face recogniser; ``--drawn`` says the faces are drawn
 (the synthetic set's), judged by the weights' identity model. ``--disguise`` names what the
-sighting shows (glasses, hat, beard, goatee, moustache, black hair, blond hair, brown hair, grey
-hair, bangs, heavy make-up, lipstick, bald): each suspect is drawn in it. Without it, where the
-weights' attribute judge can read the faces it names the differences; the bundled judge learned
-drawn faces, so for photos nothing is claimed.
-
-Prints the ranking (name, similarity, verdict, differences), writes a picture (one row per suspect
-of the best ``--top``: the sighting, the suspect, the suspect in the sighting's disguise) and,
-with ``--json``, the whole result. Bad input exits 2 with one line.
+sighting shows (glasses, hat, beard, a hair colour, ...): each suspect is drawn in it. Without it,
+where the weights' attribute judge can read the faces it names the differences; the bundled judge
+learned drawn faces, so for photos nothing is claimed. Prints the ranking (name, similarity,
+verdict, differences), writes a picture (per suspect of the best ``--top``: the sighting, the
+suspect, the suspect in the disguise) and, with ``--json``, the whole result. Bad input exits 2.
 """
 
 from __future__ import annotations

@@ -18,8 +18,10 @@ import shlex
 import subprocess
 import sys
 from dataclasses import fields, replace
+from pathlib import Path
 
 from disguise.data.celeba import CelebAError
+from disguise.recipe.card import bundle
 from disguise.recipe.ledger import RecipeError
 from disguise.recipe.runner import NAMES, disk_full, run_recipe
 from disguise.recipe.settings import RecipeSettings, field_names, smoke
@@ -40,6 +42,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="make again the finished stages whose settings changed (and those made from them)")
     p.add_argument("--push", default=None, metavar="USER/NAME",
                    help="upload the run folder (not its work/) to this Hugging Face model repo at the end")
+    p.add_argument("--bundle", default=None, metavar="DIR",
+                   help="at the end, copy the run's app files into DIR without the judge (too big for a "
+                        "repository; the project's weights/ is made so); DIR's other folders stay")
     p.add_argument("--until", default=None, choices=NAMES,
                    help="stop after this stage (the same command without it goes on from there)")
     p.add_argument("--gpus", type=int, default=1,
@@ -98,9 +103,14 @@ def main(argv: list[str] | None = None) -> int:
         fail(f"--gpus must be at least 1, got {args.gpus}")
     try:
         settings = settings_from(args)
+        if args.bundle and args.until:
+            fail("--bundle copies a finished run: leave out --until")
         run_recipe(args.data, args.out, settings, from_model=args.from_model, device=args.device, redo=args.redo,
                    push=args.push, progress=not args.quiet, command=command, until=args.until,
                    vae_trainer=torchrun(args.gpus) if args.gpus > 1 else None)
+        if args.bundle:
+            copied = bundle(Path(args.out), Path(args.bundle))
+            print(f"bundled {len(copied)} files into {args.bundle} (without the judge)")
     except (RecipeError, CelebAError, ValueError, FileNotFoundError) as e:
         fail(str(e))
     except OSError as e:

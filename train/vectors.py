@@ -1,28 +1,16 @@
 """Build the attribute vector bank: ``python -m train.vectors --model RUN --data ROOT``.
 
-Encodes labelled faces once and derives all 40 attribute directions. ``--method effect`` (the
-default): each attribute's code change with the other 39 labels held fixed, at its own length,
-with the definitional links (bald has no hair colour, a goatee is a beard; ``disguise.sliders.effects``).
-``--method seed``: the seed's running means (difference of means, unit length, in one pass).
-``--method calibrated``: both, then per attribute the direction and scale whose edit the judge
-(MODEL's attribute classifier, or --judge) found best on the validation split, at the slider's end,
-among edits within ``--reach`` (``disguise.sliders.calibration``; the test split stays unseen),
-then each slider's end edit held by the other sliders against what it flips, within the same
-limits (``disguise.sliders.holding``; off with ``--hold-rounds 0``). With ``--guide FOLDER`` (an
-attribute classifier trained on other people, ``train.attributes``), calibration also weighs edits
-learned through the decoder with that classifier's reading as the loss (``disguise.sliders.learned``),
-one candidate per ``--guide-keep`` (with the ``--guide-backdrop`` beside it, the weight of leaving
-the background as it was); each learned edit is kept in the cache as soon as it is learned, so a
-stopped run resumes there (``--fresh`` learns them all again). Calibration refuses edits that move
-a code beyond ``--reach`` or repaint the background (``disguise.backdrop``). Writes
-RUN/attribute_vectors.safetensors. ``--base BANK`` makes an existing bank's rows candidates too
-(a slider is then never calibrated worse on the validation faces than it was), and ``--only A,B``
-rebuilds just those sliders, keeping the base's other rows as they are. ``--personal`` (with
-``--base``) leaves the base's rows as they are and gives the hair sliders a row per hair state they
-replace, where it beats the shared row on validation faces in that state (``disguise.sliders.hair_rows``,
-``disguise.sliders.hair_choice``). ``--pictured`` (with ``--base``) leaves the base's rows as they
-are and makes Blurry's row for each face from its own picture blurred, at the blur the judge found
-best on validation faces, where it beats the shared row (``disguise.sliders.picture_rows``).
+Encodes labelled faces once and derives all 40 attribute directions into
+RUN/attribute_vectors.safetensors. ``--method effect`` (the default): each attribute's code change
+with the other 39 labels held, linked where attributes exclude each other (bald has no hair
+colour; ``disguise.sliders.effects``). ``--method seed``: the seed's difference of means, unit
+length. ``--method calibrated``: per attribute the direction and scale the judge finds best on the
+validation split, within ``--reach`` and leaving the background be (``disguise.sliders.calibration``),
+then held against what it flips (``disguise.sliders.holding``); ``--guide`` adds edits learned
+through the decoder as candidates (``disguise.sliders.learned``; cached as they are learned, so a
+stopped run resumes). ``--base BANK`` makes a bank's rows candidates too and ``--only A,B`` rebuilds
+just those sliders; with ``--base``, ``--personal`` gives the hair sliders a row per hair state and
+``--pictured`` Blurry a row from each face's own picture. docs/sliders.md has the method in full.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ class ClassicData:
 
 
 def load_mnist_format(folder: str | os.PathLike, name: str | None = None) -> ClassicData:
-    """MNIST or Fashion-MNIST from the folder of its four IDX files (see ``disguise.idx``).
+    """MNIST or Fashion-MNIST from the folder of its four IDX files (see ``disguise.data.idx``).
 
     ``name`` defaults to ``Fashion-MNIST`` when the folder's path says "fashion", else ``MNIST``;
     the class names follow it.

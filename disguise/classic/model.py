@@ -1,23 +1,13 @@
-"""The seeds' classic VAEs with a 2-D latent, in one file: config, the three networks, saving.
+"""The seeds' classic VAEs with a 2-D latent, in one file: config, the networks, saving.
 
-| kind     | seed                                     | network                                          |
-| -------- | ---------------------------------------- | ------------------------------------------------ |
-| ``dense``  | mnist-dense-vae-keras                  | 784-256-2 and back, ReLU, sigmoid output         |
-| ``linear`` | frey-mnist-resnet-vae ("VAE - Linear") | 784-512-256-2 and back                           |
-| ``conv2d`` | generative-dl-keras-ch8 (the VAE part) | Conv 32, Conv 64 /2, Conv 64, Conv 32, Dense 32; |
-|            |                                        | Dense, reshape, ConvTranspose 32 x2, Conv 1      |
-| ``frey``   | frey-mnist-resnet-vae (Frey faces)     | 5 Conv / 5 ConvTranspose, channels mirrored      |
-
-The ch8 encoder's fourth convolution has 32 filters, as the book's model summary shows
-(18,464 parameters; a 14 x 14 x 32 = 6,272 flatten); the decoder starts from that shape.
-
-Every model takes ``(B, 1, H, W)`` images in [0, 1] and gives ``forward(x) -> (recon, mu,
-log_var)`` like ``disguise.model.VAE``, so the project's loss and training step serve both.
-Each seed's training recipe (``SEED_RECIPES``) says which loss, optimiser, batch and epochs.
-
-A saved model is a folder with ``config.json`` (model_type ``disguise-classic-vae``, every
-constructor argument, the class names of the labels) and ``model.safetensors``; loading is strict
-and pickle-free (``ClassicVAE.from_pretrained``).
+Four kinds, each its seed's network: ``dense`` (mnist-dense-vae-keras, 784-256-2), ``linear``
+(frey-mnist-resnet-vae's "VAE - Linear", 784-512-256-2), ``conv2d`` (the VAE of
+generative-dl-keras ch. 8) and ``frey`` (frey-mnist-resnet-vae's convolutional Frey-face VAE);
+docs/classic.md has them layer by layer. Every model takes ``(B, 1, H, W)`` images in [0, 1] and
+gives ``forward(x) -> (recon, mu, log_var)`` like ``disguise.vae.model.VAE``, so the project's
+loss and training step serve both; ``SEED_RECIPES`` holds each seed's loss, optimiser, batch and
+epochs. A saved model is a folder with ``config.json`` (model_type ``disguise-classic-vae``) and
+``model.safetensors``, loaded strictly and without pickle (``ClassicVAE.from_pretrained``).
 """
 
 from __future__ import annotations
@@ -41,7 +31,7 @@ class Recipe:
     """A seed's training recipe.
 
     Attributes:
-        loss / kl_weight: see ``disguise.losses.LossConfig``.
+        loss / kl_weight: see ``disguise.vae.losses.LossConfig``.
         optimizer: ``rmsprop`` (Keras' defaults: lr 1e-3, rho 0.9, eps 1e-7) or ``adam``.
         lr, batch_size, epochs: as the seed trained.
     """

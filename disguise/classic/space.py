@@ -2,21 +2,12 @@
 
 ``load_latent_space(folder)`` loads a classic model folder (``config.json``, ``model.safetensors``,
 ``codes.safetensors``; the bundled one is ``weights/classic/``, the ch. 8 conv VAE on
-Fashion-MNIST) and returns a ``LatentSpace``:
-
-* ``decode_point(x, y)``: the image the decoder draws at z = (x, y), upscaled for display.
-  Points must be finite and within ``MAX_ABS`` (6) of the origin on both axes; anything else is a
-  ``ValueError`` saying so. Why reject rather than clamp: under the prior N(0, I) a coordinate
-  beyond 6 has probability about 2e-9, the decoder was never trained there, and a silently
-  clamped point would show an image for another point than the one asked for.
-* ``scatter(x, y)``: the stored test codes coloured by label with a marker at (x, y). The scatter
-  is drawn once with matplotlib; each call only draws the marker (about a millisecond), so it can
-  follow a slider. A point outside the plotted square is marked, hollow, at its edge.
-* ``manifold()``: the 15 x 15 decodes over the plane at N(0, 1)'s quantiles (ch. 8's figure).
-* ``class_names``: the names of the labels (Fashion-MNIST's ten classes for the bundled model).
-
-The app needs no data set at run time: the codes were computed at training time and travel with
-the weights (``disguise.classic_training.write_codes``).
+Fashion-MNIST) and returns a ``LatentSpace``: ``decode_point(x, y)`` draws the decoder's image at
+a point, ``scatter(x, y)`` the stored test codes with a marker at the point, ``manifold()`` the
+15 x 15 decodes over the plane. Points beyond ``MAX_ABS`` (6) are a ``ValueError``, not clamped:
+the decoder never saw such codes, and a clamped point would show another point's image. The
+scatter is drawn once and each call adds only the marker, so it can follow a slider. No data set
+is needed at run time: the codes travel with the weights (``disguise.classic.codes``).
 """
 
 from __future__ import annotations

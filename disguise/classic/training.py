@@ -1,21 +1,13 @@
 """Training the classic VAEs (``disguise.classic.model``) through the project's run driver.
 
 The loop, the checkpoints, the exact resume, Ctrl-C and ``metrics.csv`` are the driver's
-(``disguise.training.driver``), the step and the loss the VAE's (``disguise.vae.training``); this
+(``disguise.training.driver``), the step and the loss the VAE's (``disguise.vae.training``). This
 module adds the seed's options (``ClassicTrainConfig``), the first epoch's animation and what a
-classic run writes at every epoch's end:
-
-* ``config.json`` + ``model.safetensors``: the model (``ClassicVAE.from_pretrained``);
-* ``codes.safetensors``: the 2-D codes (``mu``) of a fixed subset of the test set, float16, with
-  their labels: what the app's latent-space tab draws without the data set
-  (``disguise.classic.codes``);
-* ``checkpoint.safetensors``: the driver's, with the first epoch's animation frames in it;
-* ``training.json``, ``metrics.csv``, ``loss_curve.png``;
-* ``latent_space.gif``: the test codes every few batches through the first epoch, on fixed axes
-  (the dense-VAE note's animation); ``latent_scatter.png``: the codes now;
-  ``manifold.png``: 15 x 15 decodes over the plane at N(0, 1)'s quantiles (ch. 8's figure);
-  ``prior_samples.png``: 64 decodes of z ~ N(0, I); ``reconstructions.png``: test images above
-  their reconstructions.
+classic run writes at every epoch's end: the model (``config.json``, ``model.safetensors``), the
+2-D codes of a fixed subset of the test set with their labels (``codes.safetensors``, what the
+app's latent-space tab draws without the data set; ``disguise.classic.codes``), ``training.json``
+and the figures (``latent_space.gif``, ``latent_scatter.png``, ``manifold.png``,
+``prior_samples.png``, ``reconstructions.png``, ``loss_curve.png``; docs/classic.md shows them).
 """
 
 from __future__ import annotations
@@ -51,7 +43,7 @@ FIGURES = ("latent_space.gif", "latent_scatter.png", "manifold.png", "prior_samp
 
 @dataclass
 class ClassicTrainConfig:
-    """Training options; ``for_kind`` gives the seed's recipe (``disguise.classic.SEED_RECIPES``).
+    """Training options; ``for_kind`` gives the seed's recipe (``disguise.classic.model.SEED_RECIPES``).
 
     Attributes:
         epochs / batch_size / lr / optimizer / loss / kl_weight: the recipe.

@@ -1,18 +1,15 @@
 """An attribute-consistency loss: the decoder is asked to draw what the face's labels say.
 
 A VAE trained on pixels alone spends its few nats of latent information on what covers many
-pixels (hair, skin, background) and drops what covers few (rosy cheeks, a thin necklace, narrow
-eyes): the 64 px demo model reconstructs some attributes on under a tenth of the faces that have
-them, and no latent direction can add what the decoder never draws. Here a frozen attribute
-classifier reads each reconstruction during training, and its binary cross-entropy against the
-input face's labels joins the loss:
+pixels (hair, skin, background) and drops what covers few (rosy cheeks, a thin necklace), and no
+latent direction can add what the decoder never draws. Here a frozen attribute classifier reads
+each reconstruction during training, and its binary cross-entropy against the input face's labels
+joins the loss (AttGAN's attribute-classification constraint, applied to reconstructions):
 
     loss = VAE loss + weight * sum_a BCE(classifier(recon)_a, label_a)
 
-(the "attribute classification constraint" of attribute editors such as AttGAN, He et al. 2019,
-applied to reconstructions). The classifier must not be the judge that later evaluates the model:
-train it on other people (``python -m train.attributes``, a synthetic set from another seed, or
-another split), or the evaluation would grade the model on the very network it learned to please.
+The classifier must not be the judge that later evaluates the model: train it on other people
+(``python -m train.attributes``), or the model would be graded by the network it learned to please.
 """
 
 from __future__ import annotations

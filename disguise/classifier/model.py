@@ -1,19 +1,14 @@
 """The attribute classifier: a network that reads CelebA's 40 attributes off a face.
 
-The project uses it in three roles, each trained on other people (``disguise.data.people``):
-the *guide*, whose reading is the loss learned edits are fitted to (``disguise.sliders.learned``);
-the *chooser*, which picks each slider's direction and strength on validation faces
-(``disguise.sliders.calibration``); and the *judge*, which grades the sliders on the test split
-and takes no part in choosing or fitting them (``disguise.evaluation``). Two architectures:
-``convnet`` (the project's small CNN, ``disguise.classifier.convnet``) and torchvision's networks
-as torchvision builds them (``TORCHVISION``), so a judge can be a network this project did not
-write.
-
-A classifier works at most at ``CLASSIFIER_SIZE`` pixels whatever the model's size (a 128 px
-model's decodes are downsampled for it), records the preprocessing it learned on, and is refused
-for a model whose faces are cropped differently. It is saved like every model of the project
-(``disguise.pretrained.SavedModel``): ``attribute_classifier.json`` (its whole config) and
-``attribute_classifier.safetensors``.
+The project uses it in three roles, each trained on other people (``disguise.data.people``): the
+*guide* that learned edits are fitted to (``disguise.sliders.learned``), the *chooser* that picks
+each slider on validation faces (``disguise.sliders.calibration``) and the *judge* that grades the
+sliders on the test split (``disguise.evaluation``). Two architectures: the project's small CNN
+(``disguise.classifier.convnet``) and torchvision's networks (``TORCHVISION``), so a judge can be
+a network this project did not write. A classifier works at most at ``CLASSIFIER_SIZE`` pixels,
+records the preprocessing it learned on and is refused for a model cropped differently. It is
+saved like every model of the project (``disguise.pretrained.SavedModel``):
+``attribute_classifier.json`` and ``attribute_classifier.safetensors``.
 """
 
 from __future__ import annotations

@@ -1,28 +1,15 @@
 """Breeding the next screen of faces from the witness's picks.
 
-A screen is ``size`` faces in the description's whitened coordinates ``u`` (``Description``:
-every direction one standard deviation of real faces, components by decreasing variance, the first
-``dims`` searched). The witness picks one to four faces most like the culprit, optionally naming
-the best. Two ways to breed, chosen by ``method``:
-
-``"estimate"`` (the default) treats every pick so far as evidence about where the remembered face
-``t`` lies. A witness picks a face more often the closer it is to ``t``: a choice model,
-
-    P(pick j from a screen) ~ exp(-|u_j - t|^2 / (2 tau)),
-
-under which each pick is preferred to the faces left unpicked (and the best to the other picks).
-With the description's prior ``t ~ N(0, I)`` the most likely ``t`` is a convex problem (the
-squared norm of ``t`` cancels between faces of one screen: a multinomial logistic regression),
-solved in a few Newton steps (closed-form gradient and curvature: about a millisecond). That
-estimate is the *recombination* of the picks: a weighted average of what was picked against
-what was not, over all screens, so an early pick still counts and one wrong pick is outvoted. The next screen carries over the best face so far and the
-estimate, and *mutates* the estimate for the rest: draws from the posterior's spread (the Laplace
-approximation, the choice model's curvature), so the step shrinks by itself where the picks
-agree and stays wide where they have said nothing yet.
-
-``"genetic"`` is the textbook search EvoFIT started from, kept to measure against: children of
-two picks by uniform crossover, plus Gaussian mutation whose step shrinks each generation and
-with the picks' spread; the best carried over.
+A screen is ``size`` faces in the description's whitened coordinates ``u``
+(``disguise.compose.face_space``); the witness picks one to four faces most like the culprit,
+optionally naming the best. ``method="estimate"`` (the default) treats every pick so far as
+evidence about where the remembered face ``t`` lies, under a choice model in which a face is
+picked the more often the closer it is to ``t``; the most likely ``t`` (a convex problem, a few
+Newton steps) is the composite, and the next screen carries over the best face and the estimate
+and mutates the estimate within the posterior's spread, so steps shrink where the picks agree.
+An early pick still counts and one wrong pick is outvoted. ``method="genetic"`` is the textbook
+search EvoFIT started from (uniform crossover, shrinking mutation), kept to measure against.
+The choice model, written out: docs/compose.md ("The search, in formulas").
 """
 
 from __future__ import annotations

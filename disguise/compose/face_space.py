@@ -2,22 +2,14 @@
 VAE's latent space, as a Gaussian to draw from and to search in.
 
 EvoFIT found that composites are better when the face space is tailored to the witness's
-description. Here it is a model of the codes given the labels, fitted once on the training split
-(``python -m train.compose fit``; bundled as ``weights/face_space.safetensors``):
-
-    mu = b + sum_k beta_k y_k + r,     r ~ N(0, R)
-
-the least squares of ``disguise.sliders.effects`` (the same sums) with the residual covariance ``R``
-of what the labels leave unexplained: the person. A description fixes some labels (+1 or -1); the
-others are unknown, and are filled in by what the known ones imply about them (the labels'
-Gaussian conditional: a bald face is likely male and old), their remaining uncertainty adding to
-the spread. The description's face space is then ``N(m, C)`` with
-
-    m = b + beta^T E[y | known],     C = R + beta_u^T Cov[y_u | known] beta_u
-
-and ``Description.basis`` its whitening: ``z = m + basis @ u`` with ``u ~ N(0, I)``, components
-by decreasing variance, so that a search can work in ``u`` (every direction one standard
-deviation of real faces) and keep to the leading components.
+description. Here it is a linear model of the codes given the 40 labels, with the residual
+covariance of what the labels leave unexplained (the person), fitted once on the training split
+(``python -m train.compose fit``; bundled as ``weights/face_space.safetensors``). A description
+fixes some labels; the others are filled in by what the known ones imply (a bald face is likely
+male and old), their uncertainty adding to the spread. ``Description`` is the resulting Gaussian
+with a whitening ``basis``: ``z = mean + basis @ u`` with ``u ~ N(0, I)``, components by
+decreasing variance, so a search works in ``u`` and keeps to the leading components. The
+formulas: docs/compose.md ("The search, in formulas").
 """
 
 from __future__ import annotations

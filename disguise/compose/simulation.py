@@ -1,22 +1,14 @@
 """How well a witness's composite names the culprit: a simulated witness (``disguise.compose.witness``)
 composes each target from the test split, and the judge (the bundled identity model) ranks the
-composite against a gallery of 100 faces (the target and 99 other people of the same sex).
+composite among a gallery of 100 faces (the target and 99 other people of the same sex).
 
-For every target and generation: the rank of the target among the gallery by its similarity to
-the composite (1: named first), and the judge's similarity between the composite and the target.
-Beside the breeding search, two baselines that show the witness the same number of faces:
-
-* ``description``: the description alone, its face space's centre (no face shown, no pick);
-* ``random``: as many faces drawn within the description, no breeding; after each screen the
-  witness picks its favourite among everything seen so far.
-
-How human the witness is, measured as eyewitness research measures people: how often it names
-the culprit from a line-up (``Simulation.lineup``: the target's photo and the 5 other people of
-the gallery who fit the description best).
-
-The composite of a search is what the Compose tab shows as the composite: the breeder's estimate
-of the remembered face from every pick so far (``Composite.code``); the rank of the witness's
-favourite on each screen is reported beside it (``favourite_ranks``).
+For every target and generation it records the target's rank by its similarity to the composite
+(1: named first), and the same for two baselines that show the witness as many faces: the
+description alone (its face space's centre) and random faces of the description (the witness's
+favourite among all seen so far). How human the witness is is measured as eyewitness research
+measures people: how often it names the culprit from a line-up (``Simulation.lineup``). The
+composite is what the Compose tab shows, the breeder's estimate from every pick
+(``Composite.code``); the rank of the witness's favourite on each screen is reported beside it.
 """
 
 from __future__ import annotations

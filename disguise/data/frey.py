@@ -6,7 +6,7 @@ by row (``ff[:, i].reshape(28, 20)``). ``read_frey`` reads exactly that, and ref
 by name.
 
 The real file cannot be downloaded everywhere (not on this project's build machines), so
-``standin_faces`` renders the project's synthetic faces (``disguise.synthetic``) in grayscale at
+``standin_faces`` renders the project's synthetic faces (``disguise.data.synthetic``) in grayscale at
 28 x 20 and ``write_frey`` stores them in Frey's exact layout. They are NOT Frey's faces: a model
 trained on them says nothing about the real data set, only that the pipeline runs end to end.
 """
@@ -62,7 +62,7 @@ def write_frey(path: str | os.PathLike, faces: np.ndarray) -> None:
 
 
 def standin_faces(count: int = FREY_COUNT, seed: int = 0) -> np.ndarray:
-    """``count`` synthetic faces (``disguise.synthetic``) as grey ``(count, 28, 20)`` uint8.
+    """``count`` synthetic faces (``disguise.data.synthetic``) as grey ``(count, 28, 20)`` uint8.
 
     The face is cropped as Frey's frames are (the face filling a portrait 20:28 box) and turned to
     grey with PIL's ITU-R 601 luma. Deterministic in ``(count, seed)``.

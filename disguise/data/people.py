@@ -26,11 +26,11 @@ class PeopleSplit:
     by_image: bool
 
     def describe(self, names: Sequence[str]) -> str:
-        unit = "images (no identities: split by image)" if self.by_image else "people"
-        return ", ".join(f"{name} {len(g):,} faces of {n:,} {unit.split(' ')[0]}"
-                         for name, g, n in zip(names, self.groups, self.people)) + \
-            (" (the data has no identity_CelebA.txt: split by image, so a person may be in two groups)"
-             if self.by_image else "")
+        if self.by_image:
+            return (", ".join(f"{name} {len(g):,} faces" for name, g in zip(names, self.groups))
+                    + " (no identities: split by image, so a person may be in two groups)")
+        return ", ".join(f"{name} {len(g):,} faces of {n:,} people"
+                         for name, g, n in zip(names, self.groups, self.people))
 
 
 def split_people(identity: np.ndarray | None, count: int, shares: Sequence[float], seed: int = 0) -> PeopleSplit:

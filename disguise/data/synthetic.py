@@ -3,18 +3,13 @@
 Why: the real CelebA cannot be fetched everywhere (CI, offline machines), and a data set whose true
 attributes are known lets us measure edit quality against ground truth.
 
-How it is made:
-
-* ``sample_person`` draws an identity (sex, age, skin, face shape, nose, lips, eyes, brows, natural
-  hair colour). ``sample_labels`` draws one image's 40 labels given that person, through a small
-  causal model (sex and age drive facial hair, make-up, jewellery, baldness, grey hair; smiling drives
-  an open mouth and raised cheekbones) tuned so the marginals match CelebA's (``CELEBA_RATES``) and
-  the attributes come out entangled as in the real data.
-* ``render`` draws the face upright in CelebA's aligned frame (eyes at (70.7, 112) and (108.2, 112),
-  mouth at (89.4, 153.5)), then applies a small random pose (shift, scale, roll) with one affine
-  warp, lighting and optional blur. Landmarks go through the same transform, so they are exact.
-* Every image's randomness comes from ``numpy.random.default_rng((seed, index))``, so the same
-  arguments give byte-identical files however many processes render them.
+``sample_person`` draws an identity and ``sample_labels`` one image's 40 labels given that person,
+through a small causal model tuned so that the marginals match CelebA's and the attributes come
+out entangled as in the real data. ``render`` draws the face in CelebA's aligned frame with a small
+random pose, lighting and blur; its landmarks go through the same transform, so they are exact.
+Every image's randomness comes from ``numpy.random.default_rng((seed, index))``, so the same
+arguments give byte-identical files however many processes render them. More: docs/training.md
+("The synthetic CelebA").
 """
 
 from __future__ import annotations

@@ -1,21 +1,15 @@
 """Why a slider fails: whether the judge sees the attribute, whether the model draws it, and what
 its edit does.
 
-For each attribute, on test faces that have it: the share the judge calls positive on the faces as
-they are (``seen``: can the judge see it at all at the model's crop?) and on the model's plain
-reconstructions (``drawn``: can the decoder draw it?). With the edit results beside them, each
-attribute that misses the bar gets one cause, checked in this order:
-
-- ``entangled``: the edit reaches the success bar, but only while changing other attributes;
-- ``judge``: it does not, and the judge misses the attribute on the real faces (under half seen),
-  so no edit can be counted;
-- ``capacity``: it does not, and the judge sees the attribute, but not on the reconstructions: the
-  model cannot draw it, and a better direction cannot add what the decoder never produces;
-- ``scale``: the edit keeps the others but does not reach the bar within the slider's range.
-
-An edit that reaches the success bar shows that the judge sees it and the model draws it, whatever
-they do on the data's own faces (a blur stronger than the data's Blurry photos, which the judge
-sees on 12% of them).
+For each attribute, on test faces that have it, the share the judge calls positive on the faces as
+they are (``seen``) and on the model's plain reconstructions (``drawn``). With the edit results
+beside them, an attribute that misses the bar gets one cause, checked in this order:
+``entangled`` (the edit reaches the bar only while changing other attributes), ``judge`` (it does
+not, and the judge sees under half of the real faces' attribute, so no edit can be counted),
+``capacity`` (the judge sees it, but not on the reconstructions: the decoder cannot draw it) and
+``scale`` (the edit keeps the rest but does not reach the bar within the slider's range). An edit
+that reaches the bar shows that the judge sees it and the model draws it, whatever they do on the
+data's own faces.
 """
 
 from __future__ import annotations

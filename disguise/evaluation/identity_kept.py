@@ -42,7 +42,7 @@ def identity_retention(editor: Editor, recogniser, faces: Sequence[np.ndarray], 
     labels = np.asarray(labels)
     views = [PhotoFrame.aligned(np.asarray(f)) for f in faces]
     crops = np.stack([editor.policy.apply(Image.fromarray(f)) for f in faces])
-    person = recogniser.embed([FaceShot.of(v) for v in views])
+    people: dict[int, np.ndarray] = {}  # each face's own embedding, made when a row first needs it
     codes = editor.encode(crops)
     recons = editor.decode_batch(codes)  # many faces: batched (within a level of a face alone)
     results = []
@@ -65,7 +65,10 @@ def identity_retention(editor: Editor, recogniser, faces: Sequence[np.ndarray], 
                 canvas = PhotoCanvas(views[r], editor.policy)
                 shots += [FaceShot.of(views[r], canvas.apply(recons[r], d)) for d in decodes]
             emb = recogniser.embed(shots).reshape(len(rows), len(signed), -1)
-            sims = np.array([[recogniser.compare(person[r], e)["similarity"] for e in emb[i]]
+            fresh = [int(r) for r in rows if int(r) not in people]
+            if fresh:
+                people.update(zip(fresh, recogniser.embed([FaceShot.of(views[r]) for r in fresh])))
+            sims = np.array([[recogniser.compare(people[int(r)], e)["similarity"] for e in emb[i]]
                              for i, r in enumerate(rows)])                   # (F, A)
             results.append(IdentityResult(name, direction, len(rows), signed,
                                           (sims >= recogniser.threshold).mean(0).tolist(),

@@ -49,10 +49,10 @@ class PhotoViewResult:
 class _Placed:
     """A test face in a scene, as the app prepared it."""
 
-    prep: object  # disguise.faces.PreparedFace
+    prep: object  # disguise.photo.alignment.PreparedFace
     z: torch.Tensor
     recon: np.ndarray
-    canvas: object  # disguise.photo.PhotoCanvas
+    canvas: object  # disguise.photo.view.PhotoCanvas
     outside: np.ndarray  # (H, W) bool: pixels outside the crop's footprint
 
 
@@ -84,7 +84,7 @@ def photo_view_success(editor: Editor, clf: AttributeClassifier, faces: Sequence
     """Edit success in the photo view against the model view, on the same faces.
 
     ``faces``: aligned 178 x 218 uint8 test images with their +1/-1 ``labels``. Each is placed
-    into a photo-like scene (``disguise.scenes``: 150-400 px wide, rolled up to 20 degrees, JPEG)
+    into a photo-like scene (``disguise.data.scenes``: 150-400 px wide, rolled up to 20 degrees, JPEG)
     and prepared by the app's own path; faces it does not frame by the eyes are left out (their
     share is in the returned summary). For each attribute and direction, up to ``max_faces``
     framed faces lacking (adding) or having (removing) it are edited at each alpha in both views:

@@ -1,21 +1,15 @@
 """Match a sighting: which of a gallery of suspects is the person in a (perhaps disguised) photo?
 
-Every image, the sighting and each suspect, is prepared like any upload (``prepare_face``) and
-judged by the recogniser for what it is (``disguise.identity.recognisers``): photos of real people
-by dlib's face recogniser, drawn faces by the learned identity model. The suspects are ranked by
-their similarity to the sighting; a suspect at or above the recogniser's threshold is
-"recognised", and below it for every suspect the answer is "no suspect matches".
-
-Then each suspect is shown in the sighting's disguise, drawn by the VAE on the suspect's own photo
-(the photo view): each disguise attribute pushed by ``DISGUISE_ALPHA`` towards the sighting.
-Which attributes: where the attribute judge (``disguise.classifier.model``) can read the faces (it
-was trained on faces of that kind), the ones in which it sees the sighting differ from each
-suspect; where it cannot (the bundled judge learned drawn faces, so it reads no real photo), it
-claims nothing, and the disguise is the one the investigator saw in the sighting and ticked
-(``seen``): glasses, a hat, a beard, a hair colour, ...
-
-``Matcher.from_folder(weights)`` needs the VAE and its vector bank; recognisers come with it
-(``Recognisers.load``), and the judge when the folder has one.
+Every image is prepared like any upload (``prepare_face``) and judged by the recogniser for what
+it is (``disguise.identity.recognisers``): photos of real people by dlib's, drawn faces by the
+learned identity model. Suspects are ranked by their similarity to the sighting; one at or above
+the recogniser's threshold is "recognised", and below it for all the answer is "no suspect
+matches". Each suspect is then drawn in the sighting's disguise on their own photo (the photo
+view), each disguise attribute pushed by ``DISGUISE_ALPHA``. The disguise is what the attribute
+judge sees differ where it can read the faces; where it cannot (the bundled judge learned drawn
+faces and reads no photo) it claims nothing, and the disguise is what the investigator ticked.
+``Matcher.from_folder(weights)`` needs the VAE and its bank; the judge is used when the folder has
+one.
 """
 
 from __future__ import annotations

@@ -1,20 +1,13 @@
 """The learned identity model: face embeddings that tell people apart.
 
-Used to ask whether an edited face still looks like the same person (on drawn faces, and on the
-faces of whatever data set it was trained on: the bundled one learned the synthetic set's drawn
-people; real photos are judged by ``disguise.identity.recognisers.DlibRecogniser``).
-``IdentityNet`` is a small CNN (like the judge's, ``disguise.classifier.model``) ending in a linear
-embedding, L2-normalised, so two faces compare by the cosine of their embeddings. It learns from
-the training split's people with a margin softmax over those people (``MarginHead``, used only in
-training, ``disguise.identity.training``):
-
-* CosFace (large margin cosine loss): ``s * (cos(theta_y) - m)`` for the true person
-  (Wang et al., "CosFace: Large Margin Cosine Loss for Deep Face Recognition", CVPR 2018);
-* ArcFace (additive angular margin): ``s * cos(theta_y + m)``
-  (Deng et al., "ArcFace: Additive Angular Margin Loss for Deep Face Recognition", CVPR 2019).
-
-A saved model is ``identity.json`` (the whole config) and ``identity.safetensors`` in a weights
-folder, saved and loaded like every model of the project (``disguise.pretrained.SavedModel``).
+It answers whether an edited face still looks like the same person on the faces it was trained on
+(the bundled one learned the synthetic set's drawn people; real photos are judged by
+``disguise.identity.recognisers.DlibRecogniser``). ``IdentityNet`` is a small CNN ending in an
+L2-normalised linear embedding, so two faces compare by the cosine of their embeddings. It learns
+from the training split's people with a margin softmax over them (``MarginHead``, training only:
+``disguise.identity.training``), CosFace's ``s * (cos(theta_y) - m)`` or ArcFace's
+``s * cos(theta_y + m)`` for the true person. A saved model is ``identity.json`` and
+``identity.safetensors`` in a weights folder (``disguise.pretrained.SavedModel``).
 """
 
 from __future__ import annotations

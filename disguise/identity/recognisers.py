@@ -1,22 +1,14 @@
 """Is it still this person? Recognisers: a face embedding with the threshold that calls two faces
 the same person, behind one interface, chosen by what the face is.
 
-* ``DlibRecogniser`` judges **real photos**: dlib's ResNet face descriptor
-  (``dlib_face_recognition_resnet_model_v1.dat``: public domain, 128-D, 99.38% on LFW), trained on
-  about three million faces of real people. Two faces are the same person when their descriptors
-  lie less than ``DLIB_DISTANCE`` (0.6, dlib's own threshold, calibrated on LFW) apart;
-  ``bench/recognition.py`` checks it on the real pairs to be had here and on the app's own
-  photo-view outputs.
-* ``LearnedRecogniser`` judges **drawn faces** (the examples, random faces, the synthetic set):
-  the project's identity model (``disguise.identity.model``) with the cosine threshold it was
-  verified at, at 1% false accepts on unseen people (``identity_verification.json``). Weights
-  whose identity model was trained on real faces (``trained_on: "celeba"``) judge real photos
-  with it too (``Recognisers.load``).
-
-Both look at a ``FaceShot``: a picture (a photo, or an edit drawn on it) and where the face is in
-it (the alignment to CelebA's frame, and dlib's five landmarks when the face was detected). Both
-give ``similarity`` (higher: more alike) against ``threshold``, so a result reads the same
-whichever judged; dlib's is ``1 - distance``, its distance given too.
+``DlibRecogniser`` judges real photos: dlib's ResNet face descriptor, trained on about three
+million faces of real people; two faces are one person when their descriptors lie less than
+``DLIB_DISTANCE`` (0.6, dlib's threshold from LFW) apart. ``LearnedRecogniser`` judges drawn faces
+with the project's identity model (``disguise.identity.model``) at the cosine threshold of 1%
+false accepts on unseen people; weights whose identity model learned real faces judge photos with
+it too (``Recognisers.load``). Both look at a ``FaceShot`` (a picture and where the face is in it)
+and give ``similarity`` (higher: more alike) against ``threshold``, so a result reads the same
+whichever judged. Why each, and the checks: docs/identity.md.
 """
 
 from __future__ import annotations

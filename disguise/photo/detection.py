@@ -1,31 +1,16 @@
 """Finding the face in a photo, and its landmarks, with models trained on real people (dlib).
 
-* **Faces**: dlib's HOG frontal face detector (built into dlib). The photo is searched at
-  ``DETECT_SIDE`` pixels on its long side; where nothing is found there, once more upsampled
-  (faces down to about 40 px wide). The faces are the detections scoring at least
-  ``MIN_SCORE``, and the largest is the one used; weaker ones (on an upscaled photo it also fires,
-  weakly, on a shoulder patch) are not counted in the "several faces" notice. Every face's
-  landmarks must have a face's geometry, its box mostly inside the photo (``plausible``): a
-  strong detection on a border or a texture is not a face. Where no detection is that strong, the
-  strongest plausible one above ``WEAK_SCORE`` (at the search size, not upsampled) is taken:
-  drawn faces, which HOG scores low, are found that way, while the textures of photos without a
-  face score lower still (``bench/alignment.py`` measures both).
-* **Landmarks**: dlib's 5-point shape predictor (``shape_predictor_5_face_landmarks.dat``, public
-  domain, trained on dlib's own 7,198 faces): the two corners of each eye and the base of the
-  nose, placed in the detected box at the photo's full working resolution. An eye is the middle
-  of its two corners (they agree with two other landmark models to 1-4 px, behind thick glasses
-  too; ``bench/alignment.py`` measures it).
-* **A tilted head**: HOG's upright windows miss a face rolled far (past about 40 degrees); where
-  no face is found upright, or only a weak one, the photo is searched again turned by each of
-  ``ROLLS`` (for faces, not weak detections), and the search whose face scores best wins; a face
-  found turned is carried back (its landmarks then come from the photo turned the same way).
-
-The models come from PyPI, offline: ``dlib-bin`` (a prebuilt dlib, Boost licence) and
-``face-recognition-models`` (dlib's model files inside a package, found with ``importlib`` rather
-than imported: its ``__init__`` needs ``pkg_resources``). Not used here: the 68-point predictor
-(trained on iBUG 300-W, whose licence excludes commercial use; ``bench/alignment.py`` uses it as
-a measuring stick only). Each model is loaded once and used under a lock (dlib's objects are not
-documented as thread-safe; a detection takes 20-80 ms).
+Faces: dlib's HOG frontal face detector, at ``DETECT_SIDE`` pixels and, where nothing is found,
+upsampled once; the largest face scoring at least ``MIN_SCORE`` is used, and every face's
+landmarks must have a face's geometry (``plausible``). Drawn faces, which HOG scores low, are
+taken from the strongest plausible detection above ``WEAK_SCORE``; a head rolled past what HOG
+sees is searched again turned by each of ``ROLLS``. Landmarks: dlib's 5-point model (the corners
+of each eye and the base of the nose, public domain); an eye is the middle of its two corners.
+They come from PyPI, offline: ``dlib-bin`` and ``face-recognition-models`` (its files found with
+``importlib`` rather than imported: its ``__init__`` needs ``pkg_resources``). The
+68-point model is not used (its training set's licence excludes commercial use). Each model is
+loaded once and used under a lock: dlib's objects are not documented as thread-safe.
+Measured by ``bench/alignment.py``; docs/photo-view.md ("Alignment of real photos").
 """
 
 from __future__ import annotations

@@ -3,21 +3,13 @@
 The model sees a small crop of the aligned face, and what it can tell is how an edit *changes* that
 crop: ``decode(z + sum_i alpha_i v_i)`` against ``decode(z)``. ``photo_edit`` carries that change
 back to the photo through the inverse of the alignment and applies it to the photo's own pixels:
-
-* the change is resampled bicubically, so it is smooth rather than the decode's blocky pixels;
-* a pixel the model changes by no more than ``NEGLIGIBLE`` levels stays exactly as it was (the
-  decode's noise would otherwise tint the whole crop); the weight ramps up to full at ``FULL``;
-* colours move by ratio, not by sum: where the model lightens a pixel from r to e, the photo's pixel
-  p moves the same share of its own headroom, ``p + (255 - p)(e - r) / (255 - r)``, and darkening
-  likewise moves towards 0; so nothing clips, and a pixel equal to the reconstruction becomes
-  exactly the edit;
-* a mask falls smoothly from 1 to 0 over the outer ``FEATHER`` of the crop: no seam at its border.
-
-Guarantees, tested bit-exactly: when the edit changes nothing the photo comes back unchanged, and a
-pixel whose centre maps outside the model's crop never changes.
-
-Coordinates: pixel centres sit at integer positions (OpenCV's convention); ``to_frame`` takes a
-photo pixel ``(x, y, 1)`` to a pixel of CelebA's 178 x 218 frame (``disguise.frame``).
+resampled smoothly, ignoring changes of at most ``NEGLIGIBLE`` levels (up to full at ``FULL``),
+moving colours by their share of the headroom so that nothing clips, under a mask that falls to 0
+over the crop's outer ``FEATHER`` (docs/photo-view.md gives each step and why). Guaranteed and
+tested bit-exactly: an edit that changes nothing gives the photo back unchanged, and a pixel whose
+centre maps outside the model's crop never changes. Pixel centres sit at integer positions
+(OpenCV's convention); ``PhotoFrame.to_frame`` takes a photo pixel to CelebA's 178 x 218 frame
+(``disguise.frame``).
 """
 
 from __future__ import annotations
@@ -241,7 +233,7 @@ def face_region(view: PhotoFrame, policy: Preprocess, image: np.ndarray, size: i
 
 class PhotoTiles:
     """The photo view for exports: each decode's change drawn on the person's photo, then the
-    face region cut out upright at ``size`` pixels (``disguise.exports.Tiles``)."""
+    face region cut out upright at ``size`` pixels (``disguise.photo.exports.Tiles``)."""
 
     def __init__(self, view: PhotoFrame, policy: Preprocess, recon: np.ndarray, size: int = DISPLAY) -> None:
         self.view, self.policy, self.recon, self.size = view, policy, recon, size

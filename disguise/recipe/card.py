@@ -4,8 +4,10 @@ what the model learned, the one command that made it, its settings, figures and 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+from ..classifier.model import CLASSIFIER_CONFIG, CLASSIFIER_NAME
 from .ledger import Ledger
 from .settings import RecipeSettings
 
@@ -76,7 +78,7 @@ def model_card(run: Path, ledger: Ledger, settings: RecipeSettings, name: str) -
               "| `config.json`, `model.safetensors` | the VAE (every constructor argument, the crop and size) |",
               "| `attribute_vectors.safetensors` | the 40 sliders, each row's record (how it was chosen) in its metadata |",
               "| `attribute_vectors_seed.safetensors` | the seed's difference-of-means bank, for comparison |",
-              "| `attribute_classifier.*` | the judge (graded the sliders, chose none of them) |",
+              JUDGE_ROW,
               "| `guide/`, `chooser/` | the classifier learned edits were fitted to, and the one that chose |",
               "| `identity*` | the identity model and its verification (where the data says who is who) |",
               "| `face_space.safetensors`, `decoder.onnx` | the Compose tab's face space, the page's decoder |",
@@ -91,6 +93,33 @@ def model_card(run: Path, ledger: Ledger, settings: RecipeSettings, name: str) -
               "- Edits on a photo are drawn through the model's decode of the face: they are predictions of a "
               "look, not evidence of one.", ""]
     return "\n".join(lines)
+
+
+JUDGE_ROW = "| `attribute_classifier.*` | the judge (graded the sliders, chose none of them) |"
+NO_JUDGE_ROW = ("| (the judge) | not in this folder (too big to bundle); `python -m train.recipe --data DATA --out RUN "
+                "--from FOLDER --until classifiers` remakes it on the same people, and `python -m train.evaluate "
+                "--judge RUN` grades with it |")
+
+CLASSIC_ROW = ("\n| `classic/` | the Latent space tab's model (not made by the recipe): the seeds' convolutional VAE "
+               "with a 2-D latent, trained on Fashion-MNIST by `python -m train.classic`, with its stored test codes |")
+
+
+def bundle(run: Path, dest: Path) -> list[Path]:
+    """Copy the run's upload set into ``dest`` without the judge (a weights folder kept in a
+    repository, where 45 MB of ResNet-18 would not fit), the card saying where the judge went;
+    ``dest``'s other folders (``classic/``) stay. Returns the files copied."""
+    run, dest = Path(run), Path(dest)
+    files = [p for p in upload_set(run) if p.name not in (CLASSIFIER_NAME, CLASSIFIER_CONFIG) or len(p.parts) > 1]
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in (CLASSIFIER_NAME, CLASSIFIER_CONFIG):  # an earlier bundle's judge is not this run's
+        (dest / name).unlink(missing_ok=True)
+    for rel in files:
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(run / rel, dest / rel)
+    card = (dest / "README.md").read_text().replace(JUDGE_ROW, NO_JUDGE_ROW + (CLASSIC_ROW if (dest / "classic").is_dir()
+                                                                                 else ""))
+    write_card(dest, card)
+    return files
 
 
 def _evaluation(figures: dict, summary: str) -> list[str]:

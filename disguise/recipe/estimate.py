@@ -29,7 +29,7 @@ class Speeds:
     learn: float
 
 
-def _time(fn, repeats: int = 3) -> float:
+def _time(fn, repeats: int = 2) -> float:
     fn()  # warm up
     began = time.perf_counter()
     for _ in range(repeats):
@@ -47,7 +47,7 @@ def probe(settings: RecipeSettings, device: torch.device, config=None) -> Speeds
     policy = Preprocess(crop=config.policy.crop, size=size).to_dict()
     nets = {arch: AttributeClassifier(ClassifierConfig(preprocess=policy, arch=arch)).to(device)
             for arch in {settings.classifier_arch, settings.judge_arch}}
-    b = 32
+    b = 16
     x = torch.rand(b, 3, config.image_size, config.image_size, device=device)
     opt = torch.optim.Adam(model.parameters())
 
@@ -102,6 +102,9 @@ def stage_seconds(settings: RecipeSettings, speeds: Speeds, counts: dict[str, in
     scaling = attributes * 2 * (4 * len(sl.scales) + 1) * sl.calibration_faces * speeds.read
     sliders = 2 * train * speeds.read + calibration + holding + learned + recalibration + hair + scaling \
         + (len(sl.blurs) + 1) * sl.calibration_faces * 3 * speeds.read
-    evaluation = 3 * 2 * attributes * 5 * s.eval_faces * speeds.read + counts["test"] * speeds.read * 4
+    judge_read = speeds.read + speeds.judge / 3  # a decode, then the judge's forward pass (a third of a step)
+    edits = 2 * attributes * 5 * s.eval_faces  # per bank: both directions, the alphas and 0
+    evaluation = (3 * edits * judge_read + edits * speeds.classifier  # three banks; identity kept
+                  + 3 * counts["test"] * judge_read)  # reconstructions, the judge's accuracy, what is drawn
     return {"vae": vae, "classifiers": classifiers, "identity": identity, "sliders": sliders,
             "evaluation": evaluation, "app_files": train * speeds.read + 10, "card": 20.0}

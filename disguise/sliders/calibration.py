@@ -1,36 +1,16 @@
 """Each slider's direction and scale, chosen on validation faces: where its end should be.
 
-A linear edit has a best strength. Too little and the attribute does not show; too much and the
-code leaves the region the decoder learned, the other attributes drift, and some attributes even
-fade again (blond hair pushed too far turns white, a beard pushed too far smears). Where that best
-strength lies differs from attribute to attribute, so one shared -4 .. 4 range cannot suit all.
-
-For each attribute, on faces of the *validation* split that lack it (the test split stays unseen),
-the judge measures the add along two candidate directions at a ladder of strengths, in multiples
-of the direction's natural length (the regression effect, ``disguise.sliders.effects``; the seed's
-difference of means, ``disguise.sliders.bank``, at the distance between the class means):
-
-    score(direction, m) = min(success, kept)       (success: the judge sees the attribute;
-                                                    kept: the other attributes stay as they were)
-
-An edit may not move a code farther than ``REACH`` times the median distance between two
-validation faces' codes (about 7.5 for the bundled model): past that it is no longer this
-person with something added but somewhere the decoder draws a stranger or no face at all, even
-where the judge is pleased (a learned "bald" edit 3.7 such distances long read as bald on 90% of
-faces and painted the background blue). Within reach is necessary, not sufficient: the same
-edit at half that length still painted it purple, and a "big lips" edit well within reach turned
-it cyan. So an edit must also leave the background be: the judge does not look there, and a
-slider that repaints the wall behind the person does not do what it says. Its mean change of the
-backdrop band (``disguise.backdrop``) may be at most ``backdrop.LIMIT``. The best-scoring pair
-within both becomes the slider: its vector is scaled so that alpha = ``END`` (the slider's end) is that
-strength. Dragging to the end shows the attribute as clearly as the model
-can while keeping the rest of the face; half-way shows half of it. A slider whose best score is
-still low (an attribute the model cannot draw) says so in the bank's records and the evaluation.
-
-A slider of the picture (Blurry, ``disguise.sliders.picture_rows``) has no shared direction to scale: its
-row for a face is the way to that face's own picture blurred. ``calibrate_pictures`` measures it
-the same way at a ladder of blurs (``BLURS``) and gives the bank the best one within both limits,
-where it beats the slider's shared row on the same faces by at least ``GAIN``.
+A linear edit has a best strength: too little and the attribute does not show; too much and the
+code leaves the region the decoder learned, the other attributes drift, some attributes even fade
+again. That strength differs from attribute to attribute, so one shared range cannot suit all.
+For each attribute, on *validation* faces that lack it (the test split stays unseen), the judge
+measures candidate directions at a ladder of strengths, scored ``min(success, kept)``. An edit
+must stay within ``REACH`` times the median distance between two faces' codes (further, the
+decoder draws a stranger or no face) and must leave the background be (``disguise.backdrop``):
+the judge looks at neither. The best edit within both becomes the slider, scaled so that alpha =
+``END`` is that strength. ``calibrate_pictures`` does the same for a slider of the picture
+(Blurry, ``disguise.sliders.picture_rows``) over a ladder of blurs (``BLURS``), adopted where it
+beats the shared row by ``GAIN``. How and why, with figures: docs/sliders.md ("Calibration").
 """
 
 from __future__ import annotations

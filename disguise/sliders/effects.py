@@ -1,28 +1,16 @@
 """Attribute directions as effects: the code change when one label flips and the others stay.
 
-The seed's vector for an attribute is the difference between the mean code of faces with it and
-the mean code of faces without it. In labelled faces attributes travel together (men have beards,
-people with grey hair are old, wearers of lipstick wear make-up), so that difference carries every
-attribute that co-occurs with the one asked for: "Male" also grows a beard and "Bald" also ages
-the face. Here each code is instead modelled as a linear function of all 40 labels at once,
-
-    mu  ~  b + sum_k  beta_k * y_k          (y_k = +1 or -1; least squares, a little ridge)
-
-and the edit for attribute k is its *effect* ``e_k = 2 * beta_k``: the expected change of the code
-when ``y_k`` goes from -1 to +1 with every other label held where it was (the regression form of
-InterFaceGAN's conditional manipulation, fitted once for all attributes rather than by projecting
-one direction against another). The effect is also the slider's unit: at alpha = 1 the code moves
-by the typical difference between two faces that differ in that attribute alone (how far along
-the slider an attribute then shows still differs: ``disguise.sliders.calibration`` sets a
-scale per slider from what the judge sees).
-
-Some attributes cannot be held fixed while another changes, by what they mean: a face cannot be
-bald and blond, have a goatee and no beard, or straight and wavy hair. For those pairs (``LINKS``)
-adding A also removes B, weighted by how often faces without A have B (the share that must flip):
-
-    v_A = e_A - sum_{B excluded by A}  P(B | not A) * e_B
-
-Everything else (age, sex, make-up) stays fixed unless the user unlocks it by moving its slider.
+The seed's vector (the difference of the mean codes of faces with and without an attribute)
+carries every attribute that co-occurs with the one asked for: "Male" also grows a beard. Here each
+code is modelled as a linear function of all 40 labels at once (least squares, a little ridge),
+``mu ~ b + sum_k beta_k y_k`` with ``y_k = +1 or -1``, and the edit for attribute k is its effect
+``e_k = 2 beta_k``: the expected change of the code when ``y_k`` flips with every other label held
+(InterFaceGAN's conditional manipulation in regression form). At alpha = 1 the code moves by the
+typical difference between two faces that differ in that attribute alone. Attributes that
+exclude each other by meaning (bald and blond, a goatee and no beard; ``LINKS``) are linked:
+adding A also removes each excluded B, weighted by how often faces without A have it,
+``v_A = e_A - sum_B P(B | not A) e_B``. Everything else (age, sex, make-up) stays fixed unless the
+user unlocks it. docs/sliders.md ("Effects").
 """
 
 from __future__ import annotations

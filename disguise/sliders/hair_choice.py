@@ -1,21 +1,14 @@
 """Which hair sliders get a row of their own per hair state, chosen on validation faces in it.
 
-For each hair slider A (``disguise.sliders.hair_rows.sources``) and each hair state s it replaces, the
-validation faces in state s (all of them lack A) measure, through ``disguise.sliders.calibration``
-and at its ladder of strengths, up to three candidates for ``v_{A|s}``:
-
-* ``shared``: the bank's own row (4 times its length is the slider's end as it is today);
-* ``link``: A's effect with the link made for this face, ``e_A - e_s`` and the links to the other
-  hair attributes A rules out, where the shared effect row takes off the *average* of the hair
-  colours that faces lacking A have (``disguise.sliders.effects``);
-* ``learned``: an edit learned through the decoder on training faces in state s, from the link
-  (``disguise.sliders.learned``; when a guide is given).
-
-The best one within reach that leaves the background as it was is scaled so that alpha 4 is its
-best strength, and becomes the variant if its score, ``min(success, kept)``, beats the shared
-row's at the slider's end on the same faces by at least ``GAIN``; otherwise faces in s keep the
-shared row. The gate (``disguise.sliders.hair_rows.fit_gate``) learns the states from the training
-faces' codes.
+For each hair slider A (``disguise.sliders.hair_rows.sources``) and each hair state s it replaces,
+the validation faces in state s measure, through ``disguise.sliders.calibration``, up to three
+candidates for ``v_{A|s}``: the bank's shared row; A's effect with the link made for this state,
+``e_A - e_s`` (the shared row takes off only the *average* hair colour of faces lacking A;
+``disguise.sliders.effects``); and, given a guide, an edit learned through the decoder on training
+faces in state s (``disguise.sliders.learned``). The best one within reach that leaves the
+background be becomes the variant if its ``min(success, kept)`` beats the shared row's at the
+slider's end by at least ``GAIN``; otherwise faces in s keep the shared row. The gate that reads
+the states (``disguise.sliders.hair_rows.fit_gate``) learns them from the training faces' codes.
 """
 
 from __future__ import annotations

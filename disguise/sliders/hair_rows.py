@@ -1,25 +1,15 @@
 """Sliders that start from the face: a row per hair state where one row for everyone misses.
 
-A slider's row is one code direction for every face. Where what an attribute replaces comes in
-several forms, no one direction suits all: brown hair is reached from black hair by lightening it
-and from blond hair by darkening it; a bald head is skin painted over a dark mass on one face and
-over a light one on another. The shared row is a compromise between them, and the judge shows it:
-the bundled brown-hair slider made 91% of the faces with no hair-colour label brown at its end,
-33% of the blond ones and none of the 746 black-haired ones (44% in all).
-
-So a bank may carry *variants*: for an attribute A and a hair state s that A rules out
-(``STATES``, ``disguise.sliders.links.LINKS``), a row ``v_{A|s}`` for faces in state s. Which state
-a face is in is read from its code by a *gate*, a multinomial logistic regression fitted on the
-training faces' codes, and the face's row is
-
-    v_A(z) = v_A + sum_s  pi_s(z) * (v_{A|s} - v_A)
-
-with ``pi`` the gate's probabilities (a face in none of the states, or one the gate is unsure of,
-keeps all or most of the shared row). The gate reads the code the face itself encodes to, never
-the edited one, so an edit stays linear in the sliders, ``z + sum_i alpha_i v_i(z)``: the page
-receives the face's own rows with its code, as it did the bank (``disguise.serving.live``), and
-locks condition them as before. ``disguise.sliders.hair_choice`` chooses the variants on
-validation faces in each state and keeps only those that beat the shared row there.
+A slider's row is one code direction for every face, but what a hair attribute replaces comes in
+several forms: brown hair is reached from black hair by lightening it and from blond by darkening
+it, and one shared row is a compromise the judge sees through. So a bank may carry *variants*: for
+an attribute A and a hair state s it rules out (``STATES``), a row ``v_{A|s}``. A *gate* (a
+multinomial logistic regression on the code) reads the face's state, and the face's row is
+``v_A(z) = v_A + sum_s pi_s(z) (v_{A|s} - v_A)``, a face in no state keeping the shared row. The
+gate reads the face's own code, never the edited one, so an edit stays linear in the sliders,
+``z + sum_i alpha_i v_i(z)``: the page receives the face's rows with its code
+(``disguise.serving.live``) and locks condition them as before. ``disguise.sliders.hair_choice``
+chooses the variants. docs/sliders.md ("Rows per hair state").
 """
 
 from __future__ import annotations

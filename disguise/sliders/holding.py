@@ -1,28 +1,16 @@
 """Each slider holds the other attributes: its end edit compensated by the other sliders.
 
-After calibration (``disguise.sliders.calibration``) many sliders still trade one thing for
-another at their end: strong enough for the attribute to show, the edit also flips a few others
-(adding a moustache makes the face look male, adding big lips takes the lipstick off). A user
-fixes that by hand, nudging the flipped attributes' sliders back. Here each slider learns those
-nudges once, on *validation* faces that lack its attribute (the test split stays unseen): its end
-edit ``u_A`` becomes
-
-    u_A  +  sum_B  c_B * u_B            (u_B: slider B's calibrated end edit)
-
-found greedily. Each round tries the edit at 0.85x and 1.2x its strength, and, for each of the
-``CANDIDATES`` attributes B the edit flips most (and flips at all), B's slider by ``STEPS``
-*against* the flip: down where the edit turns B on, up where it turns B off. A move never adds
-more of what the edit already drags along (that would win the judge over with correlated
-attributes, not hold anything), and never touches what A excludes by definition
-(``disguise.sliders.links.LINKS``: adding a goatee must take "no beard" away). The best trial is
-kept when it raises ``min(success, kept)`` by more than ``MARGIN``; at most ``rounds`` rounds. A
-slider that already keeps both at ``GOOD`` or more is left as it is. With ``allowed`` (the
-calibration's limits, ``calibration.within_limits``) a trial must stay within reach and leave the
-background be, as the calibrated edit did: three rounds of 1.2x once took a necklace from 10 to
-17 code units and painted a frame around the face.
-
-This is InterFaceGAN's conditional manipulation with the condition measured rather than assumed:
-what is held is what the judge sees changing, in the units of the sliders the user already has.
+After calibration (``disguise.sliders.calibration``) many sliders still flip a few other
+attributes at their end (a moustache also makes the face look male). A user would nudge those
+sliders back by hand; here each slider learns the nudges once, on *validation* faces that lack
+its attribute: its end edit ``u_A`` becomes ``u_A + sum_B c_B u_B`` (``u_B``: slider B's end
+edit), found greedily in at most ``rounds`` rounds. A trial changes the edit's strength or moves
+one of the ``CANDIDATES`` most-flipped attributes' sliders by ``STEPS`` *against* its flip, never
+adding more of what the edit drags along and never touching what A excludes by definition
+(``disguise.sliders.links.LINKS``); it is kept when it raises ``min(success, kept)`` by more than
+``MARGIN``, within the calibration's limits (``allowed``). This is InterFaceGAN's conditional
+manipulation with the condition measured rather than assumed, in the units of the sliders the
+user already has. docs/sliders.md ("Holding").
 """
 
 from __future__ import annotations

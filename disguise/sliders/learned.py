@@ -1,43 +1,17 @@
 """Attribute directions learned through the decoder, with a classifier's reading as the loss.
 
-The effect (``disguise.sliders.effects``) and the seed's difference of means are read off the codes:
-they say where faces with an attribute lie in the code space, not what the decoder draws when a
-code moves that way. Where the two disagree (a direction that also shifts the hair line, a
-moustache that also masculinises the face) the slider drags other attributes along. Here each
-slider's edit ``u_A`` is instead fitted where it is seen: on the codes ``z`` of training faces that
-lack A, the decoder draws ``z + u_A`` and a frozen attribute classifier, the *guide*, reads it
-
-    loss(u_A) = mean over faces of  softplus(MARGIN - l_A(z + u_A))                  (A shows)
-                + keep * sum over kept B of  BCE(l_B(z + u_A), p_B(z))   (the rest reads as before)
-                + backdrop * mean over the backdrop band of  (x(z + u_A) - x(z))^2   (the wall stays)
-                + norm * |w_A|^2                                     (a short, believable move)
-
-(``l``: the guide's logits, ``p_B(z)``: its probability for B on the plain decode; kept: the drawn
-attributes but A and those A rules out by definition, ``disguise.sliders.links.LINKS``; ``x``: the
-decoded picture, and its band along the top and sides that shows the background,
-``disguise.backdrop``: the guide reads attributes, so without that term an edit may repaint the
-background and still please it, as a learned "big lips" edit did, turning it cyan). The edit
-lives in the span the faces' codes fill: ``u_A = S w_A``, with the columns of ``S`` the principal
-axes of the codes scaled by their spread, those with at least ``SPAN`` of the largest variance.
-A VAE leaves most code dimensions unused (here about 35 of 200 carry the faces); the decoder has
-only ever seen noise there, and an edit free to move along them finds changes of texture that
-classifiers read as attributes but people do not (tried: speckled heads read as "big nose").
-``|w_A|`` is the move's length in the faces' own spread. One global
-``u_A`` is shared by all faces, so the live edit stays ``z + sum_i alpha_i v_i`` (the page decodes
-it as before); it starts from A's effect, the regression direction. This is the global latent
-shift of Zhuang, Koyejo and Schwing's "Enjoy your editing" (ICLR 2021), learned with a classifier
-in place of their regressor.
-
-The guide must not be the evaluation's judge: a direction fitted to please one network can find
-what that network alone responds to. ``train.attributes`` trains the guide on other people
-(``train.synthetic --seed 2``); the judge, which never saw those people, then measures the edits.
-The learned rows are candidates for ``disguise.sliders.calibration``, which sets each slider's
-scale (and picks between directions) on validation faces, as for the others.
-
-Learning takes about 40 s per attribute on two CPU cores, so a ``checkpoints`` folder keeps each
-edit as soon as it is learned (atomically, in a file named for everything the result depends
-on: the networks' weights, the faces' codes and labels, the start and the settings); a run
-stopped half-way picks up where it was, and a later run with the same inputs reuses the edits.
+The effects (``disguise.sliders.effects``) and the seed's means say where faces with an attribute
+lie in the code space, not what the decoder draws when a code moves that way. Here A's edit ``u_A``
+is fitted where it is seen: on the codes of training faces that lack A, the decoder draws
+``z + u_A`` and a frozen classifier, the *guide*, must see A while its reading of the other
+attributes stays as on the plain decode, with terms that keep the background and keep the move
+short. The edit lives in the span the faces' codes fill (most code dimensions carry no face, and
+edits there learn textures classifiers misread), and one global ``u_A`` is shared by all faces, so
+the live edit stays ``z + sum_i alpha_i v_i`` (the global latent shift of "Enjoy your editing",
+ICLR 2021, with a classifier in place of their regressor). The guide must not be the judge. The
+learned rows are candidates for ``disguise.sliders.calibration``. A ``checkpoints`` folder keeps
+each edit as it is learned, named for all it depends on, so a stopped run picks up where it was.
+The loss written out, and what was learned on the way: docs/sliders.md ("Learned edits").
 """
 
 from __future__ import annotations

@@ -1,25 +1,17 @@
 """Sliders of the picture, not the face: a face's row made from what the slider does to its image.
 
-CelebA's Blurry describes the photograph, not the person, and the synthetic set draws it so: the
-whole picture under a Gaussian blur (radius 1.8 to 2.6 px of the aligned 178 x 218 frame). No one
-code direction blurs every face. Blurring takes away each face's own detail, and where that detail
-lives in the code differs from face to face: the bank's best shared row made 21% of the test faces
-blurry at its end, and the mean code change that blurring 150 validation faces makes, applied to
-150 others, at most 15%. Yet the decoder draws a blurred face well: the code of a face blurred by
-2 px (at 64 px) decodes to a picture the judge calls blurry for 98% of faces, with 89% of the other
-attributes as they were.
-
-So a picture slider's row for the face with code ``z`` is the way to its own picture so changed,
-as the encoder reads it:
+CelebA's Blurry describes the photograph, not the person. No one code direction blurs every face
+(blurring takes away each face's own detail, which lives in different places in the code), yet
+the decoder draws a blurred face well. So a picture slider's row for the face with code ``z`` is
+the way to its own picture so changed, as the encoder reads it:
 
     v(z) = (E(blur_sigma(D(z))) - z) / end
 
-At alpha = ``end`` (the slider's end) the code is the blurred picture's code; half-way, half of the
-way. As with the hair sliders' variants (``disguise.sliders.hair_rows``), the row depends on the
-unedited code alone, so an edit stays linear in the sliders and the page receives the face's rows
-with its code. ``sigma`` is in pixels of the aligned frame, the data's own unit, so that it means
-the same at any model size; ``disguise.sliders.calibration.calibrate_pictures`` chooses it on
-validation faces.
+At alpha = ``end`` the code is the blurred picture's code; half-way, half of the way. Like the hair
+rows (``disguise.sliders.hair_rows``), the row depends on the unedited code alone, so an edit stays
+linear in the sliders. ``sigma`` is in pixels of the aligned frame, so it means the same at any
+model size; ``disguise.sliders.calibration.calibrate_pictures`` chooses it. docs/sliders.md
+("Blurry: a row from the picture"; the figures that led here are in docs/history.md).
 """
 
 from __future__ import annotations

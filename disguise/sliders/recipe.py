@@ -1,23 +1,16 @@
 """The slider recipe: every step from a trained VAE to its bank, with no person in the loop.
 
-1. the seed's bank (difference of means) and the effects (each attribute's change with the others
-   held, linked), from the training faces;
-2. calibration: per slider, the direction and strength the *chooser* finds best on validation
-   faces among the effect and the seed's row, within reach and leaving the background be; then
-   each slider held against what it flips by the other sliders;
-3. learned edits, for the sliders that still miss the bar on validation faces: edits fitted through
-   the decoder to the *guide*'s reading, one candidate per ``learn_keeps`` weight, calibrated
-   against the slider as it was (a slider never gets worse on the validation faces), then held;
-4. rows per hair state for the hair sliders, and Blurry's row from each face's own picture, each
-   adopted only where it beats the shared row on validation faces;
-5. each slider's length, so that its range reads well both ways on validation faces
-   (``disguise.sliders.scale``).
+1. the seed's bank (difference of means) and the effects, from the training faces;
+2. calibration of each slider's direction and strength by the *chooser* on validation faces,
+   within reach and leaving the background be, then each slider held by the others;
+3. learned edits for the sliders that still miss the bar, fitted to the *guide*'s reading and
+   adopted only where they improve the slider on validation faces, then held;
+4. rows per hair state and Blurry's row from each face's picture, where they beat the shared row;
+5. each slider's length, so that its range reads well both ways (``disguise.sliders.scale``).
 
-The guide and the chooser are attribute classifiers trained on different people
-(``disguise.data.people``); the judge that grades the result takes no part here. Each step's
-result is written into a work folder as it is made (atomically), so a stopped run picks up at
-the step it was in, and learned edits are kept one by one (``disguise.sliders.learned``).
-``train.vectors`` runs single steps of this on the command line; ``train.recipe`` runs it all.
+The guide and the chooser are classifiers trained on different people (``disguise.data.people``);
+the judge takes no part. Each step's result is written into a work folder as it is made, so a
+stopped run picks up where it was. ``train.vectors`` runs single steps; ``train.recipe`` all.
 """
 
 from __future__ import annotations

@@ -2,18 +2,12 @@
 
 The face VAE, the seeds' classic VAEs and the identity model train through ``Run``; they differ
 in their step (``step(batch) -> {name: float}``), their batches and what an epoch's end writes,
-not in how they checkpoint, resume and log. A run folder holds:
-
-* ``checkpoint.safetensors`` (or the name a trainer gives): every module's weights, the
-  optimiser's and the learning-rate schedule's state, the RNG states, the position (epoch, batch),
-  the running sums, the history and the options, written atomically at every epoch's end and on
-  Ctrl-C; ``resume=True`` continues from it exactly, even mid-epoch (same weights as a run that
-  was never stopped, on the CPU);
-* ``metrics.csv``: one row per epoch (what ``end_epoch`` returns, with the training means, the
-  learning rate, the seconds and the images per second).
-
-A run without a folder (``folder=None``) trains the same way and writes nothing (tests,
-benchmarks). Under torchrun only rank 0 writes.
+not in how they checkpoint, resume and log. The checkpoint holds every module's weights, the
+optimiser's and the schedule's state, the RNG states, the position, the running sums and the
+history; it is written atomically at every epoch's end and on Ctrl-C, and ``resume=True``
+continues exactly, even mid-epoch (the same weights as a run never stopped, on the CPU).
+``metrics.csv`` gets one row per epoch. A run without a folder (``folder=None``) trains the same
+way and writes nothing (tests, benchmarks). Under torchrun only rank 0 writes.
 """
 
 from __future__ import annotations

@@ -1,18 +1,13 @@
 """Training a face VAE on a CelebA-format folder, through the project's run driver.
 
-What is the face VAE's own here: its options (``TrainConfig``), its step (``train_step``: the
-VAE loss, refused before the step when not finite), its validation (``evaluate_loss``), and what
-an epoch's end writes into the run folder besides the driver's checkpoint and ``metrics.csv``
-(``disguise.training.driver``):
-
-* ``config.json`` + ``model.safetensors``: what the app and ``train.vectors`` load;
-* ``training.json``: the training options and data folder;
-* ``loss_curve.png``; ``samples/epoch_NNN_recon.png`` (fixed validation faces above their
-  reconstructions) and ``samples/epoch_NNN_prior.png`` (fixed z ~ N(0, I) decoded).
-
-Several processes (``torchrun``) train with DistributedDataParallel; only rank 0 writes files.
-``train_step`` and ``evaluate_loss`` take any model whose ``forward`` gives ``(recon, mu,
-log_var)``: the seeds' classic VAEs train with them too (``disguise.classic.training``).
+What is the face VAE's own here: its options (``TrainConfig``), its step (``train_step``: the VAE
+loss, refused before the step when not finite), its validation (``evaluate_loss``), and what an
+epoch's end writes besides the driver's checkpoint and ``metrics.csv``
+(``disguise.training.driver``): ``config.json`` + ``model.safetensors`` (what the app and
+``train.vectors`` load), ``training.json``, ``loss_curve.png`` and sample grids under
+``samples/``. Several processes (``torchrun``) train with DistributedDataParallel; only rank 0
+writes. ``train_step`` and ``evaluate_loss`` take any model whose ``forward`` gives ``(recon, mu,
+log_var)``, so the seeds' classic VAEs train with them too (``disguise.classic.training``).
 """
 
 from __future__ import annotations
