@@ -1,23 +1,19 @@
 """What each event of the page does, as plain functions: the page's inputs in, its outputs out.
 
-``app.py`` wires these to Gradio's components one to one and does nothing else with them. The
-conventions that keep Gradio out of here:
-
-* a problem the user should read is a ``ValueError`` (``ImageError`` included) with the message
-  to show; the app turns it into an error message in the page, never a crash;
-* a note that does not stop the event (a slider value replaced) goes to ``warn``;
-* ``KEEP`` as an output leaves that component as it is (an upload that failed keeps the face
-  being edited); ``Update(open=False)`` changes a component's properties instead of its value;
-* pictures are returned as pixels (or PIL images); the app hands each over as a file of its own,
-  so that it arrives whole (``disguise.serving.pictures``).
-
-The last inputs of the Disguise tab's picture events are the 40 sliders, then the view
-(``"photo"`` or ``"model"``), then how large the page shows the picture (``screen``,
-web/screen.js), so API clients may leave the view and the screen out.
+``app.py`` wires these to Gradio's components one to one and does nothing else with them, which
+keeps Gradio out of here: a problem the user should read is a ``ValueError`` with the message to
+show (the app shows it in the page, never crashes); a note that does not stop the event goes to
+the ``warn`` callback; ``KEEP`` as an output leaves that component as it is, and ``Update``
+changes a component's properties instead of its value; pictures are returned as pixels, and the
+app hands each over as a file of its own (``disguise.serving.pictures``). The last inputs of the
+Disguise tab's picture events are the 40 sliders, then the view (``"photo"`` or ``"model"``), then
+how large the page shows the picture (``screen``, web/screen.js), so API clients may leave the
+view and the screen out; ``api_signature`` names each input for them.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 from typing import Callable, Sequence
@@ -68,6 +64,25 @@ def screen_of(values: Sequence) -> str:
     """The page's report of its picture's size, after the sliders and the view ("" if none)."""
     return values[len(ATTRIBUTES) + 1] if len(values) > len(ATTRIBUTES) + 1 else ""
 
+
+SLIDER_NAMES = tuple(f"alpha_{a}" for a in ATTRIBUTES)  # the sliders, as an API client names them
+AFTER_SLIDERS = {"view": "photo", "screen": ""}  # what ``*values`` holds after them, with its defaults
+
+
+def api_signature(fn: Callable) -> inspect.Signature:
+    """``fn``'s inputs, one parameter each, as the page sends them and an API client names them:
+    its parameters but the first (what the app binds it to: the studio) and ``warn``, with
+    ``*sliders`` one parameter per slider (``alpha_Eyeglasses``, ... in CelebA's order) and
+    ``*values`` the same, then ``view`` and ``screen`` (those ``fn`` does not name itself)."""
+    params = [p for p in list(inspect.signature(fn).parameters.values())[1:] if p.name != "warn"]
+    named, out = {p.name for p in params}, []
+    for p in params:
+        if p.kind is not p.VAR_POSITIONAL or p.name not in ("sliders", "values"):
+            out.append(p)
+            continue
+        names = dict.fromkeys(SLIDER_NAMES, 0.0) | (AFTER_SLIDERS if p.name == "values" else {})
+        out += [inspect.Parameter(n, p.POSITIONAL_OR_KEYWORD, default=d) for n, d in names.items() if n not in named]
+    return inspect.Signature(out)
 
 
 def live_document(studio: Studio, face: EditedFace | None, locked, sliders, view: str) -> str:
@@ -191,12 +206,16 @@ def _export(face: EditedFace, make) -> tuple[str, str]:
 
 def strip(studio: Studio, face: EditedFace | None, attribute: str, alphas_text: str, locked,
           view: str = "photo"):
+    """One attribute at several alphas (``"0, 1, 2, 3, 4"``; negative ones remove it), after the
+    input: a PNG to preview and download."""
     face = need(face)
     return _export(face, lambda: studio.export_strip(face, attribute, alphas_text, locked=locked or [],
                                                      view=view))
 
 
 def sheet(studio: Studio, face: EditedFace | None, locked, view: str = "photo", by_identity: bool = False):
+    """The disguise sheet: the face in a set of disguises (ordered by identity, the one that hides
+    the person best first, when asked): a PNG to preview and download."""
     face = need(face)
     return _export(face, lambda: studio.export_sheet(face, locked=locked or [], view=view,
                                                      by_identity=bool(by_identity)))

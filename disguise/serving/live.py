@@ -1,20 +1,14 @@
 """What the page needs to draw edits itself, once per face: the browser's side of the live view.
 
 While a slider is dragged the page computes ``z + sum_i alpha_i v_i``, decodes it with the ONNX
-decoder (``disguise.onnx_decoder``) and, in the photo view, draws the change on the photo exactly
-as ``PhotoCanvas.apply`` does. For that it receives, as one JSON document:
-
-* ``z`` and the forty vectors ``bank`` as they apply to this face (``Editor.rows``: the hair
-  sliders' rows follow its hair, ``disguise.sliders.hair_rows``; Blurry's is made from its picture,
-  ``disguise.sliders.picture_rows``) and as the locks condition them (little-endian float32, base64), the
-  slider positions ``alphas`` the server last saw;
-* the reconstruction ``recon`` (``decode(z)``, uint8 RGB, base64), which the change is taken from;
-* for the photo view, the live copy of the photo, as large as the page shows it (a JPEG data URL;
-  ``Studio.show_at``), the footprint ``box``
-  of the model's crop in it, the affine ``warp`` from footprint pixels to model pixels, and the
-  constants of ``disguise.photo`` (negligible change, full change, feather).
-
-The document is rebuilt when the face, the view or the locks change; never while dragging.
+decoder (``disguise.vae.onnx_decoder``) and, in the photo view, draws the change on the photo as
+``PhotoCanvas.apply`` does. For that it receives one JSON document: the code ``z`` and the face's
+forty rows as the locks condition them (``Editor.rows``; little-endian float32, base64), the
+slider positions the server last saw, the reconstruction (uint8 RGB, base64), and for the photo
+view a copy of the photo as large as the page shows it (``Studio.show_at``), the footprint of the
+model's crop in it, the affine warp to model pixels and the photo view's constants. The document
+is rebuilt when the face, the view or the locks change, never while dragging, so a drag costs the
+server nothing (docs/app.md, "Live in the browser").
 """
 
 from __future__ import annotations

@@ -309,7 +309,7 @@ class Studio:
         return True
 
     def live(self, face: EditedFace, alphas: Sequence[float], locked: Sequence[str] = (), view: str = "photo") -> str:
-        """The JSON document the page decodes edits of ``face`` from (``disguise.live``):
+        """The JSON document the page decodes edits of ``face`` from (``disguise.serving.live``):
         its code, its vectors (``Editor.rows``) as ``locked`` conditions them, and the photo view's data."""
         canvas = face.live(self.editor.policy) if check_view(view) == "photo" else None
         return live_document(face.face_id, face.z, self.editor.conditioned_bank(locked, face.z), face.recon,
