@@ -34,10 +34,10 @@ from disguise.sliders.hair_rows import STATES, sources
 from disguise.sliders.learned import BACKDROP, FACES, KEEPS, LEARN_STEPS
 from disguise.sliders.means import BATCH_SIZE, MAX_POSITIVES, THRESHOLD, build_bank, labelled_batches
 from disguise.sliders.picture_rows import MAX_BLUR, PICTURE_SLIDERS
+from disguise.sliders.recipe import at_the_bar as misses_and_line
 from disguise.sliders.recipe import (
     Faces,
     SliderSettings,
-    at_the_bar,
     calibrated,
     encode_all,
     hair_rows,
@@ -50,6 +50,12 @@ from disguise.sliders.recipe import (
 from disguise.vae.model import VAE
 from train._cli import attribute_list, fail, run
 
+
+
+def at_the_bar(choices) -> str:
+    """The line naming how many calibrated sliders reach the bar on validation faces, with the
+    others as the ``--only`` list a second pass (learned edits) rebuilds."""
+    return misses_and_line([(c.attribute, c.success, c.kept) for c in choices])[1]
 
 def parse(argv):
     p = argparse.ArgumentParser(prog="python -m train.vectors", description=__doc__,
@@ -169,7 +175,7 @@ def make_bank(args, model: VAE, data, train: Faces, base: AttributeBank | None =
     bank, choices = calibrated(editor, chooser, candidates, valid, attributes, s, not args.quiet)
     if args.only:
         bank = base.with_rows(bank, attributes)
-    print(at_the_bar([(c.attribute, c.success, c.kept) for c in choices])[1])
+    print(at_the_bar(choices))
     return held(bank, editor, chooser, valid, attributes, s, not args.quiet)[0]
 
 
