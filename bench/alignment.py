@@ -29,7 +29,7 @@ from disguise.data import scenes
 from disguise.data.synthetic import item_labels, make_plan, render
 from disguise.photo.alignment import prepare_face
 from disguise.photo.detection import detect_faces
-from disguise.policy import Preprocess
+from disguise.preprocess import Preprocess
 
 SPEC = scenes.SceneSpec()  # 1000 x 800, faces 150-400 px wide, rolled up to 20 degrees, JPEG 60-95
 POLICY = Preprocess(size=64)

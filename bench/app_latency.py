@@ -65,11 +65,11 @@ def own_rows_time(weights: str, repeats: int = 300) -> list[str]:
         return _common.median_ms(_common.timed(fn, repeats, warmup=2))
 
     lines = [f"direction, no face rows (glasses): {ms(lambda: editor.direction({'Eyeglasses': 2.0}, z=z)):.3f} ms"]
-    if editor.personal is not None:
+    if editor.hair_rows is not None:
         lines.append(f"direction, a hair slider's rows (brown hair): "
                      f"{ms(lambda: editor.direction({'Brown_Hair': 2.0}, z=z)):.3f} ms")
-    if editor.pictured is not None:
-        name = next(iter(editor.pictured.blur))
+    if editor.picture_rows is not None:
+        name = next(iter(editor.picture_rows.blur))
         new = ms(lambda: editor.direction({name: 2.0}, z=next(faces)))
         kept = ms(lambda: editor.direction({name: 2.0}, z=z))
         lines.append(f"direction, {name}'s row from the face's picture: {new:.2f} ms for a new face, "

@@ -18,7 +18,7 @@ import torch
 from disguise.data.batches import iterate_batches
 from disguise.data.cache import load_split
 from disguise.data.celeba import open_celeba
-from disguise.policy import Preprocess, to_tensor
+from disguise.preprocess import Preprocess, to_tensor
 from disguise.pretrained import count_parameters
 from disguise.vae.losses import LossConfig
 from disguise.vae.model import VAE, VAEConfig

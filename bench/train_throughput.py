@@ -21,7 +21,7 @@ import torch
 from disguise.data.batches import iterate_batches, resident_copy
 from disguise.data.cache import load_split
 from disguise.data.celeba import open_celeba
-from disguise.policy import Preprocess, to_tensor
+from disguise.preprocess import Preprocess, to_tensor
 from disguise.vae.losses import LossConfig
 from disguise.vae.model import VAE, VAEConfig
 from disguise.vae.training import train_step

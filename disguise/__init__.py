@@ -2,7 +2,7 @@
 
 The library's wings: ``data``, ``vae``, ``photo``, ``identity``, ``evaluation``, ``classic``,
 ``serving`` and ``training`` (the one run driver); the shared basics at the top: ``attributes``,
-``frame``, ``files``, ``policy`` and ``pretrained`` (the one way models are saved and loaded).
+``frame``, ``files``, ``preprocess`` and ``pretrained`` (the one way models are saved and loaded).
 Importing any module is cheap and has no side effects.
 """
 

@@ -31,9 +31,9 @@ COLUMNS = ["reconstruction", "one row, +4"] + [f"its own, +{a:g}" for a in OWN]
 
 def main() -> None:
     args, editor, judge, images, labels = figure_inputs(__doc__, "blurry_slider.png")
-    if editor.pictured is None:
-        sys.exit(f"{args.weights}: its bank makes no slider from the picture (train.vectors --pictured)")
-    shared = Editor(editor.model, replace(editor.bank, pictured=None))
+    if editor.picture_rows is None:
+        sys.exit(f"{args.weights}: its bank makes no slider from the picture (train.vectors --picture-rows)")
+    shared = Editor(editor.model, replace(editor.bank, picture_rows=None))
     sharp = np.flatnonzero(labels[:, INDEX["Blurry"]] != 1)[:FACES]
     rows = []
     for z in editor.encode(images[sharp]):

@@ -62,7 +62,7 @@ def tiny_run(synthetic_root, tmp_path_factory) -> Path:
     from disguise.compose.face_space import FACE_SPACE_NAME, fit_face_space
     from disguise.data.cache import load_split
     from disguise.data.celeba import open_celeba
-    from disguise.policy import Preprocess
+    from disguise.preprocess import Preprocess
     from disguise.sliders.bank import BANK_NAME
     from disguise.sliders.means import build_bank, labelled_batches
     from disguise.vae.model import VAE, VAEConfig

@@ -21,7 +21,7 @@ from disguise.compose.form import ALSO, NOT_SURE, QUESTIONS, description_of
 from disguise.compose.pictures import aligned_composite, blur_external, contact_sheet, internal_mask
 from disguise.compose.session import MAX_GENERATIONS, Composite
 from disguise.compose.witness import Witness, pixel_perceiver
-from disguise.policy import Preprocess
+from disguise.preprocess import Preprocess
 from disguise.sliders.effects import CodeMoments
 from tests.appserver import at_once, client, serve
 

@@ -15,7 +15,7 @@ from disguise.attributes import ATTRIBUTES
 from disguise.data.batches import iterate_batches, resident_copy
 from disguise.data.cache import load_split
 from disguise.data.celeba import CelebAError, open_celeba
-from disguise.policy import Preprocess, to_tensor
+from disguise.preprocess import Preprocess, to_tensor
 
 
 def test_reads_generated_set(synthetic_root):

@@ -163,12 +163,12 @@ def test_calibration_puts_the_best_edit_at_the_sliders_end(tiny_run, synthetic_r
     data = open_celeba(synthetic_root)
     images, labels, _ = load_split(data, "train", model.config.policy, progress=False)
     valid_x, valid_y, _ = load_split(data, "valid", model.config.policy, progress=False)
-    clf = train_classifier(images, labels, epochs=1, progress=False, policy=model.config.policy)
+    chooser = train_classifier(images, labels, epochs=1, progress=False, policy=model.config.policy)
     seed = AttributeBank.load(tiny_run / BANK_NAME)
     effect = effect_bank(fit_effects(model, labelled_batches(images, labels, 100), progress=False))
     editor = Editor(model, seed)
     attrs = ["Eyeglasses", "Wearing_Hat"]
-    bank, choices = calibrate(editor, clf, {"effect": effect, "seed": seed}, valid_x, valid_y, attrs,
+    bank, choices = calibrate(editor, chooser, {"effect": effect, "seed": seed}, valid_x, valid_y, attrs,
                               ladder=(0.5, 2.0), max_faces=8, progress=False)
     assert bank.method == "calibrated" and [c.attribute for c in choices] == attrs
     for c in choices:
@@ -185,16 +185,16 @@ def test_calibration_puts_the_best_edit_at_the_sliders_end(tiny_run, synthetic_r
     # An edit that leaves the faces' codes far behind is out of reach, however the judge reads it.
     far = replace(seed, vectors=seed.vectors * 1000)
     limit = REACH * typical_distance(editor, valid_x)
-    _, choices = calibrate(editor, clf, {"far": far, "seed": seed}, valid_x, valid_y, attrs, ladder=(0.5, 2.0),
+    _, choices = calibrate(editor, chooser, {"far": far, "seed": seed}, valid_x, valid_y, attrs, ladder=(0.5, 2.0),
                            max_faces=8, progress=False)
     assert all(c.source == "seed" and c.length <= limit for c in choices)
     assert all(c.refused is None or c.refused.source == "far" for c in choices)
     # With nothing in reach a slider still gets its best edit, its length in its note.
-    _, choices = calibrate(editor, clf, {"seed": seed}, valid_x, valid_y, attrs, ladder=(0.5,), max_faces=8,
+    _, choices = calibrate(editor, chooser, {"seed": seed}, valid_x, valid_y, attrs, ladder=(0.5,), max_faces=8,
                            reach=1e-9, progress=False)
     assert [c.attribute for c in choices] == attrs and all(c.length > 0 for c in choices)
     # Likewise with no edit leaving the background as it was.
-    _, choices = calibrate(editor, clf, {"seed": seed}, valid_x, valid_y, attrs, ladder=(0.5,), max_faces=8,
+    _, choices = calibrate(editor, chooser, {"seed": seed}, valid_x, valid_y, attrs, ladder=(0.5,), max_faces=8,
                            wall=0.0, progress=False)
     assert [c.attribute for c in choices] == attrs and all(c.backdrop > 0 for c in choices)
     # The same limits, for the holding rounds: an edit's length and its pictures' backdrop.

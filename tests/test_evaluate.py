@@ -147,7 +147,7 @@ def _recompute_edits(edits: list[dict], run, root, judge_folder) -> None:
     from disguise.sliders.editor import Editor
 
     editor = Editor.from_pretrained(run)
-    clf = load_classifier(judge_folder, "cpu", editor.policy)
+    judge = load_classifier(judge_folder, "cpu", editor.policy)
     x, y, _ = load_split(open_celeba(root), "test", editor.policy, progress=False)
     drawn = [ATTRIBUTES.index(a) for a in DRAWN]
     checked = 0
@@ -159,7 +159,7 @@ def _recompute_edits(edits: list[dict], run, root, judge_folder) -> None:
         others = [j for j in drawn if j != k]
         z = editor.encode(x[rows])
         pictures = editor.decode_float(z)
-        plain = predict(clf, pictures)
+        plain = predict(judge, pictures)
         # Decodes in other batch sizes may differ in the last bits: allow one flipped call.
         tol_success, tol_kept = 1.01 / len(rows), 1.01 / (len(rows) * len(others))
         base = plain[:, k] if e["direction"] == "add" else ~plain[:, k]
@@ -167,7 +167,7 @@ def _recompute_edits(edits: list[dict], run, root, judge_folder) -> None:
         for a, success, kept, wall in zip(e["alphas"], e["success"], e["preserved"], e["backdrop"]):
             edited = editor.decode_float(editor.edit(z, {e["attribute"]: a}))
             assert float(change(pictures, edited).mean()) == pytest.approx(wall, abs=1e-4), (e, a)
-            p = predict(clf, edited)
+            p = predict(judge, edited)
             has = p[:, k] if e["direction"] == "add" else ~p[:, k]
             assert float(has.float().mean()) == pytest.approx(success, abs=tol_success), (e, a)
             same = (p[:, others] == plain[:, others]).float().mean()
@@ -230,7 +230,7 @@ def test_vector_methods_side_by_side(tiny_run, synthetic_root, tmp_path, astrona
     r = cli("train.vectors", *data, "--method", "seed", "--out", str(run / "seed.safetensors"))
     assert r.returncode == 0, r.stderr
     assert AttributeBank.load(run / "seed.safetensors").method == "seed"
-    r = cli("train.edit", "strip", "--model", str(tiny_run), "--vectors", str(run / "seed.safetensors"),
+    r = cli("train.edit", "strip", "--model", str(tiny_run), "--bank", str(run / "seed.safetensors"),
             "--image", str(astronaut), "--out", str(tmp_path / "seed_strip.png"))
     assert r.returncode == 0, r.stderr
     from PIL import Image
@@ -266,18 +266,18 @@ def test_vector_methods_side_by_side(tiny_run, synthetic_root, tmp_path, astrona
             ([*flags, "--calibration-faces", "0"], "--hold-rounds not negative"),
             ([*flags, "--reach", "0"], "--reach and --threshold positive"),
             (["--method", "effect", "--guide", str(guide)], "work with --method calibrated"),
-            (["--method", "effect", "--personal"], "work with --method calibrated"),
-            (["--method", "calibrated", *judge, "--personal"], "hair sliders their variants"),
-            (["--method", "calibrated", *judge, "--personal", "--only", "Male,Bald", "--base",
+            (["--method", "effect", "--hair-rows"], "work with --method calibrated"),
+            (["--method", "calibrated", *judge, "--hair-rows"], "hair sliders their hair rows"),
+            (["--method", "calibrated", *judge, "--hair-rows", "--only", "Male,Bald", "--base",
               str(run / "seed.safetensors")], "varies the hair sliders"),
-            (["--method", "effect", "--pictured"], "work with --method calibrated"),
-            (["--method", "calibrated", *judge, "--pictured"], "remakes an existing bank's picture sliders"),
-            (["--method", "calibrated", *judge, "--pictured", "--personal", "--base", str(run / "seed.safetensors")],
-             "one at a time"),
-            (["--method", "calibrated", *judge, "--pictured", "--only", "Blurry,Male", "--base",
+            (["--method", "effect", "--picture-rows"], "work with --method calibrated"),
+            (["--method", "calibrated", *judge, "--picture-rows"], "remakes an existing bank's picture sliders"),
+            (["--method", "calibrated", *judge, "--picture-rows", "--hair-rows", "--base",
+              str(run / "seed.safetensors")], "one at a time"),
+            (["--method", "calibrated", *judge, "--picture-rows", "--only", "Blurry,Male", "--base",
               str(run / "seed.safetensors")], "from the picture, not Male"),
-            (["--method", "calibrated", *judge, "--pictured", "--blurs", "0", "--base", str(run / "seed.safetensors")],
-             "--blurs are pixels"),
+            (["--method", "calibrated", *judge, "--picture-rows", "--blurs", "0", "--base",
+              str(run / "seed.safetensors")], "--blurs are pixels"),
             (["--method", "calibrated", *judge, "--guide", str(tmp_path / "seed")], "not be the judge"),
             (["--method", "calibrated", *judge, "--guide", str(guide), "--guide-keep", "-1"], "must not be negative"),
             (["--method", "calibrated", *judge, "--guide", str(guide), "--guide-backdrop", "-1"],
@@ -311,28 +311,30 @@ def test_vector_methods_side_by_side(tiny_run, synthetic_root, tmp_path, astrona
             assert "validation" in some.records[i].note
         else:
             assert torch.equal(some.vectors[i], base.vectors[i]) and some.records[i] == base.records[i], name
-    # The hair sliders' variants, added to that bank: its rows stay, the gate and the verdicts join.
+    # The hair sliders' hair rows, added to that bank: its rows stay, the gate and the verdicts join.
     capsys.readouterr()
     assert run_cli(vectors_main, [*data, "--method", "calibrated", *judge, "--base", str(tmp_path / "some.safetensors"),
-                                  "--personal", "--only", "Brown_Hair", "--guide", str(guide), "--guide-steps", "2",
+                                  "--hair-rows", "--only", "Brown_Hair", "--guide", str(guide), "--guide-steps", "2",
                                   "--guide-faces", "20", "--guide-keep", "1",
-                                  "--out", str(tmp_path / "personal.safetensors")]) == 0
+                                  "--out", str(tmp_path / "hair_rows.safetensors")]) == 0
     printed = capsys.readouterr().out
-    assert "the gate reads the hair state of" in printed and "variants adopted" in printed
-    personal = AttributeBank.load(tmp_path / "personal.safetensors")
-    assert personal.personal is not None and torch.equal(personal.vectors, some.vectors)
-    assert all(name == "Brown_Hair" for name, _ in personal.personal.variants)
-    # Blurry made from each face's picture, on that bank: every row and variant stays, each blur is measured.
-    assert run_cli(vectors_main, [*data, "--method", "calibrated", *judge, "--base", str(tmp_path / "personal.safetensors"),
-                                  "--pictured", "--blurs", "2", "6", "--calibration-faces", "30",
-                                  "--out", str(tmp_path / "pictured.safetensors")]) == 0
+    assert "the gate reads the hair state of" in printed and "hair rows adopted" in printed
+    with_hair = AttributeBank.load(tmp_path / "hair_rows.safetensors")
+    assert with_hair.hair_rows is not None and torch.equal(with_hair.vectors, some.vectors)
+    assert all(name == "Brown_Hair" for name, _ in with_hair.hair_rows.by_state)
+    # Blurry made from each face's picture, on that bank: every row and hair row stays, each blur is measured.
+    assert run_cli(vectors_main, [*data, "--method", "calibrated", *judge,
+                                  "--base", str(tmp_path / "hair_rows.safetensors"), "--picture-rows",
+                                  "--blurs", "2", "6", "--calibration-faces", "30",
+                                  "--out", str(tmp_path / "picture_rows.safetensors")]) == 0
     printed = capsys.readouterr().out
     assert "Blurry               blurred by 2 px (" in printed and "Blurry               blurred by 6 px (" in printed
     assert "picture sliders adopted" in printed and "the shared row" in printed
-    pictured = AttributeBank.load(tmp_path / "pictured.safetensors")
-    assert torch.equal(pictured.vectors, some.vectors) and pictured.personal is not None
-    assert list(pictured.personal.variants) == list(personal.personal.variants)
-    assert pictured.pictured is None or set(pictured.pictured.blur.items()) <= {("Blurry", 2.0), ("Blurry", 6.0)}
+    with_pictures = AttributeBank.load(tmp_path / "picture_rows.safetensors")
+    assert torch.equal(with_pictures.vectors, some.vectors) and with_pictures.hair_rows is not None
+    assert list(with_pictures.hair_rows.by_state) == list(with_hair.hair_rows.by_state)
+    assert (with_pictures.picture_rows is None
+            or set(with_pictures.picture_rows.blur.items()) <= {("Blurry", 2.0), ("Blurry", 6.0)})
     for name in ("attribute_classifier.json", "attribute_classifier.safetensors"):
         shutil.copyfile(tmp_path / "seed" / name, run / name)
     r = cli("train.evaluate", *data, *judged, "--before", str(tmp_path / "seed" / "evaluation.json"))
@@ -365,21 +367,21 @@ def test_judge_records_its_preprocessing_and_judges_other_sizes(synthetic_root, 
     from disguise.classifier.training import train_classifier
     from disguise.data.cache import load_split
     from disguise.data.celeba import open_celeba
-    from disguise.policy import Preprocess, to_tensor
+    from disguise.preprocess import Preprocess, to_tensor
 
     policy = Preprocess(size=32)
     assert classifier_policy(Preprocess(size=128)) == Preprocess(size=64)
     assert classifier_policy(policy) == policy
     data = open_celeba(synthetic_root)
     x, y, _ = load_split(data, "train", policy, progress=False)
-    clf = train_classifier(x, y, epochs=2, progress=False, policy=policy)
+    classifier = train_classifier(x, y, epochs=2, progress=False, policy=policy)
     folder = tmp_path / "judge"
-    clf.save_pretrained(folder)
+    classifier.save_pretrained(folder)
     assert {p.name for p in folder.iterdir()} == {CLASSIFIER_NAME, CLASSIFIER_CONFIG}
     loaded = load_classifier(folder, torch.device("cpu"), policy)
     assert loaded.policy == policy
     faces = to_tensor(np.asarray(x[:64]))
-    assert torch.equal(predict(loaded, faces), predict(clf, faces))
+    assert torch.equal(predict(loaded, faces), predict(classifier, faces))
     # The same faces at 64 px (as a 64 px model would decode them) are judged at 32 px: nearly
     # the same calls as on the 32 px originals.
     big = F.interpolate(faces, size=(64, 64), mode="bilinear", align_corners=False)
@@ -389,7 +391,7 @@ def test_judge_records_its_preprocessing_and_judges_other_sizes(synthetic_root, 
         load_classifier(folder, torch.device("cpu"), Preprocess(crop=(9, 40, 169, 200), size=32))
     bare = tmp_path / "bare"
     bare.mkdir()
-    save_file({k: v.contiguous() for k, v in clf.state_dict().items()}, str(bare / CLASSIFIER_NAME))
+    save_file({k: v.contiguous() for k, v in classifier.state_dict().items()}, str(bare / CLASSIFIER_NAME))
     with pytest.raises(ValueError, match=r"attribute_classifier.safetensors has no config beside it "
                                          r"\(attribute_classifier.json.*--retrain-classifier"):
         load_classifier(bare, torch.device("cpu"))

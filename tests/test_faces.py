@@ -14,7 +14,7 @@ from disguise.frame import RIGHT_EYE as TARGET_RIGHT_EYE
 from disguise.photo.alignment import prepare_face, similarity
 from disguise.photo.detection import MIN_SCORE, detect_faces
 from disguise.photo.loading import ImageError, load_image
-from disguise.policy import Preprocess
+from disguise.preprocess import Preprocess
 
 POLICY = Preprocess(size=64)
 TARGET_EYES = np.array([TARGET_LEFT_EYE, TARGET_RIGHT_EYE])

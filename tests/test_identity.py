@@ -17,7 +17,7 @@ from disguise.files import read_safetensors, write_safetensors
 from disguise.identity.model import CONFIG_NAME, WEIGHTS_NAME, IdentityConfig, IdentityNet, MarginHead, embed
 from disguise.identity.training import CHECKPOINT_NAME, IdentityTrainConfig, load_people, train_identity
 from disguise.identity.verification import roc_auc, tar_at_far, verification_pairs, verify
-from disguise.policy import Preprocess
+from disguise.preprocess import Preprocess
 
 TINY = dict(widths=(16, 32, 64), embedding_dim=64, preprocess=Preprocess(size=32).to_dict())
 

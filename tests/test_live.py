@@ -286,8 +286,8 @@ def test_the_page_gets_the_faces_own_rows(tiny_run, tmp_path, astronaut):
     from disguise.data.blur import gaussian_blur
     from disguise.serving.studio import Studio
     from disguise.sliders.bank import BANK_NAME, AttributeBank
-    from disguise.sliders.hair_rows import STATES, Gate, Personal
-    from disguise.sliders.picture_rows import Pictured
+    from disguise.sliders.hair_rows import STATES, Gate, HairRows
+    from disguise.sliders.picture_rows import PictureRows
 
     for name in ("config.json", "model.safetensors"):
         shutil.copyfile(tiny_run / name, tmp_path / name)
@@ -295,9 +295,9 @@ def test_the_page_gets_the_faces_own_rows(tiny_run, tmp_path, astronaut):
     zdim, k = bank.z_dim, ATTRIBUTES.index("Brown_Hair")
     bias = torch.zeros(len(STATES) + 1)
     bias[STATES.index("Black_Hair")] = 30.0  # every face reads as black-haired
-    variant = -2.0 * bank.vectors[k] + 0.5
-    bank.personal = Personal(Gate(torch.zeros(len(STATES) + 1, zdim), bias), {("Brown_Hair", "Black_Hair"): variant})
-    bank.pictured = Pictured({"Blurry": 4.5}, end=4.0)
+    row = -2.0 * bank.vectors[k] + 0.5
+    bank.hair_rows = HairRows(Gate(torch.zeros(len(STATES) + 1, zdim), bias), {("Brown_Hair", "Black_Hair"): row})
+    bank.picture_rows = PictureRows({"Blurry": 4.5}, end=4.0)
     bank.save(tmp_path / BANK_NAME)
     studio = Studio.load(tmp_path, device="cpu")
     face = studio.prepare(astronaut)
@@ -313,9 +313,9 @@ def test_the_page_gets_the_faces_own_rows(tiny_run, tmp_path, astronaut):
         assert not np.allclose(rows[blurry], shared[blurry], atol=1e-3)
         want = studio.editor.edit(face.z, {"Brown_Hair": 3.0, "Eyeglasses": 1.0, "Blurry": 2.0}, locked)
         np.testing.assert_allclose(_page_edit(doc, alphas), want.numpy().reshape(-1), atol=1e-4)
-    np.testing.assert_allclose(studio.editor.rows(face.z)[k].numpy(), variant.numpy(), atol=1e-5)
+    np.testing.assert_allclose(studio.editor.rows(face.z)[k].numpy(), row.numpy(), atol=1e-5)
     model = studio.editor.model
     with torch.inference_mode():  # the end of Blurry is the code of the face's own picture blurred
-        sigma = Pictured.pixels(4.5, model.config.policy)
+        sigma = PictureRows.pixels(4.5, model.config.policy)
         blurred = model.encode(gaussian_blur(model.decode(face.z.reshape(1, -1)), sigma))[0][0]
     np.testing.assert_allclose(studio.editor.edit(face.z, {"Blurry": 4.0}).numpy(), blurred.numpy(), atol=1e-4)

@@ -18,7 +18,7 @@ import torch
 
 from disguise import frame
 from disguise.photo.view import FEATHER, FULL, NEGLIGIBLE, PhotoCanvas, PhotoFrame
-from disguise.policy import Preprocess
+from disguise.preprocess import Preprocess
 from tests.tools import missing
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ from PIL import Image
 from disguise import frame
 from disguise.photo.alignment import prepare_face
 from disguise.photo.view import PhotoCanvas, PhotoFrame, crop_mask, face_region, photo_edit
-from disguise.policy import Preprocess
+from disguise.preprocess import Preprocess
 
 POLICY = Preprocess(size=64)
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"

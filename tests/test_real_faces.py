@@ -22,7 +22,7 @@ from disguise.identity.recognisers import (
     Recognisers,
 )
 from disguise.photo.alignment import prepare_face
-from disguise.policy import Preprocess
+from disguise.preprocess import Preprocess
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "real_faces"

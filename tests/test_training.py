@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from disguise.policy import Preprocess
+from disguise.preprocess import Preprocess
 from disguise.vae.model import VAE, VAEConfig
 from disguise.vae.training import RunFolderError, TrainConfig, train
 
@@ -117,9 +117,9 @@ def _cli(*args, env=None):
     (["--decoder-filters", "128,128,64"], "one entry per stage"),
     (["--decoder-filters", "128,128,64,4"], "must equal in_channels (3)"),
     (["--resume"], "nothing to resume"),
-    (["--attribute-weight", "1"], "needs both --attribute-net"),
-    (["--attribute-net", "{tmp}", "--attribute-weight", "-1"], "attribute_weight must be 0 or more"),
-    (["--attribute-net", "{tmp}", "--attribute-weight", "1"], "holds no attribute classifier"),
+    (["--attribute-weight", "1"], "needs both --attribute-classifier"),
+    (["--attribute-classifier", "{tmp}", "--attribute-weight", "-1"], "attribute_weight must be 0 or more"),
+    (["--attribute-classifier", "{tmp}", "--attribute-weight", "1"], "holds no attribute classifier"),
 ])
 def test_cli_bad_input_exits_non_zero_before_work(synthetic_root, tmp_path, args, message):
     argv = ["--data", str(synthetic_root), "--out", str(tmp_path / "run"), "--quiet"]
@@ -184,7 +184,7 @@ def test_a_classifier_run_resumes_exactly(synthetic_root, tmp_path):
     from disguise.classifier.training import CHECKPOINT_NAME, train_classifier
     from disguise.data.cache import load_split
     from disguise.data.celeba import open_celeba
-    from disguise.policy import Preprocess
+    from disguise.preprocess import Preprocess
     from disguise.training.driver import RunFolderError
 
     policy = Preprocess(size=32)
@@ -294,29 +294,29 @@ def test_helpers_give_the_model_back_in_its_mode(training):
     assert model.training is training
 
 
-def test_the_attribute_loss_reads_reconstructions_through_a_frozen_net():
+def test_the_attribute_loss_reads_reconstructions_through_a_frozen_classifier():
     from disguise.attributes import DRAWN, INDEX
     from disguise.classifier.consistency import AttributeConsistency, attributes_for
     from disguise.classifier.model import AttributeClassifier, ClassifierConfig
 
     assert attributes_for("synthetic") == DRAWN and len(attributes_for("celeba")) == 40
     torch.manual_seed(0)
-    net = AttributeClassifier(ClassifierConfig(widths=(8, 8), preprocess=Preprocess(size=16).to_dict()))
+    classifier = AttributeClassifier(ClassifierConfig(widths=(8, 8), preprocess=Preprocess(size=16).to_dict()))
     labels = np.where(np.random.default_rng(0).random((6, 40)) < 0.5, 1, -1)
-    loss = AttributeConsistency(net, labels, ["Eyeglasses", "Male"], weight=2.0)
-    recon = torch.rand(2, 3, 32, 32, requires_grad=True)  # read at the net's 16 px
+    loss = AttributeConsistency(classifier, labels, ["Eyeglasses", "Male"], weight=2.0)
+    recon = torch.rand(2, 3, 32, 32, requires_grad=True)  # read at the classifier's 16 px
     value = loss.term(np.array([4, 1]))(recon)
     small = torch.nn.functional.interpolate(recon, size=(16, 16), mode="bilinear", antialias=True,
                                             align_corners=False)
-    logits = net(small)[:, [INDEX["Eyeglasses"], INDEX["Male"]]]
+    logits = classifier(small)[:, [INDEX["Eyeglasses"], INDEX["Male"]]]
     truth = torch.tensor(labels[[4, 1]][:, [INDEX["Eyeglasses"], INDEX["Male"]]] > 0).float()
     by_hand = 2.0 * torch.nn.functional.binary_cross_entropy_with_logits(logits, truth, reduction="none").sum(1).mean()
     assert float(value.detach()) == pytest.approx(float(by_hand.detach()), rel=1e-5)
     value.backward()
     assert recon.grad is not None and recon.grad.abs().sum() > 0
-    assert all(p.grad is None and not p.requires_grad for p in net.parameters())  # the net is frozen
+    assert all(p.grad is None and not p.requires_grad for p in classifier.parameters())  # the classifier is frozen
     with pytest.raises(ValueError, match="weight must be positive"):
-        AttributeConsistency(net, labels, ["Male"], weight=0.0)
+        AttributeConsistency(classifier, labels, ["Male"], weight=0.0)
 
 
 def test_a_run_with_the_attribute_loss(synthetic_root, tmp_path):
@@ -324,16 +324,16 @@ def test_a_run_with_the_attribute_loss(synthetic_root, tmp_path):
     reading of every reconstruction (logged as attr); a network of another crop is refused."""
     base = tmp_path / "base"
     train(base, synthetic_root, tiny_config(), TrainConfig(epochs=1), progress=False, log=quiet)
-    net = tmp_path / "net"
-    cmd = [sys.executable, "-m", "train.attributes", "--data", str(synthetic_root), "--out", str(net),
+    folder = tmp_path / "classifier"
+    cmd = [sys.executable, "-m", "train.attributes", "--data", str(synthetic_root), "--out", str(folder),
            "--model", str(base), "--epochs", "1", "--quiet"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and "wrote" in r.stdout, r.stderr
-    assert json.loads((net / "attribute_classifier.json").read_text())["preprocess"]["size"] == 32
+    assert json.loads((folder / "attribute_classifier.json").read_text())["preprocess"]["size"] == 32
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "pass --force" in r.stderr  # never overwritten silently
     run = tmp_path / "run"
-    cfg = TrainConfig(epochs=1, init=str(base), attribute_net=str(net), attribute_weight=0.5)
+    cfg = TrainConfig(epochs=1, init=str(base), attribute_classifier=str(folder), attribute_weight=0.5)
     assert train(run, synthetic_root, tiny_config(), cfg, progress=False, log=quiet).status == "finished"
     (row,) = list(csv.DictReader(open(run / "metrics.csv")))
     assert float(row["train_attr"]) > 0

@@ -1,11 +1,12 @@
-"""Train an attribute classifier alone: ``python -m train.attributes --data ROOT --out FOLDER``.
+"""Train the attribute classifier alone: ``python -m train.attributes --data ROOT --out FOLDER``.
 
-The network ``train.vae --attribute-net FOLDER`` reads reconstructions with (the
-attribute-consistency loss, ``disguise.classifier.consistency``). It is the judge's architecture and
-recipe (``disguise.classifier.model``), trained on the training split of ``--data``, which should
-hold other people than the data the model is evaluated on (e.g. ``train.synthetic --seed 2``), so
-that the evaluation's judge stays independent of what the model was trained to please. The faces
-are cropped as ``--model`` crops them (its config), at most 64 px. Writes
+The attribute classifier that ``train.vae --attribute-classifier FOLDER`` reads reconstructions
+with (the attribute-consistency loss, ``disguise.classifier.consistency``), or the guide of
+``train.vectors --guide FOLDER``. It is the judge's architecture and recipe
+(``disguise.classifier.model``), trained on the training split of ``--data``, which should hold
+other people than the data the model is evaluated on (e.g. ``train.synthetic --seed 2``), so that
+the evaluation's judge stays independent of what the model was trained to please. The faces are
+cropped as ``--model`` crops them (its config), at most 64 px. Writes
 FOLDER/attribute_classifier.json and .safetensors.
 """
 
@@ -52,9 +53,9 @@ def main(argv=None) -> int:
     faces, labels, rep = load_split(data, "train", policy, progress=not args.quiet)
     print(rep.summary())
     start = time.perf_counter()
-    clf = train_classifier(faces, labels, epochs=args.epochs, seed=args.seed, device=args.device,
-                           progress=not args.quiet, blur=args.blur, policy=policy, trained_on=data.kind)
-    clf.save_pretrained(out)
+    classifier = train_classifier(faces, labels, epochs=args.epochs, seed=args.seed, device=args.device,
+                                  progress=not args.quiet, blur=args.blur, policy=policy, trained_on=data.kind)
+    classifier.save_pretrained(out)
     print(f"wrote {out / CLASSIFIER_NAME} ({len(faces)} faces, {args.epochs} epochs, "
           f"{time.perf_counter() - start:.0f} s)")
     return 0

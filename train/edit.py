@@ -72,8 +72,8 @@ def parse(argv):
     p.add_argument("--model", default="weights", help="weights folder or Hub repo id")
     p.add_argument("--set", dest="edits", metavar="NAME=ALPHA", type=edit_setting, action="append",
                    default=[], help="for photo: an edit, e.g. Eyeglasses=3 (repeat for more)")
-    p.add_argument("--vectors", default=None,
-                   help="a vector bank to edit with instead of MODEL's (e.g. weights/"
+    p.add_argument("--bank", default=None,
+                   help="an attribute bank to edit with instead of MODEL's (e.g. weights/"
                         f"{SEED_BANK_NAME}: the seed's difference of means, in the seed's units)")
     p.add_argument("--attribute", default="Eyeglasses", help="for strip, grid and gif")
     p.add_argument("--alphas", type=alpha_list, default="0,1,2,3,4",
@@ -122,8 +122,8 @@ def main(argv=None) -> int:
     check_options(args)
     out, locked, view = Path(args.out), args.lock, args.view or "photo"
     editor = Editor.from_pretrained(args.model)
-    if args.vectors:
-        editor = Editor(editor.model, AttributeBank.load(args.vectors, z_dim=editor.model.config.z_dim))
+    if args.bank:
+        editor = Editor(editor.model, AttributeBank.load(args.bank, z_dim=editor.model.config.z_dim))
     faces = [prepare_face(p, editor.policy, already_aligned=True if args.aligned else None)
              for p in args.image]
     for path, f in zip(args.image, faces):

@@ -97,7 +97,7 @@ def read_before(path: str | None) -> dict:
     return before
 
 
-def judge(args, data, editor: Editor, device) -> AttributeClassifier:
+def load_judge(args, data, editor: Editor, device) -> AttributeClassifier:
     """The model's judge: the one saved with it, or one trained now on the data's training split."""
     judged = classifier_policy(editor.policy)  # the classifier's faces: the model's crop, at most 64 px
     if args.judge:
@@ -114,10 +114,10 @@ def judge(args, data, editor: Editor, device) -> AttributeClassifier:
                          f"--until classifiers` and pass --judge RUN, or pass --retrain-classifier for one "
                          f"trained now on every training face (it then shares people with the chooser)")
     train_x, train_y, _ = load_split(data, "train", judged, progress=not args.quiet)
-    clf = train_classifier(train_x, train_y, epochs=args.classifier_epochs, device=device, progress=not args.quiet,
-                           blur=args.classifier_blur, policy=judged, trained_on=data.kind)
-    clf.save_pretrained(Path(args.out or args.model))
-    return clf
+    judge = train_classifier(train_x, train_y, epochs=args.classifier_epochs, device=device, progress=not args.quiet,
+                             blur=args.classifier_blur, policy=judged, trained_on=data.kind)
+    judge.save_pretrained(Path(args.out or args.model))
+    return judge
 
 
 def model_only(args) -> int:
@@ -127,11 +127,11 @@ def model_only(args) -> int:
     editor = Editor(model, AttributeBank.blank(model.config.z_dim), device)  # encode and decode only
     data = open_celeba(args.data)
     test_x, test_y, _ = load_split(data, "test", editor.policy, progress=not args.quiet)
-    clf = judge(args, data, editor, device)
-    judge_x, _ = judge_faces(data, clf, editor, test_x, test_y)
+    judge = load_judge(args, data, editor, device)
+    judge_x, _ = judge_faces(data, judge, editor, test_x, test_y)
     recon = reconstruction_metrics(editor, test_x, progress=not args.quiet)
     attributes = args.attributes or list(DRAWN_ATTRIBUTES)  # an empty --attributes: all drawn ones
-    drawn = drawability(editor, clf, test_x, test_y, judge_x, attributes, max_faces=args.faces)
+    drawn = drawability(editor, judge, test_x, test_y, judge_x, attributes, max_faces=args.faces)
     shares = [d.drawn for d in drawn]
     summary = {"mean_drawn": float(np.mean(shares)) if shares else float("nan"),
                "drawn_for_half": sum(s >= 0.5 for s in shares), "attributes": len(shares)}
@@ -164,8 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     data = open_celeba(args.data)
     out = Path(args.out or args.model)
     out.mkdir(parents=True, exist_ok=True)
-    clf = judge(args, data, editor, device)
-    report = grade(editor, clf, data, args.model, attributes, args.alphas, faces=args.faces,
+    judge = load_judge(args, data, editor, device)
+    report = grade(editor, judge, data, args.model, attributes, args.alphas, faces=args.faces,
                    photo_scenes=args.photo_scenes, photo_faces=args.photo_faces, device=device, before=before,
                    progress=not args.quiet)
     atomic_write(out / "evaluation.json", lambda p: p.write_text(report.to_json()))

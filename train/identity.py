@@ -30,7 +30,7 @@ from disguise.identity.training import (
     train_identity,
 )
 from disguise.identity.verification import verify
-from disguise.policy import Preprocess
+from disguise.preprocess import Preprocess
 from disguise.training.driver import RunFolderError, saved_options
 from train._cli import add_config_options, add_run_options, fail, int_list, run
 

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from disguise.data.celeba import CelebAError
-from disguise.policy import Preprocess
+from disguise.preprocess import Preprocess
 from disguise.vae.model import VAEConfig, resolve_pretrained
 from disguise.vae.training import (
     Distributed,
@@ -30,7 +30,7 @@ from train._cli import add_config_options, add_run_options, fail, int_list, run
 # Model options: None means "not given", so --resume can tell them from the saved config's.
 MODEL_OPTIONS = ("image_size", "z_dim", "arch", "dropout", "crop", "encoder_filters", "decoder_filters")
 TRAIN_OPTIONS = ("epochs", "batch_size", "lr", "lr_schedule", "loss", "r_loss_factor", "kl_weight", "seed",
-                 "val_limit", "init", "attribute_net", "attribute_weight")
+                 "val_limit", "init", "attribute_classifier", "attribute_weight")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

@@ -9,8 +9,8 @@ validation split, within ``--reach`` and leaving the background be (``disguise.s
 then held against what it flips (``disguise.sliders.holding``); ``--guide`` adds edits learned
 through the decoder as candidates (``disguise.sliders.learned``; cached as they are learned, so a
 stopped run resumes). ``--base BANK`` makes a bank's rows candidates too and ``--only A,B`` rebuilds
-just those sliders; with ``--base``, ``--personal`` gives the hair sliders a row per hair state and
-``--pictured`` Blurry a row from each face's own picture. docs/sliders.md has the method in full.
+just those sliders; with ``--base``, ``--hair-rows`` gives the hair sliders a row per hair state and
+``--picture-rows`` Blurry a row from each face's own picture. docs/sliders.md has the method in full.
 """
 
 from __future__ import annotations
@@ -31,13 +31,13 @@ from disguise.sliders.calibration import BLURS, REACH
 from disguise.sliders.editor import Editor
 from disguise.sliders.effects import RIDGE, effect_bank, effects_of
 from disguise.sliders.hair_rows import STATES, sources
-from disguise.sliders.learned import BACKDROP, FACES, KEEPS, STEPS
+from disguise.sliders.learned import BACKDROP, FACES, KEEPS, LEARN_STEPS
 from disguise.sliders.means import BATCH_SIZE, MAX_POSITIVES, THRESHOLD, build_bank, labelled_batches
 from disguise.sliders.picture_rows import MAX_BLUR, PICTURE_SLIDERS
+from disguise.sliders.recipe import at_the_bar as misses_and_line
 from disguise.sliders.recipe import (
     Faces,
     SliderSettings,
-    at_the_bar,
     calibrated,
     encode_all,
     hair_rows,
@@ -50,6 +50,12 @@ from disguise.sliders.recipe import (
 from disguise.vae.model import VAE
 from train._cli import attribute_list, fail, run
 
+
+
+def at_the_bar(choices) -> str:
+    """The line naming how many calibrated sliders reach the bar on validation faces, with the
+    others as the ``--only`` list a second pass (learned edits) rebuilds."""
+    return misses_and_line([(c.attribute, c.success, c.kept) for c in choices])[1]
 
 def parse(argv):
     p = argparse.ArgumentParser(prog="python -m train.vectors", description=__doc__,
@@ -82,7 +88,7 @@ def parse(argv):
     p.add_argument("--guide-backdrop", type=float, nargs="+", default=[BACKDROP],
                    help="--guide: the weight of keeping the background (disguise.backdrop), one per "
                         "--guide-keep, or one for all")
-    p.add_argument("--guide-steps", type=int, default=STEPS, help="--guide: optimiser steps per attribute")
+    p.add_argument("--guide-steps", type=int, default=LEARN_STEPS, help="--guide: optimiser steps per attribute")
     p.add_argument("--guide-faces", type=int, default=FACES,
                    help="--guide: faces of --split the edits are learned on")
     p.add_argument("--base", default=None,
@@ -91,16 +97,16 @@ def parse(argv):
     p.add_argument("--only", type=attribute_list, default=None,
                    help="calibrated, with --base: rebuild only these sliders (comma-separated), "
                         "keeping the base's other rows")
-    p.add_argument("--personal", action="store_true",
+    p.add_argument("--hair-rows", action="store_true",
                    help="calibrated, with --base: keep the base's rows and give the hair sliders (--only, "
                         "default all five) a row per hair state they replace, where it beats the shared "
                         "row on validation faces in that state (disguise.sliders.hair_rows)")
-    p.add_argument("--pictured", action="store_true",
+    p.add_argument("--picture-rows", action="store_true",
                    help="calibrated, with --base: keep the base's rows and make Blurry's row for each face "
                         "from its own picture blurred, where that beats the shared row on validation faces "
                         "(disguise.sliders.picture_rows)")
     p.add_argument("--blurs", type=float, nargs="+", default=list(BLURS),
-                   help="--pictured: the blurs at the slider's end to measure, px of the aligned frame")
+                   help="--picture-rows: the blurs at the slider's end to measure, px of the aligned frame")
     p.add_argument("--fresh", action="store_true",
                    help="--guide: learn every edit again instead of resuming from the cache")
     p.add_argument("--no-links", action="store_true",
@@ -138,9 +144,9 @@ def settings(args) -> SliderSettings:
 
 def validation(args, model: VAE, data):
     """The chooser (``--judge``) and the validation faces the sliders are chosen on."""
-    clf = load_classifier(judge_folder(args), args.device, classifier_policy(model.config.policy))
+    chooser = load_classifier(judge_folder(args), args.device, classifier_policy(model.config.policy))
     valid_x, valid_y, _ = load_split(data, "valid", model.config.policy, progress=not args.quiet)
-    return clf, Faces(valid_x, valid_y)
+    return chooser, Faces(valid_x, valid_y)
 
 
 def make_bank(args, model: VAE, data, train: Faces, base: AttributeBank | None = None) -> AttributeBank:
@@ -154,7 +160,7 @@ def make_bank(args, model: VAE, data, train: Faces, base: AttributeBank | None =
                          links=not args.no_links, batches=-(-len(train) // args.batch_size))
     if args.method == "effect":
         return effect
-    clf, valid = validation(args, model, data)
+    chooser, valid = validation(args, model, data)
     editor = Editor(model, seed_bank(model, train, s, args.device, not args.quiet), args.device)
     candidates = {"effect": effect, "seed": editor.bank}
     attributes = args.only or list(DRAWN)
@@ -166,11 +172,11 @@ def make_bank(args, model: VAE, data, train: Faces, base: AttributeBank | None =
                                       checkpoints, not args.quiet))
     if base is not None:
         candidates["base"] = base
-    bank, choices = calibrated(editor, clf, candidates, valid, attributes, s, not args.quiet)
+    bank, choices = calibrated(editor, chooser, candidates, valid, attributes, s, not args.quiet)
     if args.only:
         bank = base.with_rows(bank, attributes)
-    print(at_the_bar([(c.attribute, c.success, c.kept) for c in choices])[1])
-    return held(bank, editor, clf, valid, attributes, s, not args.quiet)[0]
+    print(at_the_bar(choices))
+    return held(bank, editor, chooser, valid, attributes, s, not args.quiet)[0]
 
 
 def load_guide(args, model: VAE):
@@ -188,24 +194,25 @@ def guide_settings(args) -> list[tuple[float, float]]:
     return list(zip(args.guide_keep, backdrops))
 
 
-def personalise(args, model: VAE, data, train: Faces, base: AttributeBank) -> AttributeBank:
-    """``--personal``: ``base`` with rows per hair state for the hair sliders (``--only``)."""
-    clf, valid = validation(args, model, data)
+def with_hair_rows(args, model: VAE, data, train: Faces, base: AttributeBank) -> AttributeBank:
+    """``--hair-rows``: ``base`` with rows per hair state for the hair sliders (``--only``)."""
+    chooser, valid = validation(args, model, data)
     s = settings(args)
     fit = effects_of(moments(model, train, s, args.device, not args.quiet), args.ridge)
-    editor = Editor(model, replace(base, personal=None), args.device)
+    editor = Editor(model, replace(base, hair_rows=None), args.device)
     guide, checkpoints = load_guide(args, model) if args.guide else (None, None)
     s = replace(s, hair_keeps=tuple(args.guide_keep), learn_backdrop=args.guide_backdrop[0])
     attributes = args.only or [a for a in STATES if a in DRAWN]
-    return hair_rows(editor, clf, guide, base, fit, valid, encode_all(editor, train, args.batch_size), train.labels,
+    return hair_rows(editor, chooser, guide, base, fit, valid, encode_all(editor, train, args.batch_size), train.labels,
                      attributes, s, checkpoints, not args.quiet)
 
 
-def picture(args, model: VAE, data, base: AttributeBank) -> AttributeBank:
-    """``--pictured``: ``base`` with its picture sliders made from each face's picture."""
-    clf, valid = validation(args, model, data)
+def with_picture_rows(args, model: VAE, data, base: AttributeBank) -> AttributeBank:
+    """``--picture-rows``: ``base`` with its picture sliders made from each face's picture."""
+    chooser, valid = validation(args, model, data)
     editor = Editor(model, base, args.device)
-    return picture_rows(editor, clf, base, valid, args.only or list(PICTURE_SLIDERS), settings(args), not args.quiet)
+    return picture_rows(editor, chooser, base, valid, args.only or list(PICTURE_SLIDERS), settings(args),
+                        not args.quiet)
 
 
 def main(argv=None) -> int:
@@ -217,14 +224,14 @@ def main(argv=None) -> int:
         fail("--batch-size, --max-positives, --calibration-faces, --hold-faces, --guide-steps and "
              "--guide-faces must be at least 1, --hold-rounds not negative, --reach and --threshold "
              "positive and --ridge not negative")
-    if (args.guide or args.base or args.personal or args.pictured) and args.method != "calibrated":
-        fail("--guide, --base, --personal and --pictured work with --method calibrated; pass that too")
-    if args.personal and not args.base:
-        fail("--personal gives an existing bank's hair sliders their variants: pass that bank as --base")
-    if args.pictured and not args.base:
-        fail("--pictured remakes an existing bank's picture sliders: pass that bank as --base")
-    if args.pictured and args.personal:
-        fail("--personal and --pictured are made one at a time: run one on the other's bank")
+    if (args.guide or args.base or args.hair_rows or args.picture_rows) and args.method != "calibrated":
+        fail("--guide, --base, --hair-rows and --picture-rows work with --method calibrated; pass that too")
+    if args.hair_rows and not args.base:
+        fail("--hair-rows gives an existing bank's hair sliders their hair rows: pass that bank as --base")
+    if args.picture_rows and not args.base:
+        fail("--picture-rows remakes an existing bank's picture sliders: pass that bank as --base")
+    if args.picture_rows and args.hair_rows:
+        fail("--hair-rows and --picture-rows are made one at a time: run one on the other's bank")
     if not all(0 < b <= MAX_BLUR for b in args.blurs):
         fail(f"--blurs are pixels of the aligned frame, each in (0, {MAX_BLUR:g}]")
     if args.only is not None:
@@ -237,12 +244,12 @@ def main(argv=None) -> int:
         if not_judged:
             fail(f"--only takes attributes the judge can see, not {', '.join(not_judged)} (not drawn in "
                  f"the synthetic set)")
-        no_states = [a for a in args.only if args.personal and not sources(a)]
+        no_states = [a for a in args.only if args.hair_rows and not sources(a)]
         if no_states:
-            fail(f"--personal varies the hair sliders ({', '.join(STATES)}), not {', '.join(no_states)}")
-        not_pictures = [a for a in args.only if args.pictured and a not in PICTURE_SLIDERS]
+            fail(f"--hair-rows varies the hair sliders ({', '.join(STATES)}), not {', '.join(no_states)}")
+        not_pictures = [a for a in args.only if args.picture_rows and a not in PICTURE_SLIDERS]
         if not_pictures:
-            fail(f"--pictured makes {', '.join(PICTURE_SLIDERS)} from the picture, not {', '.join(not_pictures)}")
+            fail(f"--picture-rows makes {', '.join(PICTURE_SLIDERS)} from the picture, not {', '.join(not_pictures)}")
     if not all(k >= 0 for k in args.guide_keep + args.guide_backdrop):
         fail("--guide-keep and --guide-backdrop weights must not be negative")
     if len(args.guide_backdrop) not in (1, len(args.guide_keep)):
@@ -261,15 +268,16 @@ def main(argv=None) -> int:
                      "another (train.attributes trains a guide on other people)")
             load_classifier(args.guide, policy=classifier_policy(model.config.policy))
     data = open_celeba(args.data)
-    if args.pictured:  # validation faces only
+    if args.picture_rows:  # validation faces only
         start = time.perf_counter()
-        bank = picture(args, model, data, base)
+        bank = with_picture_rows(args, model, data, base)
     else:
         images, labels, rep = load_split(data, args.split, model.config.policy, progress=not args.quiet)
         print(rep.summary())
         start = time.perf_counter()
         train = Faces(images, labels)
-        bank = personalise(args, model, data, train, base) if args.personal else make_bank(args, model, data, train, base)
+        bank = (with_hair_rows(args, model, data, train, base) if args.hair_rows
+                else make_bank(args, model, data, train, base))
     bank.save(out)
     took = time.perf_counter() - start
     print(f"{'attribute':20s} {'pos':>6s} {'neg':>6s} {'batches':>7s} {'|diff|':>7s} {'unit':>6s}  converged")

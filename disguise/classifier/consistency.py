@@ -31,14 +31,15 @@ def attributes_for(kind: str) -> tuple[str, ...]:
 
 
 class AttributeConsistency:
-    """``weight`` x the summed BCE of ``net``'s reading of reconstructions against ``labels``
-    (+1/-1, one row per training face) on ``attributes``. ``net`` is frozen and kept in eval mode."""
+    """``weight`` x the summed BCE of ``classifier``'s reading of reconstructions against ``labels``
+    (+1/-1, one row per training face) on ``attributes``. ``classifier`` is frozen and kept in eval
+    mode."""
 
-    def __init__(self, net: AttributeClassifier, labels: np.ndarray, attributes: Sequence[str], weight: float,
+    def __init__(self, classifier: AttributeClassifier, labels: np.ndarray, attributes: Sequence[str], weight: float,
                  device: str | torch.device = "cpu") -> None:
         if not (weight > 0 and np.isfinite(weight)):
             raise ValueError(f"the attribute loss's weight must be positive, got {weight}")
-        self.net = net.to(device).eval().requires_grad_(False)
+        self.classifier = classifier.to(device).eval().requires_grad_(False)
         self.columns = torch.tensor([ATTRIBUTES.index(a) for a in attributes], device=device)
         self.targets = torch.from_numpy(np.asarray(labels) > 0).float().to(device)[:, self.columns]
         self.weight = float(weight)
@@ -48,7 +49,7 @@ class AttributeConsistency:
         target = self.targets[torch.as_tensor(rows, device=self.targets.device)]
 
         def loss(recon: torch.Tensor) -> torch.Tensor:
-            logits = self.net(at_classifier_size(self.net, recon.float()))[:, self.columns]
+            logits = self.classifier(at_classifier_size(self.classifier, recon.float()))[:, self.columns]
             return self.weight * F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(1).mean()
 
         return loss

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ..data.blur import gaussian_blur
-from ..policy import Preprocess
+from ..preprocess import Preprocess
 from ..pretrained import SavedConfig, check_trained_on
 
 DEFAULT_WIDTHS: tuple[int, ...] = (32, 64, 128, 128)

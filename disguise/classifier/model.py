@@ -26,7 +26,7 @@ from torch import nn
 
 from ..attributes import ATTRIBUTES
 from ..data.batches import iterate_batches
-from ..policy import Preprocess, to_tensor
+from ..preprocess import Preprocess, to_tensor
 from ..pretrained import SavedModel, evaluating
 from .convnet import ConvNetConfig, conv_blocks
 
@@ -99,34 +99,34 @@ def classifier_policy(policy: Preprocess) -> Preprocess:
 
 
 @torch.no_grad()
-def predict(clf: AttributeClassifier, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+def predict(classifier: AttributeClassifier, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
     """Boolean ``(B, 40)`` predictions for float images ``(B, 3, H, W)`` of any size.
 
     Runs the classifier in eval mode and leaves it in the mode it was in.
     """
     out = []
-    with evaluating(clf):
+    with evaluating(classifier):
         for i in range(0, len(x), batch_size):
-            out.append(clf(at_classifier_size(clf, x[i:i + batch_size])) > 0)
+            out.append(classifier(at_classifier_size(classifier, x[i:i + batch_size])) > 0)
     return torch.cat(out)
 
 
-def at_classifier_size(clf: AttributeClassifier, x: torch.Tensor) -> torch.Tensor:
-    """Float images ``(B, 3, H, W)`` at the size ``clf`` learned on (bilinear with antialiasing;
+def at_classifier_size(classifier: AttributeClassifier, x: torch.Tensor) -> torch.Tensor:
+    """Float images ``(B, 3, H, W)`` at the size ``classifier`` learned on (bilinear with antialiasing;
     differentiable, so a loss can read a decoder's output through it)."""
-    size = clf.policy.size
+    size = classifier.policy.size
     if x.shape[-2:] == (size, size):
         return x
     return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
 
 
 @torch.no_grad()
-def classifier_accuracy(clf: AttributeClassifier, images: np.ndarray, labels: np.ndarray,
+def classifier_accuracy(classifier: AttributeClassifier, images: np.ndarray, labels: np.ndarray,
                         device: str | torch.device) -> dict[str, dict[str, float]]:
     """Per attribute: the classifier's accuracy on uint8 faces, its balanced accuracy (mean of the
     true positive and true negative rates) and the majority-class baseline. Its mode is kept."""
-    with evaluating(clf):
-        preds = torch.cat([predict(clf, to_tensor(images[idx], device)).cpu()
+    with evaluating(classifier):
+        preds = torch.cat([predict(classifier, to_tensor(images[idx], device)).cpu()
                            for idx in iterate_batches(len(images), 512, shuffle=False)]).numpy()
     truth = np.asarray(labels) > 0
     out = {}
@@ -151,13 +151,13 @@ def load_classifier(folder: str | os.PathLike, device: str | torch.device = "cpu
         raise ValueError(f"{folder / CLASSIFIER_NAME} has no config beside it ({CLASSIFIER_CONFIG}: its "
                          f"widths and preprocessing record); train a new one "
                          f"(train.evaluate --retrain-classifier)")
-    clf = AttributeClassifier.from_pretrained(folder, device)
-    saved = clf.config.policy
+    classifier = AttributeClassifier.from_pretrained(folder, device)
+    saved = classifier.config.policy
     if policy is not None and saved != policy:
         raise ValueError(f"{folder / CLASSIFIER_NAME} was trained on faces preprocessed as "
                          f"{saved.to_dict()}, but this model's classifier needs {policy.to_dict()}; pass "
                          f"--retrain-classifier")
-    return clf
+    return classifier
 
 
 READERS = ("", "chooser", "guide")  # where a weights folder may keep a classifier, the judge's place first

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.batches import iterate_batches
-from ..policy import Preprocess, to_tensor
+from ..preprocess import Preprocess, to_tensor
 from ..training.driver import Run, RunFolderError, RunState, epoch_generator, lr_schedule, saved_options
 from .convnet import DEFAULT_WIDTHS, random_blur
 from .model import AttributeClassifier, ClassifierConfig
@@ -73,12 +73,12 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, epochs: int = 12, b
                          f"{len(labels)} rows")
     options = ClassifierTrainConfig(epochs, batch_size, lr, seed, blur, int(len(images)))
     torch.manual_seed(seed)
-    clf = AttributeClassifier(ClassifierConfig(widths=tuple(widths), preprocess=policy.to_dict(),
+    classifier = AttributeClassifier(ClassifierConfig(widths=tuple(widths), preprocess=policy.to_dict(),
                                                trained_on=trained_on, arch=arch)).to(device)
-    opt = torch.optim.Adam(clf.parameters(), lr=lr)
+    opt = torch.optim.Adam(classifier.parameters(), lr=lr)
     steps = math.ceil(len(images) / batch_size)
-    run = Run(None if run_dir is None else Path(run_dir), {"model": clf}, opt,
-              lr_schedule(opt, "one-cycle", epochs * steps), clf.config, options, epochs, steps, batch_size,
+    run = Run(None if run_dir is None else Path(run_dir), {"model": classifier}, opt,
+              lr_schedule(opt, "one-cycle", epochs * steps), classifier.config, options, epochs, steps, batch_size,
               checkpoint=CHECKPOINT_NAME, progress=progress, log=log, desc=desc)
     run.check_folder(resume)
     state = RunState()
@@ -96,7 +96,7 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, epochs: int = 12, b
             x = x.flip(3)
         if blur and torch.rand(()) < 0.5:
             x = random_blur(x, blur)
-        loss = F.binary_cross_entropy_with_logits(clf(x), targets[idx].to(device))
+        loss = F.binary_cross_entropy_with_logits(classifier(x), targets[idx].to(device))
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the classifier's loss became {float(loss.detach())}; try a lower lr")
         opt.zero_grad(set_to_none=True)
@@ -107,7 +107,7 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, epochs: int = 12, b
     result = run.fit(state, batches, step, on_batch=on_batch, device=device)
     if result.status == "interrupted":
         raise KeyboardInterrupt
-    return clf.eval()
+    return classifier.eval()
 
 
 def _same_setup(run: Run, options: ClassifierTrainConfig) -> None:

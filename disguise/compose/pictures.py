@@ -13,7 +13,7 @@ from PIL import Image, ImageFilter
 
 from .. import frame
 from ..photo.exports import BG, GAP, INK, MUTED, _canvas, _label, font, tile
-from ..policy import Preprocess
+from ..preprocess import Preprocess
 from .face_space import describe
 from .session import Composite
 

@@ -21,7 +21,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ..files import cache_root
-from ..policy import Preprocess
+from ..preprocess import Preprocess
 from .celeba import CelebA, CelebAError
 
 

@@ -11,7 +11,7 @@ Layouts accepted (``shared/CELEBA.md``):
 Everything is checked before any training starts, and each problem is reported as one
 ``CelebAError`` naming the file and the line. A JPEG that turns out corrupt when decoded is skipped,
 counted and reported, never fatal (``disguise.data.cache``). How a face becomes a model input is
-``disguise.policy``.
+``disguise.preprocess``.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ import torch
 
 from ..attributes import ATTRIBUTES
 from ..classifier.model import AttributeClassifier, predict
-from ..policy import to_tensor
+from ..preprocess import to_tensor
 from ..sliders.editor import Editor
 from ..sliders.measure import EditResult, QualityBar
 
@@ -38,7 +38,7 @@ class Drawability:
 
 
 @torch.no_grad()
-def drawability(editor: Editor, clf: AttributeClassifier, images: np.ndarray, labels: np.ndarray,
+def drawability(editor: Editor, judge: AttributeClassifier, images: np.ndarray, labels: np.ndarray,
                 judge_images: np.ndarray | None = None, attributes: Sequence[str] = ATTRIBUTES,
                 max_faces: int = 200, seed: int = 0) -> list[Drawability]:
     """``seen`` and ``drawn`` for each attribute (see the module docstring). ``judge_images``: the
@@ -54,8 +54,8 @@ def drawability(editor: Editor, clf: AttributeClassifier, images: np.ndarray, la
             continue
         if len(rows) > max_faces:
             rows = np.sort(rng.choice(rows, max_faces, replace=False))
-        seen = predict(clf, to_tensor(judge_images[rows], editor.device))[:, k]
-        drawn = predict(clf, editor.decode_float(editor.encode(images[rows])))[:, k]
+        seen = predict(judge, to_tensor(judge_images[rows], editor.device))[:, k]
+        drawn = predict(judge, editor.decode_float(editor.encode(images[rows])))[:, k]
         out.append(Drawability(name, len(rows), float(seen.float().mean()), float(drawn.float().mean())))
     return out
 

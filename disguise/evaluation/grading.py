@@ -42,13 +42,13 @@ def test_photos(data: CelebA, count: int) -> tuple[list[np.ndarray], np.ndarray]
     return images, data.attributes[rows]
 
 
-def judge_faces(data: CelebA, clf: AttributeClassifier, editor: Editor, test_x: np.ndarray, test_y: np.ndarray,
+def judge_faces(data: CelebA, judge: AttributeClassifier, editor: Editor, test_x: np.ndarray, test_y: np.ndarray,
                 limit: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The test faces and labels as the judge reads them: the model's own, or, for a model bigger
     than the judge, the test faces at the judge's size (``limit``: at most that many)."""
-    if clf.policy == editor.policy:
+    if judge.policy == editor.policy:
         return test_x, test_y
-    judge_x, judge_y, _ = load_split(data, "test", clf.policy, progress=False)
+    judge_x, judge_y, _ = load_split(data, "test", judge.policy, progress=False)
     return judge_x[:limit or len(judge_x)], judge_y[:limit or len(judge_y)]
 
 
@@ -125,8 +125,8 @@ def grade(editor: Editor, judge: AttributeClassifier, data: CelebA, folder: str 
     drawable = drawability(editor, judge, test_x, test_y, judge_x, attributes, max_faces=faces)
     bank = {"method": editor.bank.method, "unit": editor.bank.unit,
             "scales": {r.name: r.scale for r in editor.bank.records},
-            "variants": editor.bank.personal.describe() if editor.bank.personal else [],
-            "pictured": editor.bank.pictured.describe() if editor.bank.pictured else []}
+            "hair_rows": editor.bank.hair_rows.describe() if editor.bank.hair_rows else [],
+            "picture_rows": editor.bank.picture_rows.describe() if editor.bank.picture_rows else []}
     others = {}
     if chooser is not None or baseline is not None:
         others["judge_reads"] = reads(judge, editor, test_x, test_y, attributes, device)

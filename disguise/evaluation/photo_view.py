@@ -20,7 +20,7 @@ from ..data.scenes import SceneSpec, place
 from ..frame import LEFT_EYE, RIGHT_EYE
 from ..photo.alignment import prepare_face
 from ..photo.view import PhotoCanvas
-from ..policy import to_tensor
+from ..preprocess import to_tensor
 from ..sliders.editor import Editor
 from ..sliders.measure import share
 
@@ -77,7 +77,7 @@ def _place_faces(editor: Editor, faces: Sequence[np.ndarray], seed: int, spec) -
 
 
 @torch.no_grad()
-def photo_view_success(editor: Editor, clf: AttributeClassifier, faces: Sequence[np.ndarray],
+def photo_view_success(editor: Editor, judge: AttributeClassifier, faces: Sequence[np.ndarray],
                        labels: np.ndarray, attributes: Sequence[str] = DRAWN,
                        alphas: Sequence[float] = (1, 2, 3, 4), max_faces: int = 20, seed: int = 0,
                        progress: bool = True) -> tuple[list[PhotoViewResult], dict]:
@@ -112,7 +112,7 @@ def photo_view_success(editor: Editor, clf: AttributeClassifier, faces: Sequence
             for r in rows:
                 p = placed[r]
                 decodes = editor.decode(editor.grid_codes(p.z[None], name, [sign * a for a in steps])[0])
-                model_preds.append(predict(clf, to_tensor(decodes, editor.device)).cpu())
+                model_preds.append(predict(judge, to_tensor(decodes, editor.device)).cpu())
                 crops = []
                 for a, decode in zip(steps, decodes):
                     if a == 0:  # the photo is unchanged: the upload's own preparation
@@ -124,7 +124,7 @@ def photo_view_success(editor: Editor, clf: AttributeClassifier, faces: Sequence
                     tried += 1
                     reframed += again.method.startswith("eyes")
                     crops.append(again.crop)
-                photo_preds.append(predict(clf, to_tensor(np.stack(crops), editor.device)).cpu())
+                photo_preds.append(predict(judge, to_tensor(np.stack(crops), editor.device)).cpu())
             shares = {}
             for view, preds in (("model", model_preds), ("photo", photo_preds)):
                 pr = torch.stack(preds, 1)                                    # (A, F, 40)

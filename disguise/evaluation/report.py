@@ -32,7 +32,8 @@ class Report:
     identity_threshold: float | None = None
     identity_recogniser: str = "the identity model"
     drawability: list[Drawability] = field(default_factory=list)
-    bank: dict = field(default_factory=dict)  # {"method", "unit", "scales": {attribute: |v|}, "variants": [...]}
+    # {"method", "unit", "scales": {attribute: |v|}, "hair_rows": [...], "picture_rows": [...]}
+    bank: dict = field(default_factory=dict)
     before: dict = field(default_factory=dict)  # another report's JSON (e.g. the seed's vectors)
     judge_reads: dict = field(default_factory=dict)  # the judge's balanced accuracy on reconstructions
     chooser: list = field(default_factory=list)  # the chooser's reading of the same edits (EditResult dicts)
@@ -259,17 +260,19 @@ def _sliders(report: Report) -> list[str]:
         passed = sum(b.passes for b in before.values())
         lines += ["", f"Before ({report.before.get('bank', {}).get('method', 'the other vectors')}): "
                       f"{passed} of {len(before)} pass the same bar."]
-    variants = report.bank.get("variants", [])
-    if variants:
-        lines += ["", f"{len(variants)} rows of hair sliders are the face's own, chosen by its hair state as its "
+    # A report written before the hair rows and picture rows had those names calls them "variants"
+    # and "pictured".
+    hair_rows = report.bank.get("hair_rows", report.bank.get("variants", []))
+    if hair_rows:
+        lines += ["", f"{len(hair_rows)} rows of hair sliders are the face's own, chosen by its hair state as its "
                       "code reads (`disguise.sliders.hair_rows`); on other faces the slider is the row above:", ""]
-        lines += [f"- {v}" for v in variants]
-    pictured = report.bank.get("pictured", [])
-    if pictured:
+        lines += [f"- {v}" for v in hair_rows]
+    picture_rows = report.bank.get("picture_rows", report.bank.get("pictured", []))
+    if picture_rows:
         lines += ["", "Sliders of the picture, whose row is made for each face from its own picture "
                       "(`disguise.sliders.picture_rows`; the unit above is the shared row's, used only where there is "
                       "no face):", ""]
-        lines += [f"- {v}" for v in pictured]
+        lines += [f"- {v}" for v in picture_rows]
     return lines + [""]
 
 

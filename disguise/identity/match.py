@@ -28,7 +28,7 @@ from ..classifier.model import AttributeClassifier, load_reader, predict
 from ..photo.alignment import PreparedFace, prepare_face
 from ..photo.loading import ImageError
 from ..photo.view import DISPLAY, face_region, photo_edit
-from ..policy import Preprocess, to_tensor
+from ..preprocess import Preprocess, to_tensor
 from ..sliders.editor import Editor
 from .recognisers import REAL, FaceShot, Recognisers
 from .verification import DISGUISE_ATTRIBUTES

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..classifier.convnet import ConvNetConfig, conv_blocks
-from ..policy import Preprocess, to_tensor
+from ..preprocess import Preprocess, to_tensor
 from ..pretrained import SavedModel, evaluating
 
 IDENTITY_TYPE = "disguise-identity"

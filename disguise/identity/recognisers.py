@@ -27,7 +27,7 @@ from ..files import read_json
 from ..photo.alignment import align
 from ..photo.detection import RECOGNITION_MODEL, ModelsMissing, available, load_dlib, models_dir
 from ..photo.view import PhotoFrame
-from ..policy import Preprocess
+from ..preprocess import Preprocess
 from .model import CONFIG_NAME, IdentityNet, embed
 from .training import VERIFICATION_NAME
 

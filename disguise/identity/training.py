@@ -22,7 +22,7 @@ from ..classifier.convnet import random_blur
 from ..data.batches import iterate_batches
 from ..data.cache import load_split
 from ..data.celeba import CelebA
-from ..policy import Preprocess, to_tensor
+from ..preprocess import Preprocess, to_tensor
 from ..training.driver import Run, RunFolderError, RunState, epoch_generator, lr_schedule, saved_options
 from .model import IdentityConfig, IdentityNet, MarginHead
 

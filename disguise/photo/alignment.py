@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from .. import frame
-from ..policy import Preprocess
+from ..preprocess import Preprocess
 from .detection import ModelsMissing, detect_faces
 from .loading import load_image
 from .view import PhotoFrame, box_transform

@@ -13,7 +13,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from ..attributes import pretty
-from ..policy import Preprocess
+from ..preprocess import Preprocess
 from ..sliders.editor import Editor, check_alpha, check_alpha_list, check_alphas
 from .view import DISPLAY, PhotoFrame, PhotoTiles, photo_edit
 

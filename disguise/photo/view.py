@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from .. import frame
-from ..policy import Preprocess
+from ..preprocess import Preprocess
 
 NEGLIGIBLE = 1.0  # levels (of 255): a change this small leaves the pixel as it was
 FULL = 4.0  # levels: from this change on, the pixel takes the whole edit

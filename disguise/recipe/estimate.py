@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ..classifier.model import AttributeClassifier, ClassifierConfig
-from ..policy import Preprocess
+from ..preprocess import Preprocess
 from ..vae.model import VAE
 from .settings import RecipeSettings
 
@@ -45,8 +45,8 @@ def probe(settings: RecipeSettings, device: torch.device, config=None) -> Speeds
     model = VAE(config).to(device)
     size = min(config.image_size, 64)
     policy = Preprocess(crop=config.policy.crop, size=size).to_dict()
-    nets = {arch: AttributeClassifier(ClassifierConfig(preprocess=policy, arch=arch)).to(device)
-            for arch in {settings.classifier_arch, settings.judge_arch}}
+    classifiers = {arch: AttributeClassifier(ClassifierConfig(preprocess=policy, arch=arch)).to(device)
+                   for arch in {settings.classifier_arch, settings.judge_arch}}
     b = 16
     x = torch.rand(b, 3, config.image_size, config.image_size, device=device)
     opt = torch.optim.Adam(model.parameters())
@@ -58,28 +58,30 @@ def probe(settings: RecipeSettings, device: torch.device, config=None) -> Speeds
         loss.backward()
         opt.step()
 
-    def clf_step(net):
+    def classifier_step(classifier):
         def step():
-            loss = net(x[:, :, :size, :size]).mean()
+            loss = classifier(x[:, :, :size, :size]).mean()
             loss.backward()
         return step
 
     z = torch.randn(b, config.z_dim, device=device)
-    reader = nets[settings.classifier_arch]
+    classifier = classifiers[settings.classifier_arch]
 
     def read():
         with torch.no_grad():
             pictures = model.decode(z)
-            reader(F.interpolate(pictures, size=(size, size)) if pictures.shape[-1] != size else pictures)
+            classifier(F.interpolate(pictures, size=(size, size)) if pictures.shape[-1] != size else pictures)
 
     def learn():
         w = z.clone().requires_grad_(True)
         pictures = model.decode(w)
-        reader(F.interpolate(pictures, size=(size, size)) if pictures.shape[-1] != size else pictures).mean().backward()
+        picture = F.interpolate(pictures, size=(size, size)) if pictures.shape[-1] != size else pictures
+        classifier(picture).mean().backward()
 
     model.train()
-    return Speeds(vae=_time(vae_step) / b, classifier=_time(clf_step(nets[settings.classifier_arch])) / b,
-                  judge=_time(clf_step(nets[settings.judge_arch])) / b, read=_time(read) / b, learn=_time(learn) / b)
+    return Speeds(vae=_time(vae_step) / b, classifier=_time(classifier_step(classifiers[settings.classifier_arch])) / b,
+                  judge=_time(classifier_step(classifiers[settings.judge_arch])) / b, read=_time(read) / b,
+                  learn=_time(learn) / b)
 
 
 def stage_seconds(settings: RecipeSettings, speeds: Speeds, counts: dict[str, int], identities: bool) -> dict[str, float]:

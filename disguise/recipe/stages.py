@@ -40,7 +40,7 @@ from ..identity.model import IdentityConfig
 from ..identity.training import CHECKPOINT_NAME as IDENTITY_CHECKPOINT
 from ..identity.training import VERIFICATION_NAME, IdentityTrainConfig, load_people, train_identity
 from ..identity.verification import verify
-from ..policy import Preprocess
+from ..preprocess import Preprocess
 from ..sliders.bank import BANK_NAME, SEED_BANK_NAME, AttributeBank
 from ..sliders.editor import Editor
 from ..sliders.effects import CodeMoments, effect_bank, effects_of
@@ -247,15 +247,15 @@ def train_classifiers(ctx: Context) -> Made:
         if not (folder / CLASSIFIER_NAME).is_file():
             work = ctx.work / "classifiers" / role
             shown, their = _seen(drawn, labels, group)
-            clf = train_classifier(shown, their, epochs=s.judge_epochs if judge else s.classifier_epochs,
+            classifier = train_classifier(shown, their, epochs=s.judge_epochs if judge else s.classifier_epochs,
                                    seed=s.seed + ROLES.index(role), device=ctx.device, progress=ctx.progress,
                                    blur=s.classifier_blur, policy=policy, trained_on=ctx.data.kind,
                                    arch=s.judge_arch if judge else s.classifier_arch, run_dir=work,
                                    resume=(work / CLASSIFIER_CHECKPOINT).is_file(), desc=role,
                                    on_batch=lambda epoch, batch: ctx.tick(1), log=ctx.log)
-            clf.save_pretrained(folder)
-        clf = ctx.classifier(role)
-        accuracy = classifier_accuracy(clf, test_drawn, test.labels, ctx.device)
+            classifier.save_pretrained(folder)
+        classifier = ctx.classifier(role)
+        accuracy = classifier_accuracy(classifier, test_drawn, test.labels, ctx.device)
         figures["reads"][role] = {a: round(accuracy[a]["balanced_accuracy"], 4) for a in DRAWN}
     write_json(ctx.run / "classifiers.json", figures)
     mean = {r: np.mean(list(v.values())) for r, v in figures["reads"].items()}
@@ -362,7 +362,7 @@ def make_bank(ctx: Context) -> Made:
     reached = sum(BAR.reached(*v) for v in report.final.values())
     return Made(f"{reached} of {len(report.final)} sliders at the bar on validation faces by the chooser; "
                 f"{len(report.rebuilt)} rebuilt with learned edits, {len(report.hair_rows)} rows per hair state, "
-                f"{len(report.pictured)} picture sliders",
+                f"{len(report.picture_rows)} picture sliders",
                 {"chooser_validation": {a: list(v) for a, v in report.final.items()}, "rebuilt": report.rebuilt,
                  "seconds": report.seconds})
 

@@ -22,8 +22,8 @@ import torch
 
 from ..attributes import ATTRIBUTES
 from ..files import read_safetensors, write_safetensors
-from .hair_rows import Personal
-from .picture_rows import Pictured
+from .hair_rows import HairRows
+from .picture_rows import PictureRows
 
 BANK_NAME = "attribute_vectors.safetensors"
 SEED_BANK_NAME = "attribute_vectors_seed.safetensors"  # the seed's bank, bundled beside the default for its units
@@ -75,14 +75,15 @@ UNITS = {"seed": "the seed's unit: alpha 1 moves the code by 1 along the differe
 class AttributeBank:
     """``vectors``: ``(40, z_dim)`` rows in ``names`` order, with a record per attribute. A row's
     length is its slider's unit (alpha = 1 moves the code by it): 1 for the seed's method.
-    ``personal``: the hair sliders' rows per hair state, if any (``disguise.sliders.hair_rows``);
-    ``pictured``: the sliders whose row a face's own picture makes, if any (``disguise.sliders.picture_rows``)."""
+    ``hair_rows``: the hair sliders' rows per hair state, if any (``disguise.sliders.hair_rows``);
+    ``picture_rows``: the sliders whose row a face's own picture makes, if any
+    (``disguise.sliders.picture_rows``)."""
 
     names: tuple[str, ...]
     vectors: torch.Tensor
     records: list[AttributeRecord]
-    personal: Personal | None = None
-    pictured: Pictured | None = None
+    hair_rows: HairRows | None = None
+    picture_rows: PictureRows | None = None
 
     @property
     def method(self) -> str:
@@ -111,7 +112,7 @@ class AttributeBank:
 
     def with_rows(self, other: "AttributeBank", names: Sequence[str]) -> "AttributeBank":
         """This bank with ``names``' rows (vectors and records) taken from ``other`` (and this
-        bank's variants and picture sliders, if any)."""
+        bank's hair rows and picture rows, if any)."""
         if other.vectors.shape != self.vectors.shape:
             raise ValueError(f"banks of shape {tuple(self.vectors.shape)} and {tuple(other.vectors.shape)} "
                              f"cannot share rows")
@@ -126,27 +127,27 @@ class AttributeBank:
                 "records": json.dumps([asdict(r) for r in self.records]),
                 "z_dim": str(self.z_dim), "format": BANK_FORMAT}
         tensors = {"vectors": self.vectors.float()}
-        if self.personal is not None:
-            more, more_meta = self.personal.tensors()
+        if self.hair_rows is not None:
+            more, more_meta = self.hair_rows.tensors()
             tensors.update(more)
             meta.update(more_meta)
-        if self.pictured is not None:
-            meta[self.pictured.META] = self.pictured.to_meta()
+        if self.picture_rows is not None:
+            meta[self.picture_rows.META] = self.picture_rows.to_meta()
         write_safetensors(path, tensors, meta)
 
     @classmethod
     def load(cls, path: str | os.PathLike, z_dim: int | None = None) -> "AttributeBank":
         """Load strictly: 40 names in CelebA's order, a ``(40, z_dim)`` tensor, one record each,
-        and either no variants or all of their tensors (``disguise.sliders.hair_rows``); picture
-        sliders, if any, as ``disguise.sliders.picture_rows`` reads them."""
+        and either no hair rows or all of their tensors (``disguise.sliders.hair_rows``); picture
+        rows, if any, as ``disguise.sliders.picture_rows`` reads them."""
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: file not found (make it with python -m train.vectors)")
         tensors, meta = read_safetensors(path)
-        if (set(tensors) not in ({"vectors"}, {"vectors", *Personal.TENSORS})
+        if (set(tensors) not in ({"vectors"}, {"vectors", *HairRows.TENSORS})
                 or "names" not in meta or "records" not in meta):
             raise ValueError(f"{path}: not an attribute bank (expects a 'vectors' tensor, and optionally "
-                             f"{', '.join(Personal.TENSORS)}, with names and records in its metadata)")
+                             f"{', '.join(HairRows.TENSORS)}, with names and records in its metadata)")
         names = tuple(json.loads(meta["names"]))
         if names != ATTRIBUTES:
             raise ValueError(f"{path}: attribute names differ from CelebA's 40 "
@@ -167,16 +168,17 @@ class AttributeBank:
             raise ValueError(f"{path}: unreadable records ({e})") from None
         if len(records) != len(names) or [r.name for r in records] != list(names):
             raise ValueError(f"{path}: the records do not name the 40 attributes in order")
-        personal = None
-        if "variants" in tensors:
+        hair_rows = None
+        if HairRows.FILE_KEY in tensors:
             try:
-                personal = Personal.from_tensors(tensors, meta, vectors.shape[1])
+                hair_rows = HairRows.from_tensors(tensors, meta, vectors.shape[1])
             except ValueError as e:
                 raise ValueError(f"{path}: {e}") from None
-        pictured = None
-        if Pictured.META in meta:
+        picture_rows = None
+        if PictureRows.META in meta:
             try:
-                pictured = Pictured.from_meta(meta[Pictured.META])
+                picture_rows = PictureRows.from_meta(meta[PictureRows.META])
             except ValueError as e:
                 raise ValueError(f"{path}: {e}") from None
-        return cls(names=names, vectors=vectors.float(), records=records, personal=personal, pictured=pictured)
+        return cls(names=names, vectors=vectors.float(), records=records, hair_rows=hair_rows,
+                   picture_rows=picture_rows)

@@ -3,11 +3,11 @@
 A linear edit has a best strength: too little and the attribute does not show; too much and the
 code leaves the region the decoder learned, the other attributes drift, some attributes even fade
 again. That strength differs from attribute to attribute, so one shared range cannot suit all.
-For each attribute, on *validation* faces that lack it (the test split stays unseen), the judge
+For each attribute, on *validation* faces that lack it (the test split stays unseen), the chooser
 measures candidate directions at a ladder of strengths, scored ``min(success, kept)``. An edit
 must stay within ``REACH`` times the median distance between two faces' codes (further, the
 decoder draws a stranger or no face) and must leave the background be (``disguise.backdrop``):
-the judge looks at neither. The best edit within both becomes the slider, scaled so that alpha =
+the chooser looks at neither. The best edit within both becomes the slider, scaled so that alpha =
 ``END`` is that strength. ``calibrate_pictures`` does the same for a slider of the picture
 (Blurry, ``disguise.sliders.picture_rows``) over a ladder of blurs (``BLURS``), adopted where it
 beats the shared row by ``GAIN``. How and why, with figures: docs/sliders.md ("Calibration").
@@ -28,7 +28,7 @@ from ..classifier.model import AttributeClassifier
 from .bank import AttributeBank
 from .editor import Editor
 from .measure import edit_success
-from .picture_rows import PICTURE_SLIDERS, Pictured
+from .picture_rows import PICTURE_SLIDERS, PictureRows
 
 END = 4.0  # the sliders span -END .. END
 REACH = 2.0  # an end edit at most this many typical distances between two faces' codes long
@@ -75,7 +75,7 @@ def natural(bank: AttributeBank) -> torch.Tensor:
     return bank.vectors.clone()
 
 
-def calibrate(editor: Editor, clf: AttributeClassifier, candidates: dict[str, AttributeBank],
+def calibrate(editor: Editor, chooser: AttributeClassifier, candidates: dict[str, AttributeBank],
               images: np.ndarray, labels: np.ndarray, attributes: Sequence[str] = DRAWN,
               ladder: Sequence[float] = LADDER, max_faces: int = 100, reach: float = REACH,
               wall: float = backdrop.LIMIT, progress: bool = True, distance: float | None = None
@@ -85,17 +85,17 @@ def calibrate(editor: Editor, clf: AttributeClassifier, candidates: dict[str, At
     most ``wall`` (see the module docstring; ``distance``: the typical distance between two faces'
     codes, when ``images`` are a few alike faces and it was measured on all).
     Attributes outside ``attributes`` (not drawn, so not judged) keep the first candidate's row at
-    its natural length. The candidates' rows are measured as they are, without variants or rows
-    made from the picture."""
+    its natural length. The candidates' rows are measured as they are, without hair rows or
+    picture rows."""
     lengths = {source: natural(bank) for source, bank in candidates.items()}
     first = next(iter(candidates))
     limit = reach * (distance if distance is not None else typical_distance(editor, images))
     best: dict[str, Choice] = {}
     beyond: dict[str, Choice] = {}
     for source, bank in candidates.items():
-        trial = Editor(editor.model, replace(bank, vectors=lengths[source], personal=None, pictured=None),
+        trial = Editor(editor.model, replace(bank, vectors=lengths[source], hair_rows=None, picture_rows=None),
                        editor.device)
-        for e in edit_success(trial, clf, images, labels, attributes, ladder, max_faces=max_faces,
+        for e in edit_success(trial, chooser, images, labels, attributes, ladder, max_faces=max_faces,
                               progress=progress, directions=("add",)):
             norm = float(lengths[source][INDEX[e.attribute]].norm())
             for m, s, p, b in zip(e.alphas, e.success, e.preserved, e.backdrop):
@@ -142,11 +142,11 @@ class PictureChoice:
                 f"{self.shared[1]:.0%} kept: {verdict}")
 
 
-def calibrate_pictures(editor: Editor, clf: AttributeClassifier, images: np.ndarray, labels: np.ndarray,
+def calibrate_pictures(editor: Editor, chooser: AttributeClassifier, images: np.ndarray, labels: np.ndarray,
                        attributes: Sequence[str] = PICTURE_SLIDERS, ladder: Sequence[float] = BLURS,
                        max_faces: int = 100, reach: float = REACH, wall: float = backdrop.LIMIT,
                        gain: float = GAIN, progress: bool = True
-                       ) -> tuple[Pictured | None, list[PictureChoice]]:
+                       ) -> tuple[PictureRows | None, list[PictureChoice]]:
     """The picture sliders (module docstring) for ``editor``'s bank, measured at the slider's end
     on ``images`` (validation faces) at each blur of ``ladder``: the ones adopted (``None`` if
     none) and every slider's measurements."""
@@ -154,11 +154,11 @@ def calibrate_pictures(editor: Editor, clf: AttributeClassifier, images: np.ndar
     if unknown:
         raise ValueError(f"only {', '.join(PICTURE_SLIDERS)} can be made from the picture, not {', '.join(unknown)}")
     labels = np.asarray(labels)
-    plain = Editor(editor.model, replace(editor.bank, pictured=None), editor.device)
+    plain = Editor(editor.model, replace(editor.bank, picture_rows=None), editor.device)
     limit = reach * typical_distance(plain, images)
 
     def at_end(trial: Editor, name: str):
-        return edit_success(trial, clf, images, labels, [name], (END,), max_faces=max_faces, progress=False,
+        return edit_success(trial, chooser, images, labels, [name], (END,), max_faces=max_faces, progress=False,
                             directions=("add",))[0]
 
     blurs, notes, measured = {}, {}, []
@@ -168,10 +168,10 @@ def calibrate_pictures(editor: Editor, clf: AttributeClassifier, images: np.ndar
         z = plain.encode(images[lacking])
         best, blur, ladder_measured = None, float("nan"), {}
         for sigma in tqdm(ladder, desc=f"{name}: blurs", leave=False, disable=not progress):
-            pictured = Pictured({name: float(sigma)}, END)
-            trial = Editor(editor.model, replace(editor.bank, pictured=pictured), editor.device)
+            picture_rows = PictureRows({name: float(sigma)}, END)
+            trial = Editor(editor.model, replace(editor.bank, picture_rows=picture_rows), editor.device)
             e = at_end(trial, name)
-            length = float((END * pictured.rows(z, editor.model)[:, 0]).norm(dim=1).mean())
+            length = float((END * picture_rows.rows(z, editor.model)[:, 0]).norm(dim=1).mean())
             here = Choice(name, "picture", 1.0, e.success[0], e.preserved[0],
                           length=length, backdrop=e.backdrop[0])
             ladder_measured[float(sigma)] = here
@@ -184,7 +184,7 @@ def calibrate_pictures(editor: Editor, clf: AttributeClassifier, images: np.ndar
             blurs[name] = blur
             notes[name] = (f"validation: {best.success:.0%} seen, {best.kept:.0%} kept, {best.length:.1f} code "
                            f"units, backdrop changed {best.backdrop:.3f}; the shared row {shared[0]:.0%} seen")
-    return (Pictured(blurs, END, notes) if blurs else None), measured
+    return (PictureRows(blurs, END, notes) if blurs else None), measured
 
 
 def within_limits(editor: Editor, reach: float, wall: float = backdrop.LIMIT):
@@ -208,7 +208,7 @@ def typical_distance(editor: Editor, images: np.ndarray, faces: int = 500) -> fl
 
 
 def _better(a: Choice, b: Choice) -> bool:
-    """Higher min(success, kept); on a tie, more success (so an attribute the judge never sees at
+    """Higher min(success, kept); on a tie, more success (so an attribute the chooser never sees at
     any strength is left at its strongest showing, not at its weakest)."""
     return (min(a.success, a.kept), a.success) > (min(b.success, b.kept), b.success)
 

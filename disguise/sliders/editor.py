@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..attributes import ATTRIBUTES, INDEX, check_names
-from ..policy import Preprocess, to_tensor
+from ..preprocess import Preprocess, to_tensor
 from ..pretrained import resolve_folder
 from ..vae.model import CONFIG_NAME, VAE, WEIGHTS_NAME
 from .bank import BANK_NAME, AttributeBank
@@ -96,13 +96,13 @@ class Editor:
         self.model = model.to(self.device).eval()
         self.bank = bank
         self.vectors = bank.vectors.to(self.device)                 # (40, z)
-        self.personal = bank.personal.to(self.device) if bank.personal is not None else None
-        self.pictured = bank.pictured
+        self.hair_rows = bank.hair_rows.to(self.device) if bank.hair_rows is not None else None
+        self.picture_rows = bank.picture_rows
         self._pictures: OrderedDict[bytes, torch.Tensor] = OrderedDict()  # a face's picture rows, by its code
         self._pictures_lock = threading.Lock()
         # The sliders whose rows depend on the face (all others are the bank's rows for everyone).
-        self._varied = {name for name, _ in self.personal.variants} if self.personal else set()
-        self._own = self._varied | (self.pictured.names if self.pictured else set())
+        self._by_hair = {name for name, _ in self.hair_rows.by_state} if self.hair_rows else set()
+        self._own = self._by_hair | (self.picture_rows.names if self.picture_rows else set())
 
     @classmethod
     def from_pretrained(cls, source: str | os.PathLike, device: str | torch.device = "cpu",
@@ -165,8 +165,8 @@ class Editor:
 
     def rows(self, z: torch.Tensor | None = None, names: Iterable[str] | None = None) -> torch.Tensor:
         """The forty rows ``(40, z_dim)`` as they apply to the face whose code is ``z``: the
-        bank's, with its variants blended in by the face's hair state and its picture sliders'
-        rows made from the face's picture (module docstring). ``names``: the only rows the caller
+        bank's, with its hair rows blended in by the face's hair state and its picture rows made
+        from the face's picture (module docstring). ``names``: the only rows the caller
         reads; where none of them depends on the face, the bank's rows are those rows already and
         the face is not read (an edit of glasses on the server's hot path pays nothing for the
         hair sliders or the blur)."""
@@ -175,14 +175,14 @@ class Editor:
             return self.vectors
         z = torch.as_tensor(z, device=self.device).reshape(1, -1)
         rows = self.vectors
-        if self.personal is not None and (names is None or not self._varied.isdisjoint(names)):
-            rows = self.personal.rows(rows, z)[0]
-        if self.pictured is not None and (names is None or not self.pictured.names.isdisjoint(names)):
+        if self.hair_rows is not None and (names is None or not self._by_hair.isdisjoint(names)):
+            rows = self.hair_rows.rows(rows, z)[0]
+        if self.picture_rows is not None and (names is None or not self.picture_rows.names.isdisjoint(names)):
             rows = rows.clone() if rows is self.vectors else rows
-            rows[self.pictured.index] = self._picture_rows(z)
+            rows[self.picture_rows.index] = self._face_picture_rows(z)
         return rows
 
-    def _picture_rows(self, z: torch.Tensor) -> torch.Tensor:
+    def _face_picture_rows(self, z: torch.Tensor) -> torch.Tensor:
         """The picture sliders' rows of the face with code ``z`` ``(1, z_dim)``, worked out once
         per face (a decode and an encode) and kept for its later edits (the last
         ``PICTURE_CACHE`` faces; requests may come from several threads)."""
@@ -191,7 +191,7 @@ class Editor:
             if key in self._pictures:
                 self._pictures.move_to_end(key)
                 return self._pictures[key]
-        rows = self.pictured.rows(z.to(self.device), self.model)[0]
+        rows = self.picture_rows.rows(z.to(self.device), self.model)[0]
         with self._pictures_lock:
             self._pictures[key] = rows
             while len(self._pictures) > PICTURE_CACHE:

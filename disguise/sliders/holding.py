@@ -5,10 +5,10 @@ attributes at their end (a moustache also makes the face look male). A user woul
 sliders back by hand; here each slider learns the nudges once, on *validation* faces that lack
 its attribute: its end edit ``u_A`` becomes ``u_A + sum_B c_B u_B`` (``u_B``: slider B's end
 edit), found greedily in at most ``rounds`` rounds. A trial changes the edit's strength or moves
-one of the ``CANDIDATES`` most-flipped attributes' sliders by ``STEPS`` *against* its flip, never
+one of the ``CANDIDATES`` most-flipped attributes' sliders by ``HOLD_MULTIPLES`` *against* its flip, never
 adding more of what the edit drags along and never touching what A excludes by definition
 (``disguise.sliders.links.LINKS``); it is kept when it raises ``min(success, kept)`` by more than
-``MARGIN``, within the calibration's limits (``allowed``). This is InterFaceGAN's conditional
+``HOLD_MIN_GAIN``, within the calibration's limits (``allowed``). This is InterFaceGAN's conditional
 manipulation with the condition measured rather than assumed, in the units of the sliders the
 user already has. docs/sliders.md ("Holding").
 """
@@ -29,19 +29,19 @@ from .calibration import END
 from .editor import Editor
 from .links import excluded_by
 
-STEPS = (0.25, 0.5)  # multiples of another slider's end edit, signed against its flip
+HOLD_MULTIPLES = (0.25, 0.5)  # multiples of another slider's end edit, signed against its flip
 STRENGTHS = (0.85, 1.2)  # multiples of the edit itself
 CANDIDATES = 4  # the most flipped attributes tried per round
-MARGIN = 0.01  # a trial must raise min(success, kept) by more than this
+HOLD_MIN_GAIN = 0.01  # a trial must raise min(success, kept) by more than this
 GOOD = 0.93  # a slider keeping both at this or more is left alone
 
 Seen = Callable[[torch.Tensor], torch.Tensor]  # codes (F, z) -> the attributes the judge sees, bool (F, 40)
 Allowed = Callable[[torch.Tensor, torch.Tensor], bool]  # (codes (F, z), end edit (z,)) -> admissible?
 
 
-def seen_by(editor: Editor, clf: AttributeClassifier) -> Seen:
-    """What ``clf`` sees on the faces ``editor``'s model decodes from codes."""
-    return lambda z: predict(clf, editor.decode_float(z)).cpu()
+def seen_by(editor: Editor, classifier: AttributeClassifier) -> Seen:
+    """What ``classifier`` sees on the faces ``editor``'s model decodes from codes."""
+    return lambda z: predict(classifier, editor.decode_float(z)).cpu()
 
 
 @dataclass
@@ -119,13 +119,13 @@ def compensate(bank: AttributeBank, seen: Seen, codes: Callable[[np.ndarray], to
             ranked = sorted(free, key=lambda j: -float(best.flips[j]))[:CANDIDATES]
             flipped = [j for j in ranked if best.flips[j] > 0]  # nothing to take back elsewhere
             moves = [("x", f) for f in STRENGTHS] + [(ATTRIBUTES[j], float(best.hold[j]) * c)
-                                                     for j in flipped for c in STEPS]
+                                                     for j in flipped for c in HOLD_MULTIPLES]
             edits = [(best.u * c if a == "x" else best.u + c * ends[INDEX[a]], (a, c)) for a, c in moves]
             # The best admissible trial: judged first, the limits (a decode each) checked in order of
             # score until one passes, so a round pays for one check where the best is allowed.
             ranked = sorted(((trial(u), move) for u, move in edits), key=lambda t: t[0].score, reverse=True)
             top, move = next(((t, m) for t, m in ranked if admissible(t.u)), (None, None))
-            if top is None or top.score[0] <= best.score[0] + MARGIN:
+            if top is None or top.score[0] <= best.score[0] + HOLD_MIN_GAIN:
                 break
             best = top
             steps.append(move)

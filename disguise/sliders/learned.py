@@ -38,12 +38,12 @@ from ..vae.model import VAE
 from .bank import AttributeBank
 from .links import excluded_by
 
-MARGIN = 3.0  # the guide's logit an edit aims for (a probability of 0.95)
+TARGET_LOGIT = 3.0  # the guide's logit an edit aims for (a probability of 0.95)
 KEEP = 1.0  # weight of the other attributes' readings
 KEEPS = (1.0, 2.0)  # the weights train.vectors learns a candidate with, by default
 BACKDROP = 25.0  # weight of the backdrop's squared change (a change of 0.1 everywhere costs 0.25)
 NORM = 0.003  # weight of the squared length of the edit
-STEPS = 150  # Adam steps per attribute
+LEARN_STEPS = 150  # Adam steps per attribute
 BATCH = 64  # faces per step
 LR = 0.05  # Adam's step, in the faces' spread
 SPAN = 0.01  # principal axes of the codes kept: variance at least this share of the largest
@@ -71,8 +71,8 @@ def _read(model: VAE, guide: AttributeClassifier, z: torch.Tensor) -> tuple[torc
 
 
 def learn_directions(model: VAE, guide: AttributeClassifier, codes: torch.Tensor, labels: np.ndarray,
-                     start: AttributeBank, attributes: Sequence[str] = DRAWN, steps: int = STEPS,
-                     batch: int = BATCH, lr: float = LR, margin: float = MARGIN, keep: float = KEEP,
+                     start: AttributeBank, attributes: Sequence[str] = DRAWN, steps: int = LEARN_STEPS,
+                     batch: int = BATCH, lr: float = LR, target_logit: float = TARGET_LOGIT, keep: float = KEEP,
                      norm: float = NORM, backdrop: float = BACKDROP, seed: int = 0, progress: bool = True,
                      checkpoints: str | os.PathLike | None = None) -> tuple[AttributeBank, list[Guided]]:
     """Learn each of ``attributes``' edits (module docstring) from ``codes`` ``(N, z)`` of faces
@@ -84,7 +84,9 @@ def learn_directions(model: VAE, guide: AttributeClassifier, codes: torch.Tensor
         raise ValueError("steps and batch must be at least 1, lr positive, keep, norm and backdrop not "
                          "negative")
     labels = np.asarray(labels)
-    settings = dict(steps=steps, batch=batch, lr=lr, margin=margin, keep=keep, norm=norm, seed=seed, span=SPAN)
+    # "margin" is the target logit's name in the checkpoints' settings (their file names hash them), kept
+    # so that edits already learned are found again.
+    settings = dict(steps=steps, batch=batch, lr=lr, margin=target_logit, keep=keep, norm=norm, seed=seed, span=SPAN)
     if backdrop:  # absent at 0, so that edits learned before the term existed keep their files
         settings["backdrop"] = backdrop
     saved = _Checkpoint.open(checkpoints, model, guide, codes, labels, start, settings)
@@ -121,7 +123,7 @@ def learn_directions(model: VAE, guide: AttributeClassifier, codes: torch.Tensor
                 pick = torch.as_tensor(rng.choice(rows, min(batch, len(rows)), replace=False), device=device)
                 u = axes @ (spread * w)
                 pictures, logits = _read(model, guide, codes[pick] + u)
-                shows = F.softplus(margin - logits[:, k]).mean()
+                shows = F.softplus(target_logit - logits[:, k]).mean()
                 held = F.binary_cross_entropy_with_logits(logits[:, kept], plain[pick][:, kept],
                                                           reduction="none").sum(1).mean()
                 repainted = (pictures[..., mask] - wall[pick]).pow(2).mean()

@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..attributes import ATTRIBUTES
-from ..policy import to_tensor
+from ..preprocess import to_tensor
 from ..pretrained import evaluating
 from ..vae.model import VAE
 from .bank import AttributeBank, AttributeRecord

@@ -110,7 +110,7 @@ class QualityBar:
 
 
 @torch.no_grad()
-def edit_success(editor: Editor, clf: AttributeClassifier, images: np.ndarray, labels: np.ndarray,
+def edit_success(editor: Editor, classifier: AttributeClassifier, images: np.ndarray, labels: np.ndarray,
                  attributes: Sequence[str] = DRAWN, alphas: Sequence[float] = (1, 2, 3, 4),
                  max_faces: int = 200, bar: QualityBar = QualityBar(), progress: bool = True,
                  seed: int = 0, directions: Sequence[str] = ("add", "remove")) -> list[EditResult]:
@@ -143,7 +143,7 @@ def edit_success(editor: Editor, clf: AttributeClassifier, images: np.ndarray, l
             # Alphas-major, so that the reshape below gives each alpha's faces in one row.
             codes = codes.transpose(0, 1).reshape(-1, codes.shape[-1])         # (A*F, z)
             pictures = editor.decode_float(codes)
-            preds = predict(clf, pictures).reshape(len(steps), len(rows), -1).cpu()
+            preds = predict(classifier, pictures).reshape(len(steps), len(rows), -1).cpu()
             pictures = pictures.reshape(len(steps), len(rows), *pictures.shape[1:])
             walls = [float(backdrop.change(pictures[0], p).mean()) for p in pictures[1:]]
             has = preds[:, :, k] if sign > 0 else ~preds[:, :, k]

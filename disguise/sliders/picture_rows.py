@@ -24,7 +24,7 @@ import torch
 
 from ..attributes import INDEX
 from ..data.blur import gaussian_blur
-from ..policy import Preprocess
+from ..preprocess import Preprocess
 from ..vae.model import VAE
 
 PICTURE_SLIDERS = ("Blurry",)
@@ -33,8 +33,8 @@ MAX_BLUR = 20.0  # px of the aligned frame: a blur past this leaves no face to s
 
 
 @dataclass
-class Pictured:
-    """A bank's picture sliders: ``blur`` maps a slider to its blur (px of the aligned frame) at
+class PictureRows:
+    """A bank's picture rows: ``blur`` maps a picture slider to its blur (px of the aligned frame) at
     alpha = ``end``; ``notes`` say how each was chosen."""
 
     blur: dict[str, float]
@@ -83,14 +83,16 @@ class Pictured:
                 f"{self.end:g}" + (f" ({self.notes[name]})" if self.notes.get(name) else "")
                 for name, sigma in self.blur.items()]
 
-    # Saved in the bank file's metadata (``AttributeBank.save``): a few numbers, no tensors.
+    # Saved in the bank file's metadata (``AttributeBank.save``): a few numbers, no tensors, under
+    # the file format's name "pictured", which predates the name "picture rows" and stays so that
+    # every bank already saved (the bundled weights/, users' runs) loads.
     META = "pictured"
 
     def to_meta(self) -> str:
         return json.dumps({"end": self.end, "blur": self.blur, "notes": self.notes})
 
     @classmethod
-    def from_meta(cls, text: str) -> "Pictured":
+    def from_meta(cls, text: str) -> "PictureRows":
         """Strictly: an ``end``, a blur per picture slider and their notes, nothing else."""
         try:
             d = json.loads(text)

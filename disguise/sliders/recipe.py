@@ -42,10 +42,10 @@ from .calibration import (
 )
 from .editor import Editor
 from .effects import RIDGE, CodeMoments, EffectFit, code_moments, effect_bank, effects_of
-from .hair_choice import choose_variants
-from .hair_rows import STATES, Personal
+from .hair_choice import choose_hair_rows
+from .hair_rows import STATES, HairRows
 from .holding import Compensation, compensate, seen_by
-from .learned import BACKDROP, FACES, STEPS, learn_directions
+from .learned import BACKDROP, FACES, LEARN_STEPS, learn_directions
 from .means import BATCH_SIZE, MAX_POSITIVES, THRESHOLD, build_bank, labelled_batches
 from .measure import QualityBar, edit_success
 from .picture_rows import PICTURE_SLIDERS
@@ -86,7 +86,7 @@ class SliderSettings:
     hold_faces: int = 150
     learn_keeps: tuple[float, ...] = (1.0, 4.0)
     learn_backdrop: float = BACKDROP
-    learn_steps: int = STEPS
+    learn_steps: int = LEARN_STEPS
     learn_faces: int = FACES
     hair_keeps: tuple[float, ...] = (2.0,)
     blurs: tuple[float, ...] = BLURS
@@ -208,22 +208,22 @@ def hair_rows(editor: Editor, chooser: AttributeClassifier, guide: AttributeClas
     """``base`` with rows per hair state for ``attributes`` where they beat the shared row on
     validation faces in that state (``disguise.sliders.hair_choice``); the base's rows of other
     sliders stay."""
-    plain = Editor(editor.model, replace(base, personal=None), editor.device)
+    plain = Editor(editor.model, replace(base, hair_rows=None), editor.device)
     learn = None
     if guide is not None and settings.hair_keeps:
         def learn(state_codes, state_labels, start, names):
             return dict(learned(editor.model, guide, state_codes, state_labels, start, names, settings.hair_keeps,
                                 settings.learn_backdrop, settings, checkpoints, progress, log))
-    personal, measured, accuracy = choose_variants(plain, chooser, base, fit, valid.images, valid.labels, codes,
-                                                   train_labels, attributes, learn, max_faces=settings.calibration_faces,
-                                                   reach=settings.reach, progress=progress)
+    chosen, measured, accuracy = choose_hair_rows(plain, chooser, base, fit, valid.images, valid.labels, codes,
+                                                  train_labels, attributes, learn, max_faces=settings.calibration_faces,
+                                                  reach=settings.reach, progress=progress)
     log(f"the gate reads the hair state of {accuracy:.1%} of the validation faces from their codes")
     for v in measured:
         log(f"  {v.describe()}")
-    log(f"{len(personal.variants)} variants adopted")
-    if base.personal is not None:  # the base's variants of the sliders not asked for stay
-        personal = base.personal.updated(personal, attributes)
-    return replace(base, personal=personal)
+    log(f"{len(chosen.by_state)} hair rows adopted")
+    if base.hair_rows is not None:  # the base's hair rows of the sliders not asked for stay
+        chosen = base.hair_rows.updated(chosen, attributes)
+    return replace(base, hair_rows=chosen)
 
 
 def picture_rows(editor: Editor, chooser: AttributeClassifier, base: AttributeBank, valid: Faces,
@@ -231,16 +231,16 @@ def picture_rows(editor: Editor, chooser: AttributeClassifier, base: AttributeBa
                  ) -> AttributeBank:
     """``base`` with its picture sliders made from each face's picture where that beats the
     shared row on validation faces (``disguise.sliders.calibration.calibrate_pictures``)."""
-    plain = Editor(editor.model, replace(base, pictured=None), editor.device)
-    pictured, measured = calibrate_pictures(plain, chooser, valid.images, valid.labels, attributes, settings.blurs,
-                                            max_faces=settings.calibration_faces, reach=settings.reach,
-                                            progress=progress)
+    plain = Editor(editor.model, replace(base, picture_rows=None), editor.device)
+    chosen, measured = calibrate_pictures(plain, chooser, valid.images, valid.labels, attributes, settings.blurs,
+                                          max_faces=settings.calibration_faces, reach=settings.reach,
+                                          progress=progress)
     for m in measured:
         for sigma, c in m.ladder.items():
             log(f"  {m.attribute:20s} blurred by {sigma:g} px {c.measures()}")
         log(f"  {m.describe()}")
-    log(f"{len(pictured.blur) if pictured else 0} picture sliders adopted")
-    return replace(base, pictured=pictured)
+    log(f"{len(chosen.blur) if chosen else 0} picture sliders adopted")
+    return replace(base, picture_rows=chosen)
 
 
 def scaled_rows(bank: AttributeBank, editor: Editor, chooser: AttributeClassifier, valid: Faces,
@@ -279,7 +279,7 @@ class SliderReport:
     rebuilt: list[str] = field(default_factory=list)
     final: dict[str, tuple[float, float]] = field(default_factory=dict)
     hair_rows: list[str] = field(default_factory=list)
-    pictured: list[str] = field(default_factory=list)
+    picture_rows: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -303,6 +303,8 @@ class _Work:
         if not path.is_file():
             return SliderReport()
         raw = json.loads(path.read_text())
+        if "pictured" in raw:  # a report.json written before the picture rows had that name
+            raw["picture_rows"] = raw.pop("pictured")
         return SliderReport(**{k: ({a: tuple(v) for a, v in raw[k].items()} if k in ("calibrated", "final") else raw[k])
                                for k in raw})
 
@@ -391,15 +393,17 @@ def make_sliders(model: VAE, guide: AttributeClassifier, chooser: AttributeClass
     with_hair = timed("hair", lambda: hair_rows(editor, chooser, guide, rebuilt, fit, valid, train_codes(),
                                                 train.labels, hair, settings, work_.folder / "learned",
                                                 progress, log))
-    pictured = timed("pictured", lambda: picture_rows(editor, chooser, with_hair, valid,
-                                                      [a for a in PICTURE_SLIDERS if a in attributes], settings,
-                                                      progress, log))
-    final = timed("scaled", lambda: scaled_rows(pictured, editor, chooser, valid, attributes, settings, progress,
+    # The steps' names are the work folder's file names (hair.safetensors, pictured.safetensors, ...):
+    # they stay as they are, so that a work folder already begun resumes.
+    with_pictures = timed("pictured", lambda: picture_rows(editor, chooser, with_hair, valid,
+                                                           [a for a in PICTURE_SLIDERS if a in attributes], settings,
+                                                           progress, log))
+    final = timed("scaled", lambda: scaled_rows(with_pictures, editor, chooser, valid, attributes, settings, progress,
                                                 log))
     if not report.final:
         report.final = _validation_reading(final, editor, chooser, valid, attributes, settings)
-        report.hair_rows = final.personal.describe() if isinstance(final.personal, Personal) else []
-        report.pictured = final.pictured.describe() if final.pictured else []
+        report.hair_rows = final.hair_rows.describe() if isinstance(final.hair_rows, HairRows) else []
+        report.picture_rows = final.picture_rows.describe() if final.picture_rows else []
         work_.save_report(report)
     return final, seed, report
 

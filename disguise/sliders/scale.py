@@ -8,8 +8,8 @@ Here each slider's row is measured at a few multiples of its length (``SCALES``)
 adding (faces without the attribute) and removing (faces with it), by the chooser on validation
 faces, and the multiple kept is the one that passes most: the add's bar first, then its reaching
 ``floor`` at the end, then the removal's bar, then the larger sum of the best ``min(success,
-kept)`` each way; on a tie the multiple nearest 1. A slider's variants per hair state and its rows
-from the picture scale with it. The multiple is bounded by the calibration's limits at alpha 4.
+kept)`` each way; on a tie the multiple nearest 1. A slider's hair rows and its picture rows
+scale with it. The multiple is bounded by the calibration's limits at alpha 4.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ..attributes import INDEX
 from ..classifier.model import AttributeClassifier
 from .bank import AttributeBank
 from .editor import Editor
-from .hair_rows import Personal
+from .hair_rows import HairRows
 from .measure import EditResult, QualityBar, edit_success
 
 SCALES = (0.67, 0.8, 1.0, 1.25, 1.5)  # multiples of a slider's row tried
@@ -34,14 +34,15 @@ ALPHAS = (1.0, 2.0, 3.0, 4.0)  # the bar's alphas, each way
 @dataclass
 class Scaled:
     """One slider's chosen multiple and how it reads on validation faces, add and removal:
-    whether each passes, the add's success at the end, and the best ``min(success, kept)``."""
+    whether each passes, the add's success at the end, and ``score``: the best ``min(success, kept)``
+    adding plus the best removing."""
 
     attribute: str
     scale: float
     adds: bool
     removes: bool
     end: float
-    margin: float
+    score: float
 
     def describe(self) -> str:
         return (f"x{self.scale:g} (validation: add {'passes' if self.adds else 'misses'}, {self.end:.0%} at the end; "
@@ -49,20 +50,20 @@ class Scaled:
 
 
 def scaled(bank: AttributeBank, name: str, factor: float) -> AttributeBank:
-    """``bank`` with ``name``'s row, its variants and its row from the picture ``factor`` times as long."""
+    """``bank`` with ``name``'s row, its hair rows and its picture row ``factor`` times as long."""
     k = INDEX[name]
     vectors = bank.vectors.clone()
     vectors[k] = vectors[k] * factor
     records = list(bank.records)
     records[k] = replace(records[k], scale=float(vectors[k].norm()))
-    personal = bank.personal
-    if personal is not None and any(a == name for a, _ in personal.variants):
-        personal = Personal(personal.gate, {key: v * factor if key[0] == name else v
-                                            for key, v in personal.variants.items()}, dict(personal.notes))
-    pictured = bank.pictured
-    if pictured is not None and name in pictured.blur:
-        pictured = replace(pictured, end=pictured.end / factor)
-    return replace(bank, vectors=vectors, records=records, personal=personal, pictured=pictured)
+    hair_rows = bank.hair_rows
+    if hair_rows is not None and any(a == name for a, _ in hair_rows.by_state):
+        hair_rows = HairRows(hair_rows.gate, {key: v * factor if key[0] == name else v
+                                              for key, v in hair_rows.by_state.items()}, dict(hair_rows.notes))
+    picture_rows = bank.picture_rows
+    if picture_rows is not None and name in picture_rows.blur:
+        picture_rows = replace(picture_rows, end=picture_rows.end / factor)
+    return replace(bank, vectors=vectors, records=records, hair_rows=hair_rows, picture_rows=picture_rows)
 
 
 def choose_scales(editor: Editor, chooser: AttributeClassifier, images: np.ndarray, labels: np.ndarray,
@@ -106,8 +107,8 @@ def _reading(name: str, s: float, add: EditResult | None, remove: EditResult | N
 
     adds, removes = at(add), at(remove)
     passes = lambda grid, e: e is not None and e.informative and any(bar.reached(sc, k) for sc, k in grid)  # noqa: E731
-    margin = sum(max((min(sc, k) for sc, k in grid), default=0.0) for grid in (adds, removes))
-    return Scaled(name, s, passes(adds, add), passes(removes, remove), adds[-1][0] if adds else 0.0, margin)
+    score = sum(max((min(sc, k) for sc, k in grid), default=0.0) for grid in (adds, removes))
+    return Scaled(name, s, passes(adds, add), passes(removes, remove), adds[-1][0] if adds else 0.0, score)
 
 
 def _within(bank: AttributeBank, name: str, s: float, add: EditResult | None, limit: float, wall: float) -> bool:
@@ -121,4 +122,4 @@ def _within(bank: AttributeBank, name: str, s: float, add: EditResult | None, li
 
 
 def _key(r: Scaled, bar: QualityBar) -> tuple:
-    return r.adds, r.end >= bar.floor, r.removes, round(r.margin, 6), -abs(r.scale - 1.0)
+    return r.adds, r.end >= bar.floor, r.removes, round(r.score, 6), -abs(r.scale - 1.0)

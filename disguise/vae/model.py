@@ -23,7 +23,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from ..policy import Preprocess
+from ..preprocess import Preprocess
 from ..pretrained import SavedConfig, SavedModel, check_trained_on, resolve_folder
 
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"

@@ -29,7 +29,7 @@ from ..data.batches import iterate_batches, resident_copy
 from ..data.cache import load_split
 from ..data.celeba import CelebA, open_celeba
 from ..files import write_json, write_png
-from ..policy import to_tensor
+from ..preprocess import to_tensor
 from ..pretrained import evaluating, load_strict
 from ..training.driver import (
     CHECKPOINT,
@@ -75,7 +75,7 @@ class TrainConfig:
         train_limit: training faces (0: all; the recipe's --smoke trains on a few hundred).
         init: a model folder (or Hub id) whose weights a new run starts from instead of random
             ones (fine-tuning); its architecture must be the run's. Ignored when resuming.
-        attribute_net: a folder with an attribute classifier (attribute_classifier.*, from
+        attribute_classifier: a folder with an attribute classifier (attribute_classifier.*, from
             train.attributes) for the attribute-consistency loss: it reads every reconstruction
             and the loss holds its reading to the face's labels, so the decoder draws what the
             labels say. Train it on other people than the judge that evaluates the model.
@@ -98,7 +98,7 @@ class TrainConfig:
     train_limit: int = 0
     lr_schedule: str = field(default="constant", metadata={"choices": LR_SCHEDULES})
     init: str | None = None
-    attribute_net: str | None = None
+    attribute_classifier: str | None = None
     attribute_weight: float = 0.0
 
     def __post_init__(self) -> None:
@@ -112,8 +112,8 @@ class TrainConfig:
         LossConfig(self.loss, self.r_loss_factor, self.kl_weight)  # raises on bad loss options
         if not (self.attribute_weight >= 0 and np.isfinite(self.attribute_weight)):
             raise ValueError(f"attribute_weight must be 0 or more, got {self.attribute_weight}")
-        if (self.attribute_weight > 0) != bool(self.attribute_net):
-            raise ValueError("the attribute loss needs both --attribute-net (a folder with an attribute "
+        if (self.attribute_weight > 0) != bool(self.attribute_classifier):
+            raise ValueError("the attribute loss needs both --attribute-classifier (a folder with an attribute "
                              "classifier: python -m train.attributes) and a positive --attribute-weight")
 
     @property
@@ -127,7 +127,10 @@ class TrainConfig:
 
 def saved_train_config(run: Path) -> dict:
     """The training options stored in a run's checkpoint (``--resume`` keeps them by default)."""
-    return saved_options(Path(run) / CHECKPOINT)[1]
+    options = saved_options(Path(run) / CHECKPOINT)[1]
+    if "attribute_net" in options:  # a checkpoint from before the option was named attribute_classifier
+        options["attribute_classifier"] = options.pop("attribute_net")
+    return options
 
 
 def saved_model_config(run: Path) -> VAEConfig:
@@ -223,15 +226,16 @@ def train(run_dir: str | os.PathLike, data_root: str | os.PathLike, model_cfg: V
     device = pick_device(cfg.device, dist)
     data = open_celeba(data_root)
     model_cfg = dataclasses.replace(model_cfg, trained_on=data.kind)
-    reader = load_classifier(cfg.attribute_net, device, classifier_policy(model_cfg.policy)) if cfg.attribute_weight > 0 else None
+    classifier = (load_classifier(cfg.attribute_classifier, device, classifier_policy(model_cfg.policy))
+                  if cfg.attribute_weight > 0 else None)
     train_x, train_y, val_x, val_y = _load_faces(data, model_cfg, cfg, dist, progress, log)
     consistency = val_consistency = None
-    if reader is not None:
+    if classifier is not None:
         shown = attributes_for(data.kind)
-        consistency = AttributeConsistency(reader, train_y, shown, cfg.attribute_weight, device)
-        val_consistency = AttributeConsistency(reader, val_y, shown, cfg.attribute_weight, device)
+        consistency = AttributeConsistency(classifier, train_y, shown, cfg.attribute_weight, device)
+        val_consistency = AttributeConsistency(classifier, val_y, shown, cfg.attribute_weight, device)
         if dist.main:
-            log(f"attribute loss: {cfg.attribute_weight:g} x the reading of {cfg.attribute_net}'s classifier")
+            log(f"attribute loss: {cfg.attribute_weight:g} x the reading of {cfg.attribute_classifier}'s classifier")
     torch.manual_seed(cfg.seed)
     model = VAE(model_cfg)
     if cfg.init and not resume:

@@ -1,6 +1,6 @@
-"""Make docs/hair_variants.png: the hair sliders at their end with one row for everyone, and with the face's own.
+"""Make docs/hair_rows.png: the hair sliders at their end with one row for everyone, and with the face's own.
 
-    python docs/hair_variants.py [--weights weights] [--data data/synthetic] [--out docs/hair_variants.png]
+    python docs/hair_rows.py [--weights weights] [--data data/synthetic] [--out docs/hair_rows.png]
 
 Each row is a test face of the synthetic set in one hair state (the first of the test split in
 it); the columns show its reconstruction, then brown hair and bald at alpha 4, each drawn with the
@@ -33,10 +33,10 @@ COLUMNS = ["reconstruction"] + [f"{name.replace('_', ' ').lower()} +4: {how}" fo
 
 
 def main() -> None:
-    args, editor, judge, images, labels = figure_inputs(__doc__, "hair_variants.png")
-    if editor.personal is None:
-        sys.exit(f"{args.weights}: its bank has no rows per hair state (train.vectors --personal)")
-    shared = Editor(editor.model, replace(editor.bank, personal=None))
+    args, editor, judge, images, labels = figure_inputs(__doc__, "hair_rows.png")
+    if editor.hair_rows is None:
+        sys.exit(f"{args.weights}: its bank has no rows per hair state (train.vectors --hair-rows)")
+    shared = Editor(editor.model, replace(editor.bank, hair_rows=None))
     states = states_of(labels)
     rows = []
     for state_name, state in ROWS:

@@ -18,7 +18,7 @@ from disguise.sliders.bank import AttributeBank, AttributeRecord
 from disguise.sliders.calibration import GAIN, calibrate_pictures
 from disguise.sliders.editor import Editor
 from disguise.sliders.measure import EditResult, QualityBar
-from disguise.sliders.picture_rows import Pictured
+from disguise.sliders.picture_rows import PictureRows
 
 Z = 48  # the toy's code: the 4 x 4 x 3 middle of an 8 x 8 picture
 B = INDEX["Blurry"]
@@ -72,10 +72,10 @@ def _faces(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def _bank(pictured: Pictured | None = None) -> AttributeBank:
+def _bank(picture_rows: PictureRows | None = None) -> AttributeBank:
     records = [AttributeRecord(a, 1, 1, True, 1.0, 1, method="calibrated", scale=1.0) for a in ATTRIBUTES]
     vectors = 0.1 * torch.randn(40, Z, generator=torch.Generator().manual_seed(3))
-    return AttributeBank(ATTRIBUTES, vectors, records, pictured=pictured)
+    return AttributeBank(ATTRIBUTES, vectors, records, picture_rows=picture_rows)
 
 
 def test_a_blurry_faces_row_is_the_way_to_its_own_blurred_picture(tmp_path):
@@ -83,8 +83,8 @@ def test_a_blurry_faces_row_is_the_way_to_its_own_blurred_picture(tmp_path):
     an edit, a grid, under locks and in the page's conditioned bank alike, while every other row is
     the bank's and an edit of other sliders never decodes the face."""
     model = _Toy()
-    pictured = Pictured({"Blurry": 1.5}, end=4.0, notes={"Blurry": "toy"})
-    bank = _bank(pictured)
+    picture_rows = PictureRows({"Blurry": 1.5}, end=4.0, notes={"Blurry": "toy"})
+    bank = _bank(picture_rows)
     editor = Editor(model, bank)
     images, _ = _faces(3, seed=0)
     z = editor.encode(images)
@@ -122,13 +122,13 @@ def test_a_blurry_faces_row_is_the_way_to_its_own_blurred_picture(tmp_path):
     path = tmp_path / "bank.safetensors"
     bank.save(path)
     back = AttributeBank.load(path, z_dim=Z)
-    assert back.pictured == pictured
-    assert back.pictured.describe() == ["Blurry: the face's own picture blurred by 1.5 px of the aligned frame "
-                                        "at alpha 4 (toy)"]
+    assert back.picture_rows == picture_rows
+    assert back.picture_rows.describe() == ["Blurry: the face's own picture blurred by 1.5 px of the aligned frame "
+                                            "at alpha 4 (toy)"]
     assert torch.allclose(Editor(_Toy(), back).rows(z[1]), editor.rows(z[1]))
-    replace(bank, pictured=None).save(tmp_path / "plain.safetensors")
-    assert AttributeBank.load(tmp_path / "plain.safetensors").pictured is None
-    tensors = load_file(str(path))
+    replace(bank, picture_rows=None).save(tmp_path / "plain.safetensors")
+    assert AttributeBank.load(tmp_path / "plain.safetensors").picture_rows is None
+    tensors = load_file(str(path))  # the file format keeps the picture rows under "pictured" (PictureRows.META)
     with safe_open(str(path), framework="pt") as f:
         meta = dict(f.metadata())
     for text, message in (('{"end": 4, "blur": {"Male": 2}, "notes": {}}', "not a slider of the picture"),
@@ -152,16 +152,16 @@ def test_the_blur_is_chosen_on_validation_faces_where_the_shared_row_misses():
     images, labels = _faces(120, seed=1)
     editor = Editor(_Toy(), _bank())
     judge = _Judge()
-    pictured, measured = calibrate_pictures(editor, judge, images, labels, ladder=(0.2, 1.0, 1.5), max_faces=60,
-                                            progress=False)
+    picture_rows, measured = calibrate_pictures(editor, judge, images, labels, ladder=(0.2, 1.0, 1.5), max_faces=60,
+                                                progress=False)
     (m,) = measured
     assert set(m.ladder) == {0.2, 1.0, 1.5}
     assert m.ladder[0.2].success < 0.5 and m.ladder[1.0].success == 1.0 and m.ladder[1.0].kept == 1.0
     assert m.shared[0] < 0.1 and m.adopted and m.blur == 1.0  # the first of the best on a tie
     assert min(m.choice.success, m.choice.kept) >= min(m.shared) + GAIN
-    assert pictured is not None and pictured.blur == {"Blurry": 1.0} and pictured.end == 4.0
+    assert picture_rows is not None and picture_rows.blur == {"Blurry": 1.0} and picture_rows.end == 4.0
     assert "adopted" in m.describe() and "the shared row" in m.describe()
-    edited = Editor(_Toy(), _bank(pictured))
+    edited = Editor(_Toy(), _bank(picture_rows))
     z = edited.encode(images[:10])
     assert (judge(edited.decode_float(edited.edit(z[0], {"Blurry": 4.0})))[:, B] > 0).all()
     weak, (w,) = calibrate_pictures(editor, judge, images, labels, ladder=(0.1, 0.2), max_faces=60, progress=False)

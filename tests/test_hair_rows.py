@@ -1,5 +1,5 @@
 """The hair sliders' rows per hair state: the gate, the face's own rows (in every edit, the page's
-included), the bank's file, and the choice of variants on faces in each state."""
+included), the bank's file, and the choice of hair rows on faces in each state."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from disguise.attributes import ATTRIBUTES, INDEX
 from disguise.sliders.bank import AttributeBank, AttributeRecord
 from disguise.sliders.editor import Editor
 from disguise.sliders.effects import fit_effects
-from disguise.sliders.hair_choice import GAIN, choose_variants, personal_link
-from disguise.sliders.hair_rows import OTHER, STATES, Gate, Personal, fit_gate, sources, states_of
+from disguise.sliders.hair_choice import GAIN, choose_hair_rows, hair_row_link
+from disguise.sliders.hair_rows import OTHER, STATES, Gate, HairRows, fit_gate, sources, states_of
 from disguise.sliders.means import labelled_batches
 
 Z = 48  # codes: one number per attribute (0..39), 8 more the faces leave at 0
@@ -100,26 +100,26 @@ def _gate_on(state: str) -> Gate:
 
 
 def test_a_faces_rows_follow_its_hair_and_every_edit_uses_them(tmp_path):
-    """On a face the gate reads as black-haired, the brown slider is its variant (in an edit, a
+    """On a face the gate reads as black-haired, the brown slider is its hair row (in an edit, a
     strip's codes, a grid and the page's conditioned bank alike); on any other face it is the
-    shared row; the bank's file keeps the variants and refuses broken ones."""
+    shared row; the bank's file keeps the hair rows and refuses broken ones."""
     vectors = torch.randn(40, Z, generator=torch.Generator().manual_seed(1))
-    variant = torch.randn(Z, generator=torch.Generator().manual_seed(2))
-    personal = Personal(_gate_on("Black_Hair"), {("Brown_Hair", "Black_Hair"): variant},
-                        {("Brown_Hair", "Black_Hair"): "link"})
-    bank = AttributeBank(ATTRIBUTES, vectors, _records(), personal)
+    row = torch.randn(Z, generator=torch.Generator().manual_seed(2))
+    hair_rows = HairRows(_gate_on("Black_Hair"), {("Brown_Hair", "Black_Hair"): row},
+                         {("Brown_Hair", "Black_Hair"): "link"})
+    bank = AttributeBank(ATTRIBUTES, vectors, _records(), hair_rows)
     editor = Editor(_Toy(), bank)
     black, other = torch.zeros(Z), torch.zeros(Z)
     black[47] = 1.0
     k = INDEX["Brown_Hair"]
-    assert torch.allclose(editor.rows(black)[k], variant, atol=1e-5)
+    assert torch.allclose(editor.rows(black)[k], row, atol=1e-5)
     assert torch.equal(editor.rows(other)[k], vectors[k]) or torch.allclose(editor.rows(other)[k], vectors[k])
     assert torch.equal(editor.rows()[k], vectors[k])
     assert torch.equal(editor.rows(black)[INDEX["Male"]], vectors[INDEX["Male"]])  # other sliders: shared
-    assert torch.allclose(editor.edit(black, {"Brown_Hair": 2.0}), black + 2 * variant, atol=1e-5)
+    assert torch.allclose(editor.edit(black, {"Brown_Hair": 2.0}), black + 2 * row, atol=1e-5)
     assert torch.allclose(editor.edit(other, {"Brown_Hair": 2.0}), other + 2 * vectors[k], atol=1e-5)
     grid = editor.grid_codes(torch.stack([black, other]), "Brown_Hair", [0, 1, 3])
-    assert torch.allclose(grid[0, 2], black + 3 * variant, atol=1e-5)
+    assert torch.allclose(grid[0, 2], black + 3 * row, atol=1e-5)
     assert torch.allclose(grid[1, 2], other + 3 * vectors[k], atol=1e-5)
     assert torch.equal(grid[:, 0], torch.stack([black, other]))
     locked = ["Male", "Smiling"]
@@ -133,20 +133,20 @@ def test_a_faces_rows_follow_its_hair_and_every_edit_uses_them(tmp_path):
     path = tmp_path / "bank.safetensors"
     bank.save(path)
     back = AttributeBank.load(path, z_dim=Z)
-    assert back.personal is not None and list(back.personal.variants) == [("Brown_Hair", "Black_Hair")]
-    assert torch.equal(back.personal.variants[("Brown_Hair", "Black_Hair")], variant)
-    assert back.personal.describe() == ["Brown_Hair on black hair: link"]
+    assert back.hair_rows is not None and list(back.hair_rows.by_state) == [("Brown_Hair", "Black_Hair")]
+    assert torch.equal(back.hair_rows.by_state[("Brown_Hair", "Black_Hair")], row)
+    assert back.hair_rows.describe() == ["Brown_Hair on black hair: link"]
     assert torch.allclose(Editor(_Toy(), back).rows(black), editor.rows(black))
-    # Variants chosen again for some sliders replace theirs and keep the others'.
+    # Hair rows chosen again for some sliders replace theirs and keep the others'.
     bald = torch.ones(Z)
-    newer = Personal(_gate_on("Blond_Hair"), {("Bald", "Blond_Hair"): bald}, {("Bald", "Blond_Hair"): "new"})
-    both = personal.updated(newer, ["Bald"])
-    assert both.gate is newer.gate and set(both.variants) == {("Brown_Hair", "Black_Hair"), ("Bald", "Blond_Hair")}
+    newer = HairRows(_gate_on("Blond_Hair"), {("Bald", "Blond_Hair"): bald}, {("Bald", "Blond_Hair"): "new"})
+    both = hair_rows.updated(newer, ["Bald"])
+    assert both.gate is newer.gate and set(both.by_state) == {("Brown_Hair", "Black_Hair"), ("Bald", "Blond_Hair")}
     assert both.notes[("Brown_Hair", "Black_Hair")] == "link"
-    assert set(personal.updated(newer, ["Bald", "Brown_Hair"]).variants) == {("Bald", "Blond_Hair")}
-    replace(bank, personal=None).save(tmp_path / "plain.safetensors")
-    assert AttributeBank.load(tmp_path / "plain.safetensors").personal is None
-    tensors = load_file(str(path))
+    assert set(hair_rows.updated(newer, ["Bald", "Brown_Hair"]).by_state) == {("Bald", "Blond_Hair")}
+    replace(bank, hair_rows=None).save(tmp_path / "plain.safetensors")
+    assert AttributeBank.load(tmp_path / "plain.safetensors").hair_rows is None
+    tensors = load_file(str(path))  # the file format keeps the hair rows under "variants" (HairRows.FILE_KEY)
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as f:
@@ -154,7 +154,7 @@ def test_a_faces_rows_follow_its_hair_and_every_edit_uses_them(tmp_path):
     for broken, message in (({k: v for k, v in tensors.items() if k != "gate_bias"}, "not an attribute bank"),
                             ({**tensors, "gate_weight": torch.zeros(3, Z)}, "the gate must be"),
                             ({**tensors, "variants": torch.full((1, Z), float("nan"))}, "NaN"),
-                            ({**tensors, "variants": torch.zeros(2, Z)}, "variants have shape")):
+                            ({**tensors, "variants": torch.zeros(2, Z)}, "hair rows have shape")):
         save_file(broken, str(tmp_path / "broken.safetensors"), metadata=meta)
         with pytest.raises(ValueError, match=message):
             AttributeBank.load(tmp_path / "broken.safetensors")
@@ -162,11 +162,11 @@ def test_a_faces_rows_follow_its_hair_and_every_edit_uses_them(tmp_path):
     with pytest.raises(ValueError, match="only the hair sliders"):
         AttributeBank.load(tmp_path / "broken.safetensors")
     save_file(tensors, str(tmp_path / "broken.safetensors"), metadata={**meta, "variants": "{not json"})
-    with pytest.raises(ValueError, match="unreadable variant names"):
+    with pytest.raises(ValueError, match="unreadable hair row names"):
         AttributeBank.load(tmp_path / "broken.safetensors")
 
 
-def test_variants_are_adopted_where_the_shared_row_misses():
+def test_hair_rows_are_adopted_where_the_shared_row_misses():
     """In the toy world the judge sees brown hair only once black is gone, and not pushed too far.
     The shared brown row, at its end, takes black off a black-haired face by half (the average of
     what faces without brown hair have): few of them turn brown, and no stronger end of it turns
@@ -180,13 +180,13 @@ def test_variants_are_adopted_where_the_shared_row_misses():
     effect_rows = fit.directions()
     k, black = INDEX["Brown_Hair"], INDEX["Black_Hair"]
     assert 0.2 < float(-effect_rows[k, black]) / 2 < 0.8  # the shared link removes part of black
-    link = personal_link(fit, "Brown_Hair", "Black_Hair")
+    link = hair_row_link(fit, "Brown_Hair", "Black_Hair")
     assert float(link[black]) == pytest.approx(-2.0, abs=0.2) and float(link[k]) == pytest.approx(2.0, abs=0.2)
     shared = AttributeBank(ATTRIBUTES, effect_rows * 0.8 / 4, _records())  # its end: 0.8 of the effect row
     editor = Editor(model, shared)
     train_codes = editor.encode(train_x)
-    personal, measured, accuracy = choose_variants(editor, judge, shared, fit, valid_x, valid_y, train_codes,
-                                                   train_y, ["Brown_Hair"], max_faces=60, progress=False)
+    hair_rows, measured, accuracy = choose_hair_rows(editor, judge, shared, fit, valid_x, valid_y, train_codes,
+                                                     train_y, ["Brown_Hair"], max_faces=60, progress=False)
     assert accuracy >= 0.98
     by_state = {v.state: v for v in measured if v.attribute == "Brown_Hair"}
     assert set(by_state) == {"Black_Hair", "Blond_Hair"}  # no grey or bald faces to measure on
@@ -195,9 +195,9 @@ def test_variants_are_adopted_where_the_shared_row_misses():
     assert on_black.choice.source == "link"
     assert not by_state["Blond_Hair"].adopted and by_state["Blond_Hair"].shared[0] >= 0.9
     assert min(on_black.choice.success, on_black.choice.kept) >= min(on_black.shared) + GAIN
-    assert list(personal.variants) == [("Brown_Hair", "Black_Hair")] and "link" in on_black.describe()
-    # The bank with its variant turns black-haired validation faces brown; the shared row did not.
-    mine = Editor(model, replace(shared, personal=personal))
+    assert list(hair_rows.by_state) == [("Brown_Hair", "Black_Hair")] and "link" in on_black.describe()
+    # The bank with its hair row turns black-haired validation faces brown; the shared row did not.
+    mine = Editor(model, replace(shared, hair_rows=hair_rows))
     rows = np.flatnonzero(valid_y[:, black] == 1)[:40]
     z = mine.encode(valid_x[rows])
     after = torch.stack([mine.edit(code, {"Brown_Hair": 4.0}) for code in z])
@@ -205,4 +205,4 @@ def test_variants_are_adopted_where_the_shared_row_misses():
     seen = lambda codes: (judge(model.decode(codes)) > 0)[:, k].float().mean()  # noqa: E731
     assert seen(after) >= 0.9 and seen(before) <= 0.3
     with pytest.raises(ValueError, match="only the hair sliders"):
-        choose_variants(editor, judge, shared, fit, valid_x, valid_y, train_codes, train_y, ["Male"])
+        choose_hair_rows(editor, judge, shared, fit, valid_x, valid_y, train_codes, train_y, ["Male"])
