@@ -10,7 +10,6 @@ the Gradio workarounds, the handler that wraps each event and the serving are ap
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from disguise.photo.exports import MAX_FRAMES, SWEEP_FRAMES, SWEEP_PEAK
 from disguise.serving import events, text
 from disguise.serving.pictures import PictureFiles
 from disguise.serving.server import settle
-from disguise.serving.studio import SLIDER_LIMIT, Studio
+from disguise.serving.studio import GALLERY_TOP, SLIDER_LIMIT, Studio
 from disguise.serving.web_assets import WebAssets
 
 __all__ = ["build_demo", "gpu", "handler", "launch", "main", "mount"]  # what tests, bench/ and docs/ use
@@ -144,12 +143,18 @@ def match_tab(studio: Studio, on: Callable) -> tuple[ui.FaceImage, gr.Checkbox]:
             drawn = gr.Checkbox(label="Drawn faces (judged by the learned identity model)", value=False,
                                 elem_id="match-drawn")
             match = gr.Button("Match", variant="primary", elem_id="match", interactive=studio.matcher is not None)
+            with gr.Group(visible=studio.gallery is not None):  # an app with a gallery is behind a login
+                top = gr.Slider(1, GALLERY_TOP, 5, step=1, label="Faces to show", elem_id="gallery-top")
+                search = gr.Button("Search the gallery", elem_id="gallery-search")
         with gr.Column(scale=8, min_width=320):
             summary = gr.Markdown(label="Ranking", elem_id="match-summary")
             pictures = gr.Gallery(label="Sighting | suspect | suspect in the sighting's disguise", columns=3,
                                   height="auto", object_fit="contain", elem_id="match-gallery")
             report = gr.File(label="Report (PNG)", elem_id="match-file")
     match.click(on(events.match), [sighting, suspects, seen, drawn], [summary, pictures, report], api_name="match")
+    if studio.gallery is not None:  # no endpoint at all without one
+        search.click(on(events.gallery_search), [sighting, seen, drawn, top], [summary, pictures, report],
+                     api_name="gallery_search")
     return sighting, drawn
 
 
@@ -277,22 +282,17 @@ def build_demo(studio: Studio, assets: WebAssets | None = None, latent: LatentSp
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Serve the disguise web app.")
-    p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="folder or Hub repo id")
-    p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
-    p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    args = p.parse_args(argv)
+    args = ui.parse_args(argv, DEFAULT_WEIGHTS)
     try:
-        studio = Studio.load(args.weights, device=args.device)
-        assets = WebAssets.choose(studio.decoder_file)
+        studio, assets, logins = ui.start(args)
     except (FileNotFoundError, ValueError) as e:
-        print(f"error: cannot load the weights: {e}", file=sys.stderr)
+        print(f"error: cannot start: {e}", file=sys.stderr)
         return 2
     print(text.started(args.weights, studio, assets.runtime))
     demo = build_demo(studio, assets)
     settle()
-    launch(demo, assets, server_name=args.host, server_port=args.port, theme=gr.themes.Soft(), footer_links=["api"])
+    launch(demo, assets, server_name=args.host, server_port=args.port, theme=gr.themes.Soft(), footer_links=["api"],
+           auth=logins or None)
     return 0
 
 

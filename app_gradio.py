@@ -1,14 +1,19 @@
 """The app's Gradio plumbing, beside app.py so that app.py is the page's layout and wiring alone
 (the library never imports gradio): every workaround for Gradio, each saying why it exists;
 ``handler``, which makes an event of ``disguise.serving.events`` (a plain function) what Gradio
-calls; the forty sliders in their groups; the page's own files (``web``); ``launch`` and ``mount``.
+calls; the forty sliders in their groups; the page's own files (``web``); the command line, the
+logins (``credentials``: a gallery is served only behind one) and starting (``start``,
+``launch``, ``mount``).
 """
 
 from __future__ import annotations
 
+import argparse
 import functools
 import inspect
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import gradio as gr
@@ -17,6 +22,7 @@ from PIL import Image
 from disguise.attributes import ATTRIBUTES, GROUPS, pretty
 from disguise.classic.space import LatentSpace
 from disguise.files import WEB_DIR
+from disguise.gallery.search import GALLERY_ENV, GallerySearch, gallery_path
 from disguise.serving import events
 from disguise.serving.pictures import PictureFiles
 from disguise.serving.server import asset_routes
@@ -136,6 +142,53 @@ def slider_groups(prefix: str) -> list[AlphaSlider]:
 def web(name: str) -> str:
     """One of the page's own files (web/), as text."""
     return (WEB_DIR / name).read_text()
+
+
+AUTH_ENV, AUTH_FILE_ENV = "DISGUISE_AUTH", "DISGUISE_AUTH_FILE"
+
+
+def credentials(environ=os.environ) -> list[tuple[str, str]]:
+    """The logins the page asks for: ``DISGUISE_AUTH`` ("user:password", several separated by
+    commas) or the file named by ``DISGUISE_AUTH_FILE`` (a "user:password" per line); never
+    from the repository. An entry without a user or a password is an error, not a login."""
+    lines = environ.get(AUTH_ENV, "").split(",")
+    if environ.get(AUTH_FILE_ENV):
+        try:
+            lines += Path(environ[AUTH_FILE_ENV]).read_text().splitlines()
+        except OSError as e:
+            raise ValueError(f"{AUTH_FILE_ENV}: cannot read {environ[AUTH_FILE_ENV]}: {e.strerror}") from None
+    found = []
+    for line in (x.strip() for x in lines):
+        if not line or line.startswith("#"):
+            continue
+        user, sep, password = line.partition(":")
+        if not (sep and user.strip() and password):
+            raise ValueError(f"a login must be user:password, got one without {'a user' if sep else 'a colon'}")
+        found.append((user.strip(), password))
+    return found
+
+
+def parse_args(argv: list[str] | None, weights: str) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Serve the disguise web app.")
+    p.add_argument("--weights", default=weights, help="folder or Hub repo id")
+    p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--gallery", default=None, help=f"known faces to search (python -m train.gallery; default: "
+                   f"${GALLERY_ENV}); served only behind a login (${AUTH_ENV} or ${AUTH_FILE_ENV})")
+    return p.parse_args(argv)
+
+
+def start(args: argparse.Namespace) -> tuple[Studio, WebAssets, list[tuple[str, str]]]:
+    """The models, the page's files and the logins; a gallery without a login is refused before
+    anything is loaded (a ``ValueError`` saying how to give one)."""
+    logins, gallery = credentials(), gallery_path(args.gallery)
+    if gallery is not None and not logins:
+        raise ValueError(f"a gallery holds people's faces and is served only behind a login: set {AUTH_ENV}="
+                         f"user:password (or {AUTH_FILE_ENV}=a file of user:password lines) and start again")
+    studio = Studio.load(args.weights, device=args.device)
+    studio.gallery = GallerySearch(gallery, studio.recognisers, args.weights) if gallery is not None else None
+    return studio, WebAssets.choose(studio.decoder_file), logins
 
 
 def launch(demo: gr.Blocks, assets: WebAssets, **kwargs) -> tuple:

@@ -269,6 +269,17 @@ def match(studio: Studio, sighting, suspects, seen=None, drawn: bool = False):
     return text.match_table(result), pictures, str(path)
 
 
+def gallery_search(studio: Studio, sighting, seen=None, drawn: bool = False, top: float = 5):
+    """The sighting against the gallery of known faces (an app started with one, behind a login):
+    the faces found with their distances, matched or not, and the best drawn in its disguise."""
+    if sighting is None:
+        raise ValueError("Upload the sighting (a photo of the disguised person) first.")
+    if top is None or not math.isfinite(float(top)):
+        raise ValueError("How many faces to show must be a number from 1 to 20.")
+    hits, pictures, path = studio.search_gallery(sighting, DRAWN if drawn else REAL, int(top), seen or [])
+    return text.gallery_table(hits), pictures, str(path) if path else None
+
+
 # ----------------------------------------------------------------------------------------------
 # The Latent space tab
 

@@ -33,6 +33,8 @@ from ..compose.face_space import FACE_SPACE_NAME, FaceSpace
 from ..compose.pictures import aligned_composite, composite_picture, contact_sheet, describe_png
 from ..compose.session import Composite
 from ..files import EXAMPLES, write_gif, write_png
+from ..gallery.collection import Hits
+from ..gallery.search import GallerySearch
 from ..identity.match import Matcher, MatchResult, match_sheet
 from ..identity.recognisers import DRAWN, REAL, FaceShot, Recognisers
 from ..photo.alignment import prepare_face
@@ -149,13 +151,19 @@ def live_side(photo_size: tuple[int, int], screen: object) -> int:
     return int(min(max(side, 256), MAX_LIVE_SIDE))
 
 
+GALLERY_TOP = 20  # the most known faces one gallery search shows
+DISGUISED = 3  # of those, how many are drawn in the sighting's disguise (each a full match)
+
+
 class Studio:
     """The loaded model, bank and defaults behind the app."""
 
     def __init__(self, editor: Editor, display: int = DISPLAY, export_dir: str | os.PathLike | None = None,
                  recognisers: Recognisers | None = None, matcher: Matcher | None = None,
-                 drawn_examples: Sequence[str | os.PathLike] = (), face_space: FaceSpace | None = None) -> None:
+                 drawn_examples: Sequence[str | os.PathLike] = (), face_space: FaceSpace | None = None,
+                 gallery: GallerySearch | None = None) -> None:
         self.editor = editor
+        self.gallery = gallery  # known faces to search (``--gallery``; served only behind a login)
         self.face_space = face_space  # the Compose tab's (None: the tab says how to make one)
         self.recognisers = recognisers or Recognisers(None, None, {REAL: "none loaded", DRAWN: "none loaded"})
         self.matcher = matcher  # sightings against suspects (needs a recogniser)
@@ -420,6 +428,35 @@ class Studio:
         img.info.update({"Title": "disguise: sighting against suspects", "Software": "disguise",
                          "summary": result.summary})
         return result, self._save(img, "match")
+
+    def search_gallery(self, sighting, kind: str = REAL, top: int = 5, seen: Sequence[str] = ()
+                       ) -> tuple[Hits, list[tuple[np.ndarray, str]], Path | None]:
+        """``sighting`` against the gallery: the ``top`` (1 .. ``GALLERY_TOP``) nearest known faces,
+        their thumbnails captioned with name and distance, then the best ``DISGUISED`` whose photos
+        are still on disk drawn in the sighting's disguise (``seen``) beside it, as ``match`` draws
+        suspects; that picture as PNG (None when none could be drawn)."""
+        if self.gallery is None:
+            raise ValueError("this app was started without a gallery (--gallery PATH or DISGUISE_GALLERY)")
+        top = int(min(max(int(top or 1), 1), GALLERY_TOP))
+        hits = self.gallery.search(sighting, kind, top)
+        pictures = []
+        for k, h in enumerate(hits.hits, 1):
+            thumb = self.gallery.thumbnail(h)
+            if thumb is not None:
+                pictures.append((thumb, f"{k}. {h.name}: distance {h.distance:.3f}"
+                                        + (" (the same person)" if h.recognised else "")))
+        names = {}
+        for h in hits.hits:
+            if Path(h.source).is_file() and h.source not in names and len(names) < DISGUISED:
+                names[h.source] = h.name
+        if not names or self.matcher is None:
+            return hits, pictures, None
+        result, path = self.match(sighting, list(names), kind, seen)
+        by_stem = {Path(source).stem: name for source, name in names.items()}
+        for m in result.suspects:
+            name = by_stem.get(m.name, m.name)
+            pictures += [(result.sighting, "sighting"), (m.disguised, f"{name}, in the sighting's disguise")]
+        return hits, pictures, path
 
     def _save(self, img: Image.Image | list[Image.Image], stem: str, compress_level: int = 6,
               comment: str = "") -> Path:

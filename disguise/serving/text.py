@@ -38,6 +38,15 @@ def match_table(result: MatchResult) -> str:
                               "| ---: | --- | ---: | :---: | --- |", *rows])
 
 
+def gallery_table(hits) -> str:
+    """A gallery search as Markdown: the verdict, then the faces found, best first."""
+    rows = [f"| {k} | {h.name} | {h.distance:.3f} | {'yes' if h.recognised else 'no'} |"
+            for k, h in enumerate(hits.hits, 1)]
+    lines = [f"**{hits.summary}**", ""] + ([f"_{hits.notice}_", ""] if hits.notice else [])
+    return "\n".join(lines + ["| rank | known face | distance | the same person |", "| ---: | --- | ---: | :---: |",
+                              *rows])
+
+
 NO_DISGUISE_CLAIM = ("The attribute judge learned drawn faces and reads no photo, so nothing is claimed about "
                      "what the sighting wears: tick the disguise you see in it (glasses, a hat, a beard, ...) "
                      "and each suspect is drawn in it.")
