@@ -58,7 +58,8 @@ def model_card(run: Path, ledger: Ledger, settings: RecipeSettings, name: str) -
               "## How it was made", "", "```bash", *_data_command(ledger.data),
               ledger.command or "python -m train.recipe --data DATA --out RUN", "```", "",
               "| stage | what it made | time |", "| --- | --- | ---: |"]
-    for stage, rec in ledger.stages.items():
+    for stage, rec in sorted(ledger.stages.items(), key=lambda kv: list(STAGE_TITLES).index(kv[0])
+                             if kv[0] in STAGE_TITLES else len(STAGE_TITLES)):
         if rec.status == "done":
             lines.append(f"| {STAGE_TITLES.get(stage, stage)} | {rec.summary} | {_minutes(rec.seconds)} |")
     total = sum(r.seconds for r in ledger.stages.values())
