@@ -19,28 +19,15 @@ from disguise.identity.recognisers import DRAWN
 
 ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS = ROOT / "weights"
-JUDGE = "attribute_classifier"
-
-
-def _judge_source() -> Path | None:
-    for folder in (WEIGHTS, ROOT / "runs" / "bundled"):
-        if (folder / f"{JUDGE}.safetensors").is_file() and (folder / f"{JUDGE}.json").is_file():
-            return folder
-    return None
 
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory) -> Path:
-    """A temporary copy of the weights folder with the judge in it."""
-    src = _judge_source()
-    if src is None or not (WEIGHTS / "identity_verification.json").is_file():
-        pytest.skip("the bundled weights (VAE, identity model, judge) are not here")
-    dst = tmp_path_factory.mktemp("weights")
-    for p in WEIGHTS.iterdir():
-        if p.is_file() and p.suffix in (".json", ".safetensors"):
-            shutil.copyfile(p, dst / p.name)
-    for ext in (".safetensors", ".json"):
-        shutil.copyfile(src / f"{JUDGE}{ext}", dst / f"{JUDGE}{ext}")
+    """A temporary copy of the bundled weights folder: the VAE, its bank, the identity model and
+    the attribute classifier that reads disguises (the chooser: the recipe's judge is not bundled)."""
+    dst = tmp_path_factory.mktemp("weights") / "weights"
+    shutil.copytree(WEIGHTS, dst, ignore=shutil.ignore_patterns("classic", "*.png", "*.onnx", "*.md"))
+    assert (dst / "identity_verification.json").is_file() and (dst / "chooser").is_dir()
     return dst
 
 
