@@ -21,13 +21,16 @@ from pathlib import Path
 
 import _common
 
+from disguise.recipe.runner import NAMES
+
 
 def report(run: Path) -> None:
     record = json.loads((run / "recipe.json").read_text())
     data = record["data"]
     print(f"{run}: {data['faces']:,} faces ({data['kind']}), {record['command']}")
     total = 0.0
-    for name, stage in record["stages"].items():
+    order = {name: k for k, name in enumerate(NAMES)}
+    for name, stage in sorted(record["stages"].items(), key=lambda kv: order.get(kv[0], len(order))):
         total += stage["seconds"]
         print(f"  {name:12s} {stage['status']:8s} {stage['seconds'] / 60:7.1f} min  {stage['summary']}")
     print(f"  {'all':12s} {'':8s} {total / 60:7.1f} min ({total / 3600:.2f} h; target on 2 CPU cores: 3 h)")
