@@ -3,7 +3,6 @@ from the Match tab through the real server, and invisible to a visitor without t
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
