@@ -140,8 +140,7 @@ def match_tab(studio: Studio, on: Callable) -> tuple[ui.FaceImage, gr.Checkbox]:
                                type="filepath", elem_id="suspects")
             seen = gr.CheckboxGroup(list(LABELS.values()), label="Seen in the sighting", elem_id="seen",
                                     info="Each suspect is drawn in this disguise")
-            drawn = gr.Checkbox(label="Drawn faces (judged by the learned identity model)", value=False,
-                                elem_id="match-drawn")
+            drawn = gr.Checkbox(label="Drawn faces (judged by the learned identity model)", elem_id="match-drawn")
             match = gr.Button("Match", variant="primary", elem_id="match", interactive=studio.matcher is not None)
             with gr.Group(visible=studio.gallery is not None):  # an app with a gallery is behind a login
                 top = gr.Slider(1, GALLERY_TOP, 5, step=1, label="Faces to show", elem_id="gallery-top")
@@ -151,10 +150,11 @@ def match_tab(studio: Studio, on: Callable) -> tuple[ui.FaceImage, gr.Checkbox]:
             pictures = gr.Gallery(label="Sighting | suspect | suspect in the sighting's disguise", columns=3,
                                   height="auto", object_fit="contain", elem_id="match-gallery")
             report = gr.File(label="Report (PNG)", elem_id="match-file")
-    match.click(on(events.match), [sighting, suspects, seen, drawn], [summary, pictures, report], api_name="match")
-    if studio.gallery is not None:  # no endpoint at all without one
-        search.click(on(events.gallery_search), [sighting, seen, drawn, top], [summary, pictures, report],
-                     api_name="gallery_search")
+    shown = [summary, pictures, report]
+    match.click(on(events.match), [sighting, suspects, seen, drawn], shown, api_name="match")
+    if studio.gallery is not None:  # no endpoint at all without one; a click on a found face draws it alone
+        search.click(on(events.gallery_search), [sighting, seen, drawn, top], shown, api_name="gallery_search")
+        pictures.select(on(ui.gallery_pick), [sighting, seen, drawn, top], shown, api_visibility="private")
     return sighting, drawn
 
 

@@ -126,6 +126,11 @@ def toggle_pick(studio: Studio, picks, evt: gr.SelectData):
     return events.toggle_pick(picks, evt.index)
 
 
+def gallery_pick(studio: Studio, sighting, seen, drawn, top, evt: gr.SelectData):
+    """A click on a found face draws it in the sighting's disguise (which: as ``plane_click``)."""
+    return events.gallery_pick(studio, sighting, seen, drawn, top, evt.index)
+
+
 def slider_groups(prefix: str) -> list[AlphaSlider]:
     """The forty sliders, -4 .. 4, ids ``prefix-NAME``, placed in their groups (hair, facial hair,
     accessories, ...); returned in CelebA's order, as the events take them."""

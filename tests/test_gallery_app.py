@@ -62,15 +62,36 @@ def test_a_gallery_without_a_login_is_refused_at_start(gallery, monkeypatch, cap
     assert "error: cannot start" in capsys.readouterr().err
 
 
-def test_the_match_tab_searches_the_gallery_behind_the_login(gallery, tmp_path):
-    from gradio_client import Client, handle_file
-
+@pytest.fixture(scope="module")
+def studio(gallery):
     from disguise.gallery.search import GallerySearch
     from disguise.serving.studio import Studio
-    from disguise.serving.web_assets import WebAssets
 
     studio = Studio.load(ROOT / "weights", device="cpu")
     studio.gallery = GallerySearch(gallery, studio.recognisers)
+    return studio
+
+
+def test_a_click_on_a_found_face_draws_that_one_in_the_disguise(studio):
+    from disguise.serving import events
+
+    sighting = str(FIXTURES / "obama3.jpg")
+    summary, pictures, report = events.gallery_search(studio, sighting, ["Eyeglasses"], False, 3)
+    found = [caption for _, caption in pictures if caption[0].isdigit()]
+    assert len(found) == 3 and len(pictures) > 3  # the faces found, then the best drawn in the disguise
+    second = found[1].split(". ", 1)[1].split(":")[0]
+    summary, pictures, report = events.gallery_pick(studio, sighting, ["Eyeglasses"], False, 3, 1)
+    drawn = [caption for _, caption in pictures if "in the sighting's disguise" in caption]
+    assert drawn == [f"{second}, in the sighting's disguise"] and report  # that one alone
+    assert events.gallery_pick(studio, sighting, [], False, 3, 4) == (events.KEEP,) * 3  # a drawn row: nothing
+    assert events.gallery_pick(studio, None, [], False, 3, 0) == (events.KEEP,) * 3
+
+
+def test_the_match_tab_searches_the_gallery_behind_the_login(studio, tmp_path):
+    from gradio_client import Client, handle_file
+
+    from disguise.serving.web_assets import WebAssets
+
     assets = WebAssets.choose(studio.decoder_file)
     demo = app.build_demo(studio, assets)
     port = free_port()

@@ -30,7 +30,7 @@ from ..identity.recognisers import DRAWN, REAL
 from ..photo.exports import VIEWS
 from ..photo.loading import ImageError
 from . import text
-from .studio import EditedFace, Studio, sanitize_sliders
+from .studio import GALLERY_TOP, EditedFace, NoSuchFace, Studio, sanitize_sliders
 
 KEEP = object()  # "leave this output as it is"
 
@@ -277,6 +277,21 @@ def gallery_search(studio: Studio, sighting, seen=None, drawn: bool = False, top
     if top is None or not math.isfinite(float(top)):
         raise ValueError("How many faces to show must be a number from 1 to 20.")
     hits, pictures, path = studio.search_gallery(sighting, DRAWN if drawn else REAL, int(top), seen or [])
+    return text.gallery_table(hits), pictures, str(path) if path else None
+
+
+def gallery_pick(studio: Studio, sighting, seen, drawn: bool, top: float, index: int):
+    """A click on the ``index``-th picture of a gallery search: a found face is drawn alone in the
+    sighting's disguise beside it (the analyst's choice); a click on a drawn row changes nothing."""
+    if sighting is None or top is None or not math.isfinite(float(top)):
+        return KEEP, KEEP, KEEP
+    if not 0 <= int(index) < int(min(max(int(top), 1), GALLERY_TOP)):
+        return KEEP, KEEP, KEEP
+    try:
+        hits, pictures, path = studio.search_gallery(sighting, DRAWN if drawn else REAL, int(top), seen or [],
+                                                     chosen=int(index))
+    except NoSuchFace:  # a click on a drawn row, where fewer faces were found than asked for
+        return KEEP, KEEP, KEEP
     return text.gallery_table(hits), pictures, str(path) if path else None
 
 

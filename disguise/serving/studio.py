@@ -152,6 +152,11 @@ def live_side(photo_size: tuple[int, int], screen: object) -> int:
 
 
 GALLERY_TOP = 20  # the most known faces one gallery search shows
+
+
+class NoSuchFace(ValueError):
+    """A gallery search's face chosen by a number past those found."""
+
 DISGUISED = 3  # of those, how many are drawn in the sighting's disguise (each a full match)
 
 
@@ -429,12 +434,13 @@ class Studio:
                          "summary": result.summary})
         return result, self._save(img, "match")
 
-    def search_gallery(self, sighting, kind: str = REAL, top: int = 5, seen: Sequence[str] = ()
-                       ) -> tuple[Hits, list[tuple[np.ndarray, str]], Path | None]:
+    def search_gallery(self, sighting, kind: str = REAL, top: int = 5, seen: Sequence[str] = (),
+                       chosen: int | None = None) -> tuple[Hits, list[tuple[np.ndarray, str]], Path | None]:
         """``sighting`` against the gallery: the ``top`` (1 .. ``GALLERY_TOP``) nearest known faces,
         their thumbnails captioned with name and distance, then the best ``DISGUISED`` whose photos
-        are still on disk drawn in the sighting's disguise (``seen``) beside it, as ``match`` draws
-        suspects; that picture as PNG (None when none could be drawn)."""
+        are still on disk (or only the ``chosen``-th found, from 0) drawn in the sighting's disguise
+        (``seen``) beside it, as ``match`` draws suspects; that picture as PNG (None when none
+        could be drawn)."""
         if self.gallery is None:
             raise ValueError("this app was started without a gallery (--gallery PATH or DISGUISE_GALLERY)")
         top = int(min(max(int(top or 1), 1), GALLERY_TOP))
@@ -446,7 +452,9 @@ class Studio:
                 pictures.append((thumb, f"{k}. {h.name}: distance {h.distance:.3f}"
                                         + (" (the same person)" if h.recognised else "")))
         names = {}
-        for h in hits.hits:
+        if chosen is not None and not 0 <= chosen < len(hits.hits):
+            raise NoSuchFace(f"there is no face {chosen + 1} among the {len(hits.hits)} found")
+        for h in hits.hits if chosen is None else hits.hits[chosen:chosen + 1]:
             if Path(h.source).is_file() and h.source not in names and len(names) < DISGUISED:
                 names[h.source] = h.name
         if not names or self.matcher is None:
