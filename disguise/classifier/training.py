@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from ..data.batches import iterate_batches
 from ..preprocess import Preprocess, to_tensor
-from ..training.driver import Run, RunFolderError, RunState, epoch_generator, lr_schedule, saved_options
+from ..training.driver import Run, RunState, descend, epoch_generator, lr_schedule, same_setup
 from .convnet import DEFAULT_WIDTHS, random_blur
 from .model import AttributeClassifier, ClassifierConfig
 
@@ -96,13 +96,8 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, epochs: int = 12, b
             x = x.flip(3)
         if blur and torch.rand(()) < 0.5:
             x = random_blur(x, blur)
-        loss = F.binary_cross_entropy_with_logits(classifier(x), targets[idx].to(device))
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"the classifier's loss became {float(loss.detach())}; try a lower lr")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return {"loss": loss.item()}
+        return descend(opt, F.binary_cross_entropy_with_logits(classifier(x), targets[idx].to(device)),
+                       "the classifier's loss")
 
     result = run.fit(state, batches, step, on_batch=on_batch, device=device)
     if result.status == "interrupted":
@@ -112,8 +107,4 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, epochs: int = 12, b
 
 def _same_setup(run: Run, options: ClassifierTrainConfig) -> None:
     """A resumed run must see as many faces with the same options (only ``epochs`` may grow)."""
-    _, saved = saved_options(run.path)
-    diff = [f"{k}: {saved.get(k)} != {v}" for k, v in asdict(options).items()
-            if k != "epochs" and saved.get(k) != v]
-    if diff:
-        raise RunFolderError(f"{run.path} holds another classifier's run ({'; '.join(diff)})")
+    same_setup(run.path, asdict(options), "another classifier's run")

@@ -148,8 +148,37 @@ def add_photos(gallery: Gallery, photos: Sequence[Photo], kind: str, weights=Non
     recogniser = recogniser if recogniser is not None else load_recogniser(kind, weights)
     fp = fingerprint(recogniser)
     gallery.check_recogniser(kind, fp)  # another model's gallery: refused before any work
+    todo = _new_photos(gallery, kind, photos, report)
+    workers = max(1, min(int(workers or os.cpu_count() or 1), len(todo) or 1))
+    report.workers = workers
+    batch = _Batches(gallery, kind, fp, report, on_commit)
+    bar = tqdm(total=len(todo), desc=f"adding {kind} faces", unit="photo", disable=not progress or not todo,
+               dynamic_ncols=True)
+    try:
+        if workers == 1:
+            for photo in todo:
+                try:
+                    batch.take(photo, ("ok", *describe_file(photo.path, recogniser)))
+                except FaceProblem as e:
+                    batch.take(photo, ("fail", str(e)))
+                bar.update(1)
+        else:
+            _run_pool(todo, kind, weights, workers, batch.take, batch.tick, bar)
+    finally:
+        batch.commit()  # what is done is kept, even when interrupted
+        bar.close()
+        gallery.save()
+    report.seconds = time.perf_counter() - start
+    stamps = batch.stamps
+    if len(stamps) > 1:  # steady state: from the first photo described to the last (workers up)
+        report.described_per_s = (len(stamps) - 1) / max(stamps[-1] - stamps[0], 1e-9)
+    return report
 
-    todo: list[tuple[Photo, str]] = []
+
+def _new_photos(gallery: Gallery, kind: str, photos: Sequence[Photo], report: AddReport) -> list[Photo]:
+    """The photos to describe: each file hashed once; the unreadable, those already in the
+    gallery and repeats within ``photos`` go to ``report`` instead."""
+    todo: list[Photo] = []
     first: dict[str, str] = {}
     hashed = [(p, *_hash(p)) for p in photos]
     known = gallery.known(kind, [h for _, h, _ in hashed if h])
@@ -162,66 +191,50 @@ def add_photos(gallery: Gallery, photos: Sequence[Photo], kind: str, weights=Non
             report.duplicates.append((photo.path, first[sha]))
         else:
             first[sha] = photo.path
-            todo.append((photo, sha))
+            todo.append(photo)
+    return todo
 
-    workers = max(1, min(int(workers or os.cpu_count() or 1), len(todo) or 1))
-    report.workers = workers
-    pending: list[NewFace] = []
-    last_commit = time.monotonic()
 
-    def commit() -> None:
-        nonlocal last_commit
-        if pending:
-            ids = gallery.add_faces(kind, pending, fp)
-            for face_id, f in zip(ids, pending):
+class _Batches:
+    """Described faces gathered and committed in batches (``BATCH`` faces or ``BATCH_S`` seconds,
+    whichever comes first), each batch one transaction; what each photo became goes to the report."""
+
+    def __init__(self, gallery: Gallery, kind: str, fp: dict, report: AddReport,
+                 on_commit: Callable[[int], None] | None) -> None:
+        self.gallery, self.kind, self.fp, self.report, self.on_commit = gallery, kind, fp, report, on_commit
+        self.pending: list[NewFace] = []
+        self.last_commit = time.monotonic()
+        self.stamps: list[float] = []  # when each photo's result arrived
+
+    def commit(self) -> None:
+        if self.pending:
+            ids = self.gallery.add_faces(self.kind, self.pending, self.fp)
+            for face_id, f in zip(ids, self.pending):
                 if face_id is None:  # another process added the same photo meanwhile
-                    report.already.append(f.source)
+                    self.report.already.append(f.source)
                 else:
-                    report.added.append((face_id, f.name, f.source))
-            pending.clear()
-            if on_commit:
-                on_commit(gallery.count(kind))
-        last_commit = time.monotonic()
+                    self.report.added.append((face_id, f.name, f.source))
+            self.pending.clear()
+            if self.on_commit:
+                self.on_commit(self.gallery.count(self.kind))
+        self.last_commit = time.monotonic()
 
-    def tick() -> None:
-        if pending and time.monotonic() - last_commit >= BATCH_S:
-            commit()
+    def tick(self) -> None:
+        if self.pending and time.monotonic() - self.last_commit >= BATCH_S:
+            self.commit()
 
-    stamps: list[float] = []
-
-    def take(photo: Photo, result: tuple) -> None:
-        stamps.append(time.perf_counter())
+    def take(self, photo: Photo, result: tuple) -> None:
+        self.stamps.append(time.perf_counter())
         if result[0] == "ok":
             _, sha, vec, thumb = result
             # the bytes described are the ones stored under their hash (a file changed since it
             # was hashed goes by its new hash)
-            pending.append(NewFace(photo.name, photo.path, sha, vec, thumb))
+            self.pending.append(NewFace(photo.name, photo.path, sha, vec, thumb))
         else:
-            report.failures.append(Failure(photo.path, photo.name, result[1]))
-        if len(pending) >= BATCH:
-            commit()
-        tick()
-
-    bar = tqdm(total=len(todo), desc=f"adding {kind} faces", unit="photo", disable=not progress or not todo,
-               dynamic_ncols=True)
-    try:
-        if workers == 1:
-            for photo, _ in todo:
-                try:
-                    take(photo, ("ok", *describe_file(photo.path, recogniser)))
-                except FaceProblem as e:
-                    take(photo, ("fail", str(e)))
-                bar.update(1)
-        else:
-            _run_pool([p for p, _ in todo], kind, weights, workers, take, tick, bar)
-    finally:
-        commit()  # what is done is kept, even when interrupted
-        bar.close()
-        gallery.save()
-    report.seconds = time.perf_counter() - start
-    if len(stamps) > 1:  # steady state: from the first photo described to the last (workers up)
-        report.described_per_s = (len(stamps) - 1) / max(stamps[-1] - stamps[0], 1e-9)
-    return report
+            self.report.failures.append(Failure(photo.path, photo.name, result[1]))
+        if len(self.pending) >= BATCH:
+            self.commit()
+        self.tick()
 
 
 CRASHED = "the worker describing it crashed (try this photo alone)"

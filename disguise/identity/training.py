@@ -23,7 +23,7 @@ from ..data.batches import iterate_batches
 from ..data.cache import load_split
 from ..data.celeba import CelebA
 from ..preprocess import Preprocess, to_tensor
-from ..training.driver import Run, RunFolderError, RunState, epoch_generator, lr_schedule, saved_options
+from ..training.driver import Run, RunState, descend, epoch_generator, lr_schedule, same_setup
 from .model import IdentityConfig, IdentityNet, MarginHead
 
 CHECKPOINT_NAME = "identity_checkpoint.safetensors"
@@ -141,13 +141,7 @@ def train_identity(faces: np.ndarray, person_ids: np.ndarray, config: IdentityCo
     def step(idx: np.ndarray) -> dict[str, float]:
         x = augment(to_tensor(faces[idx], device), options.blur)
         y = labels_t[idx].to(device)
-        loss = F.cross_entropy(head(net(x), y), y)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"the loss became {float(loss.detach())}; try a lower lr")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return {"loss": loss.item()}
+        return descend(opt, F.cross_entropy(head(net(x), y), y))
 
     result = run.fit(state, batches, step, on_batch=on_batch, device=device)
     if result.status == "interrupted":
@@ -157,8 +151,4 @@ def train_identity(faces: np.ndarray, person_ids: np.ndarray, config: IdentityCo
 
 def _same_setup(run: Run, setup: dict) -> None:
     """A resumed run must see the same faces and options (only ``epochs`` may grow)."""
-    _, saved = saved_options(run.path)
-    diff = [f"{k}: {saved.get(k)} != {v}" for k, v in setup.items()
-            if k != "epochs" and saved.get(k) != v]
-    if diff:
-        raise RunFolderError(f"{run.path} holds another run ({'; '.join(diff)})")
+    same_setup(run.path, setup)

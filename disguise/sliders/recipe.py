@@ -308,6 +308,30 @@ class _Work:
         return SliderReport(**{k: ({a: tuple(v) for a, v in raw[k].items()} if k in ("calibrated", "final") else raw[k])
                                for k in raw})
 
+    def made(self, name: str, z_dim: int, make: Callable[[], AttributeBank], report: SliderReport) -> AttributeBank:
+        """Step ``name``'s bank: read back when it was made already, else made, kept and timed."""
+        done = self.bank(name, z_dim)
+        if done is not None:
+            return done
+        began = time.perf_counter()
+        bank = make()
+        bank.save(self.folder / f"{name}.safetensors")
+        report.seconds[name] = round(time.perf_counter() - began, 1)
+        self.save_report(report)
+        return bank
+
+    def moments(self, make: Callable[[], CodeMoments], report: SliderReport) -> CodeMoments:
+        """The training codes' moments the effects are fitted from: read back, or made and kept."""
+        saved = self.tensors("moments")
+        if saved is not None:
+            return CodeMoments(saved["xtx"], saved["xtz"], None)
+        began = time.perf_counter()
+        m = make()
+        write_safetensors(self.folder / "moments.safetensors", {"xtx": m.xtx, "xtz": m.xtz})
+        report.seconds["effects"] = round(time.perf_counter() - began, 1)
+        self.save_report(report)
+        return m
+
     def save_report(self, report: SliderReport) -> None:
         atomic_write(self.folder / "report.json", lambda p: p.write_text(json.dumps(asdict(report), indent=1)))
 
@@ -328,30 +352,13 @@ def make_sliders(model: VAE, guide: AttributeClassifier, chooser: AttributeClass
     bar = QualityBar()
 
     def timed(name: str, make: Callable[[], AttributeBank]) -> AttributeBank:
-        done = work_.bank(name, z_dim)
-        if done is not None:
-            step(name)
-            return done
-        began = time.perf_counter()
-        bank = make()
-        bank.save(work_.folder / f"{name}.safetensors")
-        report.seconds[name] = round(time.perf_counter() - began, 1)
-        work_.save_report(report)
+        bank = work_.made(name, z_dim, make, report)
         step(name)
         return bank
 
     seed = timed("seed", lambda: seed_bank(model, train, settings, device, progress))
-    saved = work_.tensors("moments")
-    if saved is None:
-        began = time.perf_counter()
-        m = moments(model, train, settings, device, progress)
-        write_safetensors(work_.folder / "moments.safetensors", {"xtx": m.xtx, "xtz": m.xtz})
-        report.seconds["effects"] = round(time.perf_counter() - began, 1)
-        work_.save_report(report)
-    else:
-        m = CodeMoments(saved["xtx"], saved["xtz"], None)
+    fit = effects_of(work_.moments(lambda: moments(model, train, settings, device, progress), report), RIDGE)
     step("effects")
-    fit = effects_of(m, RIDGE)
     effect = effect_bank(fit, batches=-(-len(train) // settings.batch_size))
     editor = Editor(model, seed, device)
 

@@ -332,6 +332,26 @@ class Run:
             torch.distributed.barrier()
 
 
+def same_setup(path: Path, setup: Mapping, what: str = "another run") -> None:
+    """A run resumed in ``path`` must see the same faces and options it began with (only
+    ``epochs`` may grow); otherwise a ``RunFolderError`` naming each difference."""
+    _, saved = saved_options(path)
+    diff = [f"{k}: {saved.get(k)} != {v}" for k, v in setup.items() if k != "epochs" and saved.get(k) != v]
+    if diff:
+        raise RunFolderError(f"{path} holds {what} ({'; '.join(diff)})")
+
+
+def descend(opt: torch.optim.Optimizer, loss: torch.Tensor, what: str = "the loss") -> dict[str, float]:
+    """One optimiser step on ``loss``, refused (``FloatingPointError``) when it is not finite;
+    the step's metrics for ``Run.fit``."""
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"{what} became {float(loss.detach())}; try a lower lr")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return {"loss": loss.item()}
+
+
 def write_metrics(path: Path, history: list[dict]) -> None:
     """``metrics.csv``: one row per epoch, the columns in the order the first row has them."""
     columns = list(dict.fromkeys(k for row in history for k in row))
