@@ -7,17 +7,20 @@ record read back.
 Prints each stage's time, the total against the target (issue 42: the 30,000-face synthetic set at
 64 px within 3 hours on 2 CPU cores; within 1 hour on one GPU for a CelebA-sized set at 128 px),
 and the judge's figures. The times are those of the run's last pass through each stage: a stage
-resumed after a stop counts the time since it resumed, so a run meant for this benchmark should go
-through uninterrupted.
+resumed after a stop counts the time since it resumed. So for each training stage it also prints
+its epochs' own time from their metrics (every pass), and the median epoch times the epochs: the
+stage's training at the pace it mostly ran, which a few epochs slowed by other work do not move.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import subprocess
 import sys
 from pathlib import Path
+from statistics import median
 
 import _common
 
@@ -34,6 +37,13 @@ def report(run: Path) -> None:
         total += stage["seconds"]
         print(f"  {name:12s} {stage['status']:8s} {stage['seconds'] / 60:7.1f} min  {stage['summary']}")
     print(f"  {'all':12s} {'':8s} {total / 60:7.1f} min ({total / 3600:.2f} h; target on 2 CPU cores: 3 h)")
+    for name, folders in _trained(run).items():
+        runs = [s for s in ([float(r["seconds"]) for r in _rows(f / "metrics.csv")] for f in folders) if s]
+        if runs:
+            epochs, own = sum(map(len, runs)), sum(map(sum, runs))
+            paced = sum(median(s) * len(s) for s in runs)
+            print(f"  {name:12s} {epochs} epochs in {len(runs)} runs, their own time {own / 60:.1f} min; each "
+                  f"run's median epoch x its epochs: {paced / 60:.1f} min")
     figures = record["stages"].get("evaluation", {}).get("figures", {})
     for who in ("judge", "chooser", "baseline"):
         f = figures.get(who)
@@ -42,6 +52,22 @@ def report(run: Path) -> None:
                   f"{f['informative']}, removals: {f['removals']}")
     if "psnr" in figures:
         print(f"  PSNR {figures['psnr']:.2f} dB")
+
+
+def _trained(run: Path) -> dict[str, list[Path]]:
+    """The training runs in each stage's work folder (the VAE's phases, the three classifiers, the
+    identity model)."""
+    work = run / "work"
+    return {"vae": sorted((work / "vae").glob("phase-*"), key=lambda p: int(p.name.split("-")[1])),
+            "classifiers": [work / "classifiers" / role for role in ("guide", "chooser", "judge")],
+            "identity": [work / "identity"]}
+
+
+def _rows(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def main() -> None:

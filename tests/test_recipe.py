@@ -91,6 +91,16 @@ def test_the_app_serves_the_run_folder(smoke_run, astronaut):
         assert studio.editor.bank.method in ("calibrated", "mixed")
 
 
+def test_the_benchmark_reads_a_runs_stage_times_and_its_epochs_back(smoke_run):
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "recipe.py"), "--report", str(smoke_run)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for name in ("vae", "classifiers", "identity", "sliders", "evaluation", "app_files", "card"):
+        assert f"  {name} " in r.stdout, name
+    assert "target on 2 CPU cores: 3 h" in r.stdout and "judge     adds at 90/90:" in r.stdout
+    assert "vae          1 epochs in 1 runs" in r.stdout and "classifiers  3 epochs in 3 runs" in r.stdout
+
+
 def test_the_upload_set_leaves_the_work_behind(smoke_run, monkeypatch):
     from disguise.recipe import runner
     from disguise.recipe.card import upload_set
@@ -183,6 +193,8 @@ def test_killed_during_a_stage_it_resumes_without_redoing_the_stages_before(synt
     r = recipe("--data", str(synthetic_root), "--out", str(run), *SMALL, "--until", "sliders")  # the rest: the smoke run
     assert r.returncode == 0, r.stderr[-3000:]
     assert "sliders      resume" in r.stdout
+    plan = next(line for line in r.stdout.splitlines() if "sliders      resume" in line)
+    assert plan.endswith("% done before)")  # the seed's bank at least: its estimate is of what is left
     after = stages(run)
     for name in ("vae", "classifiers", "identity"):  # not redone
         assert after[name] == before[name], name
@@ -190,6 +202,25 @@ def test_killed_during_a_stage_it_resumes_without_redoing_the_stages_before(synt
     assert (run / "work" / "sliders" / "seed.safetensors").stat().st_mtime_ns == seed_bank  # its finished step kept
     assert after["sliders"]["status"] == "done" and (run / "attribute_vectors.safetensors").is_file()
     assert "evaluation" not in after
+
+
+def test_a_resumed_stage_bar_starts_where_the_run_was_and_times_only_what_is_left():
+    import io
+
+    from tqdm import tqdm
+
+    from disguise.recipe.progress import StageBar
+
+    bar = tqdm(total=1000, file=io.StringIO(), mininterval=0)
+    on_batch = StageBar(bar).along(500, 100)  # the second pass of a run begun 500 units in
+    on_batch(1, 9)  # resumed at its 10th batch: the 609 units before were done in another process
+    assert bar.n == 610
+    for batch in range(10, 20):
+        time.sleep(0.01)
+        on_batch(1, batch)
+    assert bar.n == 620
+    assert bar.format_dict["rate"] < 1000  # ten steps in 0.1 s or more, not 620 (an ETA of the whole stage)
+    bar.close()
 
 
 def _copy_set(src: Path, dst: Path, images: int | None = None) -> Path:
@@ -274,6 +305,14 @@ def test_a_full_disk_during_a_stage_keeps_what_was_finished(synthetic_root, tmp_
     record = stages(run)
     assert record["vae"]["status"] == "done" and record["classifiers"]["status"] == "done"
     assert record["identity"]["status"] == "running"
+
+
+def test_a_setting_added_since_leaves_earlier_runs_current():
+    """``classifier_balanced`` came after runs were made: at its old value a stage does not record
+    it (so those runs are not stale); turned on, the classifiers' stage is out of date."""
+    assert "classifier_balanced" not in RecipeSettings().for_stage("classifiers")
+    assert RecipeSettings(classifier_balanced=True).for_stage("classifiers")["classifier_balanced"] is True
+    assert RecipeSettings(classifier_balanced=True).for_stage("sliders") == RecipeSettings().for_stage("sliders")
 
 
 def test_settings_split_phases_and_smoke():

@@ -209,6 +209,40 @@ def test_a_classifier_run_resumes_exactly(synthetic_root, tmp_path):
                          run_dir=tmp_path, resume=True)
 
 
+def test_balanced_labels_weigh_a_labels_faces_with_it_as_much_as_those_without(synthetic_root, tmp_path):
+    """``label_weights``: the faces without a label over those with it (bounded); a classifier
+    trained ``balanced`` records it, and its run is not resumed unbalanced (or the other way)."""
+    from disguise.classifier.training import MAX_LABEL_WEIGHT, label_weights, train_classifier
+    from disguise.data.cache import load_split
+    from disguise.data.celeba import open_celeba
+    from disguise.preprocess import Preprocess
+    from disguise.training.driver import RunFolderError
+
+    labels = -np.ones((100, 40), dtype=np.int64)
+    labels[:5, 0] = 1  # 5 of 100: a face with it weighs 95 / 5
+    labels[:50, 1] = 1  # half: alike
+    labels[:, 2] = 1  # all: bounded below
+    w = label_weights(labels)
+    assert w[0] == pytest.approx(19.0) and w[1] == pytest.approx(1.0)
+    assert w[2] == pytest.approx(1 / MAX_LABEL_WEIGHT) and w[3] == pytest.approx(MAX_LABEL_WEIGHT)  # none: bounded
+    policy = Preprocess(size=32)
+    x, y, _ = load_split(open_celeba(synthetic_root), "train", policy, progress=False)
+    x, y = np.asarray(x[:64]), y[:64]
+
+    def stop(epoch, batch):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_classifier(x, y, epochs=1, batch_size=32, policy=policy, widths=(8, 16), progress=False,
+                         run_dir=tmp_path, on_batch=stop, balanced=True)
+    with pytest.raises(RunFolderError, match="balanced: True != False"):
+        train_classifier(x, y, epochs=1, batch_size=32, policy=policy, widths=(8, 16), progress=False,
+                         run_dir=tmp_path, resume=True)
+    balanced = train_classifier(x, y, epochs=1, batch_size=32, policy=policy, widths=(8, 16), progress=False,
+                                run_dir=tmp_path, resume=True, balanced=True)
+    assert balanced.training is False
+
+
 def test_init_fine_tunes_from_a_model_and_the_schedule_resumes_exactly(synthetic_root, tmp_path):
     """--init starts from a model's weights (not random ones); under the cosine schedule a run
     interrupted mid-epoch and resumed ends bit-identical to an uninterrupted one, and the

@@ -55,7 +55,8 @@ from train._cli import attribute_list, fail, run
 def at_the_bar(choices) -> str:
     """The line naming how many calibrated sliders reach the bar on validation faces, with the
     others as the ``--only`` list a second pass (learned edits) rebuilds."""
-    return misses_and_line([(c.attribute, c.success, c.kept) for c in choices])[1]
+    misses, line = misses_and_line([(c.attribute, c.success, c.kept) for c in choices])
+    return line + (f"; the others: --only {','.join(misses)}" if misses else "")
 
 def parse(argv):
     p = argparse.ArgumentParser(prog="python -m train.vectors", description=__doc__,

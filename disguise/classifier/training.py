@@ -1,6 +1,7 @@
 """Training an attribute classifier, through the project's run driver (``disguise.training.driver``):
-Adam on a one-cycle learning rate, binary cross-entropy over the 40 labels, flips, and blur on
-half the batches (VAE decodes are softer than photos). With a run folder it checkpoints at every
+Adam on a one-cycle learning rate, binary cross-entropy over the 40 labels (optionally with each
+label's faces that have it weighed as much, in all, as those without: ``label_weights``), flips,
+and blur on half the batches (VAE decodes are softer than photos). With a run folder it checkpoints at every
 epoch's end and on Ctrl-C, and ``resume=True`` continues exactly where it stopped.
 """
 
@@ -36,6 +37,7 @@ class ClassifierTrainConfig:
         seed: seeds the weights, the shuffling and the augmentation; CPU runs repeat exactly.
         blur: the largest Gaussian blur (pixels) put on half the batches (0: none).
         faces: how many faces it learns from (a resumed run must see the same).
+        balanced: each label's positives weighed with ``label_weights`` (False: every face alike).
     """
 
     epochs: int = 12
@@ -44,6 +46,20 @@ class ClassifierTrainConfig:
     seed: int = 0
     blur: float = 1.5
     faces: int = 0
+    balanced: bool = False
+
+
+MAX_LABEL_WEIGHT = 50.0
+
+
+def label_weights(labels: np.ndarray) -> torch.Tensor:
+    """Per label, the weight of a face that has it: the faces without it over those with it, within
+    ``1 / MAX_LABEL_WEIGHT`` and ``MAX_LABEL_WEIGHT``. Unweighted, a classifier learns each label's
+    prior first and reads a rare label only on overwhelming evidence (``bench/balanced_labels.py``:
+    Blurry, on 5% of the synthetic faces, read at chance unweighted and at 80% weighted)."""
+    has = (np.asarray(labels) > 0).sum(0).astype(np.float64)
+    weights = (len(labels) - has) / np.maximum(has, 1.0)
+    return torch.from_numpy(np.clip(weights, 1 / MAX_LABEL_WEIGHT, MAX_LABEL_WEIGHT).astype(np.float32))
 
 
 def train_classifier(images: np.ndarray, labels: np.ndarray, epochs: int = 12, batch_size: int = 128,
@@ -51,12 +67,13 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, epochs: int = 12, b
                      progress: bool = True, blur: float = 1.5, policy: Preprocess | None = None,
                      widths: Sequence[int] = DEFAULT_WIDTHS, trained_on: str = "", arch: str = "convnet",
                      run_dir: str | os.PathLike | None = None, resume: bool = False, desc: str = "attribute classifier",
-                     on_batch: Callable[[int, int], None] | None = None,
+                     on_batch: Callable[[int, int], None] | None = None, balanced: bool = False,
                      log: Callable[[str], None] = lambda m: None) -> AttributeClassifier:
     """Fit a new classifier on uint8 faces ``(N, S, S, 3)`` with +1/-1 ``labels`` ``(N, 40)``.
 
     ``policy`` is how those faces were preprocessed (default: the default crop at size S);
-    ``arch`` and ``widths`` its network; ``trained_on`` what the faces are (the data's ``kind``).
+    ``arch`` and ``widths`` its network; ``trained_on`` what the faces are (the data's ``kind``);
+    ``balanced``: weigh each label's positives with ``label_weights``.
     Half the batches are blurred (sigma up to ``blur`` pixels, 0: never): a classifier that has
     only seen sharp faces judges sharpness, not attributes, on a VAE's softer decodes. With
     ``run_dir`` the run checkpoints there (``CHECKPOINT_NAME``); ``resume=True`` continues it
@@ -71,7 +88,7 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, epochs: int = 12, b
     if len(images) != len(labels) or len(images) == 0:
         raise ValueError(f"a classifier needs faces and one label row each, got {len(images)} faces and "
                          f"{len(labels)} rows")
-    options = ClassifierTrainConfig(epochs, batch_size, lr, seed, blur, int(len(images)))
+    options = ClassifierTrainConfig(epochs, batch_size, lr, seed, blur, int(len(images)), balanced)
     torch.manual_seed(seed)
     classifier = AttributeClassifier(ClassifierConfig(widths=tuple(widths), preprocess=policy.to_dict(),
                                                trained_on=trained_on, arch=arch)).to(device)
@@ -86,6 +103,7 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, epochs: int = 12, b
         _same_setup(run, options)
         state, _ = run.resume()
     targets = torch.from_numpy((np.asarray(labels) > 0).astype(np.float32))
+    positives = label_weights(labels).to(device) if balanced else None
 
     def batches(epoch: int):
         return iterate_batches(len(images), batch_size, True, epoch_generator(seed, epoch))
@@ -96,8 +114,8 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, epochs: int = 12, b
             x = x.flip(3)
         if blur and torch.rand(()) < 0.5:
             x = random_blur(x, blur)
-        return descend(opt, F.binary_cross_entropy_with_logits(classifier(x), targets[idx].to(device)),
-                       "the classifier's loss")
+        loss = F.binary_cross_entropy_with_logits(classifier(x), targets[idx].to(device), pos_weight=positives)
+        return descend(opt, loss, "the classifier's loss")
 
     result = run.fit(state, batches, step, on_batch=on_batch, device=device)
     if result.status == "interrupted":
@@ -107,4 +125,4 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, epochs: int = 12, b
 
 def _same_setup(run: Run, options: ClassifierTrainConfig) -> None:
     """A resumed run must see as many faces with the same options (only ``epochs`` may grow)."""
-    same_setup(run.path, asdict(options), "another classifier's run")
+    same_setup(run.path, asdict(options), "another classifier's run", before={"balanced": False})

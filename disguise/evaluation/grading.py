@@ -138,9 +138,10 @@ def grade(editor: Editor, judge: AttributeClassifier, data: CelebA, folder: str 
         others["figures"]["chooser"] = bar_figures(chosen, bar)
     if baseline is not None:
         plain = Editor(editor.model, baseline, editor.device)
-        others["figures"]["baseline"] = bar_figures(
-            edit_success(plain, judge, test_x, test_y, attributes, alphas, max_faces=faces, bar=bar,
-                         progress=progress), bar)
+        theirs = edit_success(plain, judge, test_x, test_y, attributes, alphas, max_faces=faces, bar=bar,
+                              progress=progress)
+        others["baseline"] = [asdict(e) for e in theirs]
+        others["figures"]["baseline"] = bar_figures(theirs, bar)
     return Report(recon, accuracy, edits, bar=bar.summary(edits), photo_view=photo, photo_summary=photo_summary,
                   identity=kept, identity_threshold=recogniser.threshold if recogniser else None,
                   identity_recogniser=recogniser.name if recogniser else "", drawability=drawable, bank=bank,

@@ -37,6 +37,7 @@ class Report:
     before: dict = field(default_factory=dict)  # another report's JSON (e.g. the seed's vectors)
     judge_reads: dict = field(default_factory=dict)  # the judge's balanced accuracy on reconstructions
     chooser: list = field(default_factory=list)  # the chooser's reading of the same edits (EditResult dicts)
+    baseline: list = field(default_factory=list)  # the effect method's edits, read by the judge (EditResult dicts)
     figures: dict = field(default_factory=dict)  # {"judge" | "chooser" | "baseline": bar_figures}
 
     def to_json(self) -> str:
@@ -48,7 +49,7 @@ class Report:
             out["drawability"] = [asdict(d) for d in self.drawability]
         if self.bank:
             out["bank"] = self.bank
-        for name in ("judge_reads", "chooser", "figures"):
+        for name in ("judge_reads", "chooser", "baseline", "figures"):
             if getattr(self, name):
                 out[name] = getattr(self, name)
         if self.identity:
@@ -137,6 +138,29 @@ def _graders(report: Report) -> list[str]:
             c = chosen.get(e.attribute)
             theirs = f"{c['success'][-1]:.0%} / {c['preserved'][-1]:.0%}" if c else ""
             lines.append(f"| {e.attribute} | {e.success[-1]:.0%} / {e.preserved[-1]:.0%} | {theirs} |")
+    return lines + [""] + _removals_beside_baseline(report)
+
+
+def _removals_beside_baseline(report: Report) -> list[str]:
+    """The removals on which the sliders and the effect method differ, by the judge: each one's
+    best (seen removed / kept) over the alphas, so a near miss shows as one."""
+    theirs = {e["attribute"]: e for e in report.baseline if e["direction"] == "remove"}
+    differ = [(e, theirs[e.attribute]) for e in report.edits
+              if e.direction == "remove" and e.attribute in theirs and e.passes != theirs[e.attribute]["passes"]]
+    if not differ:
+        return []
+
+    def best(success, kept) -> str:
+        s, k = max(zip(success, kept), key=lambda p: min(p))
+        return f"{s:.0%} / {k:.0%}"
+
+    lines = ["Removals on which the sliders and the effect method differ (by the judge; each one's best "
+             "alpha, seen removed / kept):", "", "| attribute | the sliders | the effect method |",
+             "| --- | --- | --- |"]
+    for ours, base in differ:
+        verdict = lambda ok: "passes" if ok else "misses"  # noqa: E731
+        lines.append(f"| {ours.attribute} | {verdict(ours.passes)}: {best(ours.success, ours.preserved)} | "
+                     f"{verdict(base['passes'])}: {best(base['success'], base['preserved'])} |")
     return lines + [""]
 
 

@@ -33,6 +33,7 @@ from . import stages as S
 from .card import model_card, upload_set, write_card
 from .estimate import probe, stage_seconds
 from .ledger import Ledger, RecipeError, changed, data_digest, digest
+from .progress import StageBar
 from .settings import RecipeSettings
 
 
@@ -43,15 +44,16 @@ class Stage:
     after: tuple[str, ...]  # the stages it is made from
     make: Callable[[S.Context], S.Made]
     units: Callable[[S.Context], int]  # its progress bar's length
+    done: Callable[[S.Context], int] = lambda ctx: 0  # of those, what an earlier run had done
 
 
 STAGES = (
-    Stage("vae", "the VAE", (), S.train_vae, S.vae_steps),
+    Stage("vae", "the VAE", (), S.train_vae, S.vae_steps, S.vae_done),
     Stage("classifiers", "the guide, the chooser and the judge (on different people)", ("vae",), S.train_classifiers,
-          S.classifier_steps),
-    Stage("identity", "the identity model", (), S.train_identity_model, S.identity_steps),
+          S.classifier_steps, S.classifiers_done),
+    Stage("identity", "the identity model", (), S.train_identity_model, S.identity_steps, S.identity_done),
     Stage("sliders", "the sliders (chosen on validation faces)", ("vae", "classifiers"), S.make_bank,
-          lambda ctx: sum(S.SLIDER_STEPS.values())),
+          lambda ctx: sum(S.SLIDER_STEPS.values()), S.sliders_done),
     Stage("evaluation", "the evaluation by the judge", ("vae", "classifiers", "identity", "sliders"), S.evaluate,
           lambda ctx: 1),
     Stage("app_files", "the face space and the page's decoder", ("vae",), S.app_files, lambda ctx: 2),
@@ -208,11 +210,13 @@ def run_recipe(data_root: str | os.PathLike, out: str | os.PathLike, settings: R
                    if estimate and busy else {})
         if source is not None and seconds:
             seconds["vae"] = 0.0
-        _say_plan(say, info, run, dev, todo, seconds, source)
-        ledger.command = command or ledger.command
-        ledger.save()
         ctx = S.Context(run, Path(data_root), data, settings, dev, progress, _logger(run), from_model=source,
                         vae_trainer=vae_trainer)
+        done = {s.name: min(s.done(ctx) / max(s.units(ctx), 1), 1.0) for s in STAGES if todo.status[s.name] == "resume"}
+        seconds = {k: v * (1 - done.get(k, 0.0)) for k, v in seconds.items()}
+        _say_plan(say, info, run, dev, todo, seconds, source, done)
+        ledger.command = command or ledger.command
+        ledger.save()
         began = time.perf_counter()
         last = NAMES.index(until) if until else len(STAGES) - 1
         for stage in STAGES[:last + 1]:
@@ -238,7 +242,7 @@ def _run_stage(ctx: S.Context, ledger: Ledger, stage: Stage, key: str, shaped: d
     began = time.perf_counter()
     with tqdm(total=stage.units(ctx), desc=f"{NAMES.index(stage.name) + 1}/{len(STAGES)} {stage.name}",
               unit="step", disable=not ctx.progress, dynamic_ncols=True) as bar:
-        ctx.tick = bar.update
+        ctx.bar = StageBar(bar)
         made = stage.make(ctx) if stage.make is not None else _card(ctx, ledger)
         bar.update(max(bar.total - bar.n, 0))
     ledger.finish(stage.name, time.perf_counter() - began, made.summary, made.figures)
@@ -298,7 +302,8 @@ def _logger(run: Path) -> Callable[[str], None]:
     return log
 
 
-def _say_plan(say, info: dict, run: Path, device: torch.device, todo: Plan, seconds: dict, source) -> None:
+def _say_plan(say, info: dict, run: Path, device: torch.device, todo: Plan, seconds: dict, source,
+              done: dict[str, float]) -> None:
     people = f" of {info['people']:,} people" if info["people"] else " (no identities)"
     say(f"disguise recipe: {info['path']} ({info['kind']}, {info['faces']:,} faces{people}; train "
         f"{info['train']:,} / valid {info['valid']:,} / test {info['test']:,}) -> {run}")
@@ -310,7 +315,8 @@ def _say_plan(say, info: dict, run: Path, device: torch.device, todo: Plan, seco
         if status != "done" and est is not None:
             total += est
         when = f"about {_clock(est)}" if est is not None and status != "done" else ""
-        say(f"  {i}. {stage.name:12s} {status:7s} {when:16s} {stage.title}")
+        say(f"  {i}. {stage.name:12s} {status:7s} {when:16s} {stage.title}"
+            + (f" ({done[stage.name]:.0%} done before)" if done.get(stage.name, 0) > 0 else ""))
         for why in todo.reasons.get(stage.name, []):
             say(f"       {why}")
     if seconds:

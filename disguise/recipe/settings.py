@@ -63,6 +63,8 @@ class RecipeSettings:
         judge_epochs: epochs of the judge.
         judge_arch: the judge's network (by default one this project did not write).
         classifier_blur: the largest blur (px) of the classifiers' augmentation.
+        classifier_balanced: each label's faces that have it weighed as much, in all, as those
+            without, in the three classifiers' training (``disguise.classifier.training.label_weights``).
         classifier_views: what the classifiers learn from: each face as the VAE draws it
             (reconstructions), as it is (originals), or both (each face twice).
         identity_epochs: epochs of the identity model (where the data says who is who).
@@ -87,6 +89,7 @@ class RecipeSettings:
     judge_epochs: int = 6
     judge_arch: str = field(default="resnet18", metadata={"choices": ARCHITECTURES})
     classifier_blur: float = 1.5
+    classifier_balanced: bool = False
     classifier_views: str = field(default="both", metadata={"choices": VIEWS})
     identity_epochs: int = 8
     eval_faces: int = 200
@@ -127,7 +130,7 @@ class RecipeSettings:
     def for_stage(self, stage: str) -> dict:
         """The settings that shape ``stage`` (what its record keeps, to tell when it is out of date)."""
         d = self.to_dict()
-        mine = {k: d[k] for k in STAGE_SETTINGS[stage]}
+        mine = {k: d[k] for k in STAGE_SETTINGS[stage] if not (k in ADDED_SINCE and d[k] == ADDED_SINCE[k])}
         return {**mine, **(d["sliders"] if stage == "sliders" else {})}
 
 
@@ -135,7 +138,7 @@ STAGE_SETTINGS = {
     "vae": ("image_size", "crop", "z_dim", "encoder_filters", "decoder_filters", "dropout", "vae_phases",
             "vae_batch_size", "faces", "seed"),
     "classifiers": ("classifier_epochs", "classifier_arch", "judge_epochs", "judge_arch", "classifier_blur",
-                    "classifier_views", "faces", "seed"),
+                    "classifier_balanced", "classifier_views", "faces", "seed"),
     "identity": ("identity_epochs", "image_size", "crop", "faces", "seed"),
     "sliders": ("faces",),
     "evaluation": ("eval_faces", "photo_faces", "faces"),
@@ -143,6 +146,10 @@ STAGE_SETTINGS = {
     "card": ("atlas_faces",),
 }
 """The settings each stage is made with (the sliders' are ``SliderSettings``' too)."""
+
+ADDED_SINCE = {"classifier_balanced": False}
+"""Settings added after runs were made, with the value those runs were made with: a stage records
+one only where it differs, so an earlier run stays current."""
 
 SMOKE = {"vae_phases": ("1:0.001:400000",), "vae_batch_size": 32, "classifier_epochs": 1, "judge_epochs": 1,
          "identity_epochs": 1, "eval_faces": 4, "photo_faces": 2, "atlas_faces": 2, "faces": 240}

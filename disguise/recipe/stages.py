@@ -26,7 +26,7 @@ from ..classifier.model import (
 )
 from ..classifier.model import load_classifier as _load_classifier
 from ..classifier.training import CHECKPOINT_NAME as CLASSIFIER_CHECKPOINT
-from ..classifier.training import train_classifier
+from ..classifier.training import ClassifierTrainConfig, train_classifier
 from ..compose.face_space import FACE_SPACE_NAME, fit_face_space
 from ..data.cache import load_split
 from ..data.celeba import CelebA
@@ -46,11 +46,12 @@ from ..sliders.editor import Editor
 from ..sliders.effects import CodeMoments, effect_bank, effects_of
 from ..sliders.measure import QualityBar
 from ..sliders.recipe import Faces, make_sliders
-from ..training.driver import CHECKPOINT
+from ..training.driver import CHECKPOINT, RunFolderError, checkpoint_meta
 from ..training.figures import line_chart
 from ..vae.model import CONFIG_NAME, VAE, WEIGHTS_NAME, VAEConfig
 from ..vae.onnx_decoder import DECODER_NAME, export_decoder, weights_digest
 from ..vae.training import TrainConfig, train
+from .progress import StageBar
 from .settings import RecipeSettings
 
 ROLES = ("guide", "chooser", "judge")
@@ -70,7 +71,7 @@ class Made:
 @dataclass
 class Context:
     """What every stage reads: the run folder, the data, the settings, the device, and where it
-    reports (``log``: the run's log file; ``tick(n)``: the stage's progress bar)."""
+    reports (``log``: the run's log file; ``bar``: the stage's progress bar)."""
 
     run: Path
     data_root: Path
@@ -79,7 +80,7 @@ class Context:
     device: torch.device
     progress: bool = True
     log: Callable[[str], None] = print
-    tick: Callable[[float], None] = lambda n: None
+    bar: StageBar = field(default_factory=StageBar)
     from_model: Path | None = None
     vae_trainer: "VAETrainer | None" = None  # how a VAE phase is trained (default: here, ``in_process``)
     _faces: dict = field(default_factory=dict)
@@ -145,10 +146,17 @@ def vae_config(settings: RecipeSettings) -> VAEConfig:
                      preprocess=Preprocess(crop=settings.crop, size=size).to_dict())
 
 
+def _train_faces(ctx: Context) -> int:
+    return min(len(ctx.data.indices("train")), ctx.settings.faces or 10**12)
+
+
 def vae_steps(ctx: Context) -> int:
     """Optimisation steps of the whole VAE stage (for its progress bar)."""
-    train_faces = min(len(ctx.data.indices("train")), ctx.settings.faces or 10**12)
-    return sum(p.epochs for p in ctx.settings.phases) * max(train_faces // ctx.settings.vae_batch_size, 1)
+    return sum(p.epochs for p in ctx.settings.phases) * _vae_epoch(ctx)
+
+
+def _vae_epoch(ctx: Context) -> int:
+    return max(_train_faces(ctx) // ctx.settings.vae_batch_size, 1)
 
 
 def train_vae(ctx: Context) -> Made:
@@ -157,7 +165,7 @@ def train_vae(ctx: Context) -> Made:
     if ctx.from_model is not None:
         return _copy_vae(ctx)
     s = ctx.settings
-    config, previous, history = vae_config(s), None, []
+    config, previous, history, before = vae_config(s), None, [], 0
     for i, phase in enumerate(s.phases, 1):
         folder = ctx.work / "vae" / f"phase-{i}"
         options = TrainConfig(epochs=phase.epochs, batch_size=s.vae_batch_size, lr=phase.lr, lr_schedule="cosine",
@@ -168,11 +176,12 @@ def train_vae(ctx: Context) -> Made:
                 f"{phase.r_loss_factor:g} x MSE + KL")
         trainer = ctx.vae_trainer or in_process
         status = trainer(folder, ctx.data_root, config, options, resume=(folder / CHECKPOINT).is_file(),
-                         progress=ctx.progress, on_batch=lambda epoch, batch: ctx.tick(1), log=ctx.log)
+                         progress=ctx.progress, on_batch=ctx.bar.along(before, _vae_epoch(ctx)), log=ctx.log)
         if status != "finished":
             raise KeyboardInterrupt
         history += [{**row, "phase": i} for row in metrics(folder)]
-        previous = folder
+        previous, before = folder, before + phase.epochs * _vae_epoch(ctx)
+        ctx.bar.reach(before)
     for name in (CONFIG_NAME, WEIGHTS_NAME):
         _copy(previous / name, ctx.run / name)
     last = history[-1]
@@ -195,7 +204,7 @@ def _copy_vae(ctx: Context) -> Made:
     for name in ("loss_curve.png", "reconstructions.png"):
         if (src / name).is_file():
             _copy(src / name, ctx.run / name)
-    ctx.tick(vae_steps(ctx))
+    ctx.bar.tick(vae_steps(ctx))
     return Made(f"reused from {src} ({config.image_size} px, crop {list(config.policy.crop)})",
                 {"from": str(src), "weights_sha256": weights_digest(src / WEIGHTS_NAME)})
 
@@ -219,10 +228,12 @@ def _copy(src: Path, dst: Path) -> None:
 # 2. The three attribute classifiers, on different people
 
 
+CLASSIFIER_BATCH = ClassifierTrainConfig.batch_size
+
+
 def classifier_steps(ctx: Context) -> int:
     s = ctx.settings
-    train_faces = min(len(ctx.data.indices("train")), s.faces or 10**12)
-    per = -(-train_faces * (2 if s.classifier_views == "both" else 1) // 3 // 128)
+    per = -(-_train_faces(ctx) * (2 if s.classifier_views == "both" else 1) // 3 // CLASSIFIER_BATCH)
     return per * (2 * s.classifier_epochs + s.judge_epochs)
 
 
@@ -241,19 +252,25 @@ def train_classifiers(ctx: Context) -> Made:
     test_drawn = reconstructions(editor, test.images, policy.size)
     figures = {"split": {r: {"faces": int(len(g)), "people": n} for r, g, n in zip(ROLES, split.groups, split.people)},
                "by_image": split.by_image, "reads": {}}
+    before = 0
     for role, group in zip(ROLES, split.groups):
         judge = role == "judge"
         folder = classifier_folder(ctx.run, role)
+        epochs = s.judge_epochs if judge else s.classifier_epochs
+        per_epoch = -(-len(group) * len(drawn) // CLASSIFIER_BATCH)
         if not (folder / CLASSIFIER_NAME).is_file():
             work = ctx.work / "classifiers" / role
             shown, their = _seen(drawn, labels, group)
-            classifier = train_classifier(shown, their, epochs=s.judge_epochs if judge else s.classifier_epochs,
-                                   seed=s.seed + ROLES.index(role), device=ctx.device, progress=ctx.progress,
-                                   blur=s.classifier_blur, policy=policy, trained_on=ctx.data.kind,
-                                   arch=s.judge_arch if judge else s.classifier_arch, run_dir=work,
-                                   resume=(work / CLASSIFIER_CHECKPOINT).is_file(), desc=role,
-                                   on_batch=lambda epoch, batch: ctx.tick(1), log=ctx.log)
+            classifier = train_classifier(shown, their, epochs=epochs, seed=s.seed + ROLES.index(role),
+                                          device=ctx.device, progress=ctx.progress, blur=s.classifier_blur,
+                                          policy=policy, trained_on=ctx.data.kind,
+                                          arch=s.judge_arch if judge else s.classifier_arch, run_dir=work,
+                                          resume=(work / CLASSIFIER_CHECKPOINT).is_file(),
+                                          batch_size=CLASSIFIER_BATCH, balanced=s.classifier_balanced, desc=role,
+                                          on_batch=ctx.bar.along(before, per_epoch), log=ctx.log)
             classifier.save_pretrained(folder)
+        before += epochs * per_epoch
+        ctx.bar.reach(before)
         classifier = ctx.classifier(role)
         accuracy = classifier_accuracy(classifier, test_drawn, test.labels, ctx.device)
         figures["reads"][role] = {a: round(accuracy[a]["balanced_accuracy"], 4) for a in DRAWN}
@@ -333,7 +350,8 @@ def train_identity_model(ctx: Context) -> Made:
                                   batch_size=min(IdentityTrainConfig().batch_size, len(faces)), device=str(ctx.device))
     work = ctx.work / "identity"
     net = train_identity(faces, ids, config, options, run_dir=work, resume=(work / IDENTITY_CHECKPOINT).is_file(),
-                         progress=ctx.progress, on_batch=lambda epoch, batch: ctx.tick(1), log=ctx.log)
+                         progress=ctx.progress, on_batch=ctx.bar.along(0, len(faces) // options.batch_size),
+                         log=ctx.log)
     net.save_pretrained(ctx.run)
     test_faces, test_ids, test_attrs = load_people(ctx.data, "test", config.policy, progress=False)
     limit = ctx.settings.faces or len(test_faces)
@@ -356,7 +374,8 @@ def make_bank(ctx: Context) -> Made:
     bank, seed, report = make_sliders(model, ctx.classifier("guide"), ctx.classifier("chooser"),
                                       ctx.faces("train", policy), ctx.faces("valid", policy), ctx.work / "sliders",
                                       ctx.settings.sliders, ctx.device, ctx.progress, ctx.log,
-                                      step=lambda name: ctx.tick(SLIDER_STEPS[name]))
+                                      step=lambda name, now: (ctx.bar.tick if now else ctx.bar.skip)(
+                                          SLIDER_STEPS[name]))
     bank.save(ctx.run / BANK_NAME)
     seed.save(ctx.run / SEED_BANK_NAME)
     reached = sum(BAR.reached(*v) for v in report.final.values())
@@ -369,6 +388,35 @@ def make_bank(ctx: Context) -> Made:
 
 SLIDER_STEPS = {"seed": 1, "effects": 1, "calibrated": 25, "rebuilt": 40, "hair": 20, "pictured": 2, "scaled": 11}
 """The slider recipe's steps, weighed by about how long each takes (the stage's progress bar)."""
+
+
+# ----------------------------------------------------------------------------------------------
+# What an earlier run of a stage had done (in its progress bar's units), read from its work folder
+
+
+def _steps_taken(checkpoint: Path) -> int:
+    try:
+        return int(checkpoint_meta(checkpoint).get("step", 0))
+    except (RunFolderError, ValueError):
+        return 0
+
+
+def vae_done(ctx: Context) -> int:
+    phases = range(1, len(ctx.settings.phases) + 1)
+    return sum(_steps_taken(ctx.work / "vae" / f"phase-{i}" / CHECKPOINT) for i in phases)
+
+
+def classifiers_done(ctx: Context) -> int:
+    return sum(_steps_taken(ctx.work / "classifiers" / role / CLASSIFIER_CHECKPOINT) for role in ROLES)
+
+
+def identity_done(ctx: Context) -> int:
+    return _steps_taken(ctx.work / "identity" / IDENTITY_CHECKPOINT)
+
+
+def sliders_done(ctx: Context) -> int:
+    files = {name: "moments" if name == "effects" else name for name in SLIDER_STEPS}
+    return sum(w for name, w in SLIDER_STEPS.items() if (ctx.work / "sliders" / f"{files[name]}.safetensors").is_file())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -422,9 +470,9 @@ def app_files(ctx: Context) -> Made:
     space = fit_face_space(model, labelled_batches(train_faces.images, train_faces.labels, 500), device=ctx.device,
                            progress=ctx.progress)
     space.save(ctx.run / FACE_SPACE_NAME)
-    ctx.tick(1)
+    ctx.bar.tick(1)
     export_decoder(model.cpu(), ctx.run / DECODER_NAME, weights_digest(ctx.run / WEIGHTS_NAME))
-    ctx.tick(1)
+    ctx.bar.tick(1)
     return Made(f"face space of {len(train_faces):,} training faces; {DECODER_NAME} "
                 f"({(ctx.run / DECODER_NAME).stat().st_size / 1e6:.1f} MB)")
 

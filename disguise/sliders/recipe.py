@@ -174,12 +174,11 @@ def held(bank: AttributeBank, editor: Editor, chooser: AttributeClassifier, vali
 
 def at_the_bar(measured: Sequence[tuple[str, float, float]], bar: QualityBar | None = None) -> tuple[list[str], str]:
     """Of ``(attribute, success, kept)`` on validation faces, those that miss ``bar`` (the demo
-    weights' bar), and a line saying how many reach it, with the others as an ``--only`` list."""
+    weights' bar), and a line saying how many reach it."""
     bar = bar or QualityBar()
     misses = [a for a, s, k in measured if not bar.reached(s, k)]
-    line = (f"{len(measured) - len(misses)} of {len(measured)} reach {bar.success:.0%} seen with "
-            f"{bar.preserve:.0%} kept at their end on the validation faces")
-    return misses, line + (f"; the others: --only {','.join(misses)}" if misses else "")
+    return misses, (f"{len(measured) - len(misses)} of {len(measured)} reach {bar.success:.0%} seen with "
+                    f"{bar.preserve:.0%} kept at their end on the validation faces")
 
 
 def learned(model: VAE, guide: AttributeClassifier, codes: torch.Tensor, labels: np.ndarray, start: AttributeBank,
@@ -308,29 +307,32 @@ class _Work:
         return SliderReport(**{k: ({a: tuple(v) for a, v in raw[k].items()} if k in ("calibrated", "final") else raw[k])
                                for k in raw})
 
-    def made(self, name: str, z_dim: int, make: Callable[[], AttributeBank], report: SliderReport) -> AttributeBank:
-        """Step ``name``'s bank: read back when it was made already, else made, kept and timed."""
+    def made(self, name: str, z_dim: int, make: Callable[[], AttributeBank], report: SliderReport
+             ) -> tuple[AttributeBank, bool]:
+        """Step ``name``'s bank and whether it was made now: read back when it was made already,
+        else made, kept and timed."""
         done = self.bank(name, z_dim)
         if done is not None:
-            return done
+            return done, False
         began = time.perf_counter()
         bank = make()
         bank.save(self.folder / f"{name}.safetensors")
         report.seconds[name] = round(time.perf_counter() - began, 1)
         self.save_report(report)
-        return bank
+        return bank, True
 
-    def moments(self, make: Callable[[], CodeMoments], report: SliderReport) -> CodeMoments:
-        """The training codes' moments the effects are fitted from: read back, or made and kept."""
+    def moments(self, make: Callable[[], CodeMoments], report: SliderReport) -> tuple[CodeMoments, bool]:
+        """The training codes' moments the effects are fitted from, and whether they were made
+        now: read back, or made and kept."""
         saved = self.tensors("moments")
         if saved is not None:
-            return CodeMoments(saved["xtx"], saved["xtz"], None)
+            return CodeMoments(saved["xtx"], saved["xtz"], None), False
         began = time.perf_counter()
         m = make()
         write_safetensors(self.folder / "moments.safetensors", {"xtx": m.xtx, "xtz": m.xtz})
         report.seconds["effects"] = round(time.perf_counter() - began, 1)
         self.save_report(report)
-        return m
+        return m, True
 
     def save_report(self, report: SliderReport) -> None:
         atomic_write(self.folder / "report.json", lambda p: p.write_text(json.dumps(asdict(report), indent=1)))
@@ -338,11 +340,13 @@ class _Work:
 
 def make_sliders(model: VAE, guide: AttributeClassifier, chooser: AttributeClassifier, train: Faces, valid: Faces,
                  work: str | Path, settings: SliderSettings | None = None, device: str | torch.device = "cpu",
-                 progress: bool = True, log: Log = print, step: Callable[[str], None] = lambda name: None
+                 progress: bool = True, log: Log = print,
+                 step: Callable[[str, bool], None] = lambda name, now: None
                  ) -> tuple[AttributeBank, AttributeBank, SliderReport]:
     """The whole recipe (module docstring): ``(bank, seed's bank, report)``. Each step's result
     is kept in ``work``; called again with the same inputs, finished steps are read back, not
-    redone. ``step(name)`` is called as each step finishes (for a progress bar)."""
+    redone. ``step(name, now)`` is called as each step finishes, ``now`` false where it was
+    read back (for a progress bar)."""
     settings = settings or SliderSettings()
     device = torch.device(device)
     work_ = _Work(Path(work))
@@ -352,13 +356,14 @@ def make_sliders(model: VAE, guide: AttributeClassifier, chooser: AttributeClass
     bar = QualityBar()
 
     def timed(name: str, make: Callable[[], AttributeBank]) -> AttributeBank:
-        bank = work_.made(name, z_dim, make, report)
-        step(name)
+        bank, now = work_.made(name, z_dim, make, report)
+        step(name, now)
         return bank
 
     seed = timed("seed", lambda: seed_bank(model, train, settings, device, progress))
-    fit = effects_of(work_.moments(lambda: moments(model, train, settings, device, progress), report), RIDGE)
-    step("effects")
+    sums, now = work_.moments(lambda: moments(model, train, settings, device, progress), report)
+    fit = effects_of(sums, RIDGE)
+    step("effects", now)
     effect = effect_bank(fit, batches=-(-len(train) // settings.batch_size))
     editor = Editor(model, seed, device)
 
@@ -372,7 +377,7 @@ def make_sliders(model: VAE, guide: AttributeClassifier, chooser: AttributeClass
 
     base = timed("calibrated", first_pass)
     misses, line = at_the_bar([(a, *report.calibrated[a]) for a in attributes], bar)
-    log(line)
+    log(line + (f"; the others: {', '.join(misses)}" if misses else ""))
     codes = None
 
     def train_codes() -> torch.Tensor:

@@ -332,10 +332,12 @@ class Run:
             torch.distributed.barrier()
 
 
-def same_setup(path: Path, setup: Mapping, what: str = "another run") -> None:
+def same_setup(path: Path, setup: Mapping, what: str = "another run", before: Mapping | None = None) -> None:
     """A run resumed in ``path`` must see the same faces and options it began with (only
-    ``epochs`` may grow); otherwise a ``RunFolderError`` naming each difference."""
+    ``epochs`` may grow); otherwise a ``RunFolderError`` naming each difference. ``before``: the
+    value of each option added since, for checkpoints written before it existed."""
     _, saved = saved_options(path)
+    saved = {**(before or {}), **saved}
     diff = [f"{k}: {saved.get(k)} != {v}" for k, v in setup.items() if k != "epochs" and saved.get(k) != v]
     if diff:
         raise RunFolderError(f"{path} holds {what} ({'; '.join(diff)})")
