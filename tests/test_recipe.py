@@ -195,6 +195,7 @@ def test_killed_during_a_stage_it_resumes_without_redoing_the_stages_before(synt
     assert "sliders      resume" in r.stdout
     plan = next(line for line in r.stdout.splitlines() if "sliders      resume" in line)
     assert plan.endswith("% done before)")  # the seed's bank at least: its estimate is of what is left
+    assert "evaluation   not now (--until)" in r.stdout  # and the total leaves it out
     after = stages(run)
     for name in ("vae", "classifiers", "identity"):  # not redone
         assert after[name] == before[name], name

@@ -214,11 +214,11 @@ def run_recipe(data_root: str | os.PathLike, out: str | os.PathLike, settings: R
                         vae_trainer=vae_trainer)
         done = {s.name: min(s.done(ctx) / max(s.units(ctx), 1), 1.0) for s in STAGES if todo.status[s.name] == "resume"}
         seconds = {k: v * (1 - done.get(k, 0.0)) for k, v in seconds.items()}
-        _say_plan(say, info, run, dev, todo, seconds, source, done)
+        last = NAMES.index(until) if until else len(STAGES) - 1
+        _say_plan(say, info, run, dev, todo, seconds, source, done, last)
         ledger.command = command or ledger.command
         ledger.save()
         began = time.perf_counter()
-        last = NAMES.index(until) if until else len(STAGES) - 1
         for stage in STAGES[:last + 1]:
             if todo.status[stage.name] == "done":
                 continue
@@ -303,7 +303,7 @@ def _logger(run: Path) -> Callable[[str], None]:
 
 
 def _say_plan(say, info: dict, run: Path, device: torch.device, todo: Plan, seconds: dict, source,
-              done: dict[str, float]) -> None:
+              done: dict[str, float], last: int) -> None:
     people = f" of {info['people']:,} people" if info["people"] else " (no identities)"
     say(f"disguise recipe: {info['path']} ({info['kind']}, {info['faces']:,} faces{people}; train "
         f"{info['train']:,} / valid {info['valid']:,} / test {info['test']:,}) -> {run}")
@@ -311,6 +311,9 @@ def _say_plan(say, info: dict, run: Path, device: torch.device, todo: Plan, seco
     total = 0.0
     for i, stage in enumerate(STAGES, 1):
         status = todo.status[stage.name]
+        if i - 1 > last and status != "done":
+            say(f"  {i}. {stage.name:12s} {'not now':7s} {'(--until)':16s} {stage.title}")
+            continue
         est = seconds.get(stage.name)
         if status != "done" and est is not None:
             total += est
