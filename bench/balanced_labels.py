@@ -46,7 +46,7 @@ def main() -> None:
         reads[balanced] = {a: accuracy[a]["balanced_accuracy"] for a in DRAWN}
         print(f"{'balanced' if balanced else 'unweighted':10s} trained in {time.perf_counter() - began:.0f} s")
     print(f"\n{len(x):,} training faces, {len(tx):,} test faces, {args.epochs} epochs; balanced accuracy:")
-    print(f"| attribute | share with it | unweighted | balanced |\n| --- | ---: | ---: | ---: |")
+    print("| attribute | share with it | unweighted | balanced |\n| --- | ---: | ---: | ---: |")
     for a in DRAWN:
         if abs(reads[True][a] - reads[False][a]) >= 0.05:
             print(f"| {a} | {(y[:, INDEX[a]] > 0).mean():.1%} | {reads[False][a]:.1%} | {reads[True][a]:.1%} |")

@@ -1,8 +1,9 @@
 """Training an attribute classifier, through the project's run driver (``disguise.training.driver``):
 Adam on a one-cycle learning rate, binary cross-entropy over the 40 labels (optionally with each
 label's faces that have it weighed as much, in all, as those without: ``label_weights``), flips,
-and blur on half the batches (VAE decodes are softer than photos). With a run folder it checkpoints at every
-epoch's end and on Ctrl-C, and ``resume=True`` continues exactly where it stopped.
+and blur on half the batches (VAE decodes are softer than photos). With a run folder it
+checkpoints at every epoch's end and on Ctrl-C, and ``resume=True`` continues exactly where it
+stopped.
 """
 
 from __future__ import annotations

@@ -150,17 +150,16 @@ def _removals_beside_baseline(report: Report) -> list[str]:
     if not differ:
         return []
 
-    def best(success, kept) -> str:
+    def at_best(passes: bool, success, kept) -> str:
         s, k = max(zip(success, kept), key=lambda p: min(p))
-        return f"{s:.0%} / {k:.0%}"
+        return f"{'passes' if passes else 'misses'}: {s:.0%} / {k:.0%}"
 
-    lines = ["Removals on which the sliders and the effect method differ (by the judge; each one's best "
-             "alpha, seen removed / kept):", "", "| attribute | the sliders | the effect method |",
+    lines = [("Removals on which the sliders and the effect method differ (by the judge; each one's best "
+              "alpha, seen removed / kept):"), "", "| attribute | the sliders | the effect method |",
              "| --- | --- | --- |"]
     for ours, base in differ:
-        verdict = lambda ok: "passes" if ok else "misses"  # noqa: E731
-        lines.append(f"| {ours.attribute} | {verdict(ours.passes)}: {best(ours.success, ours.preserved)} | "
-                     f"{verdict(base['passes'])}: {best(base['success'], base['preserved'])} |")
+        lines.append(f"| {ours.attribute} | {at_best(ours.passes, ours.success, ours.preserved)} | "
+                     f"{at_best(base['passes'], base['success'], base['preserved'])} |")
     return lines + [""]
 
 

@@ -43,9 +43,9 @@ from ..identity.verification import verify
 from ..preprocess import Preprocess
 from ..sliders.bank import BANK_NAME, SEED_BANK_NAME, AttributeBank
 from ..sliders.editor import Editor
-from ..sliders.effects import CodeMoments, effect_bank, effects_of
+from ..sliders.effects import effect_bank, effects_of
 from ..sliders.measure import QualityBar
-from ..sliders.recipe import Faces, make_sliders
+from ..sliders.recipe import Faces, finished_steps, make_sliders, saved_moments
 from ..training.driver import CHECKPOINT, RunFolderError, checkpoint_meta
 from ..training.figures import line_chart
 from ..vae.model import CONFIG_NAME, VAE, WEIGHTS_NAME, VAEConfig
@@ -415,8 +415,7 @@ def identity_done(ctx: Context) -> int:
 
 
 def sliders_done(ctx: Context) -> int:
-    files = {name: "moments" if name == "effects" else name for name in SLIDER_STEPS}
-    return sum(w for name, w in SLIDER_STEPS.items() if (ctx.work / "sliders" / f"{files[name]}.safetensors").is_file())
+    return sum(SLIDER_STEPS[name] for name in finished_steps(ctx.work / "sliders"))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -427,7 +426,7 @@ def evaluate(ctx: Context) -> Made:
     """The judge grades the sliders on the test split (the chooser's reading and the effect
     method's figures beside); ``evaluation.md`` and ``evaluation.json``."""
     editor = Editor.from_pretrained(ctx.run, device=ctx.device)
-    moments = read_moments(ctx.work / "sliders" / "moments.safetensors")
+    moments = saved_moments(ctx.work / "sliders")
     baseline = effect_bank(effects_of(moments)) if moments is not None else None
     photo = ctx.settings.photo_faces if ctx.data.kind != "synthetic" else 0
     report = grade(editor, ctx.classifier("judge"), ctx.data, ctx.run, list(DRAWN), faces=ctx.settings.eval_faces,
@@ -446,15 +445,6 @@ def evaluate(ctx: Context) -> Made:
         line += f"; the effect method by the judge: {f['baseline']['adds']} adds, {f['baseline']['removals']} removals"
     return Made(line, {"psnr": psnr, "ssim": report.reconstruction["ssim"], **f,
                        "judge_reads": report.judge_reads})
-
-
-def read_moments(path: Path) -> CodeMoments | None:
-    from ..files import read_safetensors
-
-    if not path.is_file():
-        return None
-    tensors = read_safetensors(path)[0]
-    return CodeMoments(tensors["xtx"], tensors["xtz"], None)
 
 
 # ----------------------------------------------------------------------------------------------

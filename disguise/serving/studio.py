@@ -152,12 +152,11 @@ def live_side(photo_size: tuple[int, int], screen: object) -> int:
 
 
 GALLERY_TOP = 20  # the most known faces one gallery search shows
+DISGUISED = 3  # of those, how many are drawn in the sighting's disguise (each a full match)
 
 
 class NoSuchFace(ValueError):
     """A gallery search's face chosen by a number past those found."""
-
-DISGUISED = 3  # of those, how many are drawn in the sighting's disguise (each a full match)
 
 
 class Studio:

@@ -282,6 +282,29 @@ class SliderReport:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+STEPS = ("seed", "effects", "calibrated", "rebuilt", "hair", "pictured", "scaled")
+"""``make_sliders``' steps, in order; each keeps its result in the work folder (``_file``)."""
+
+
+def _file(step: str) -> str:
+    return f"{'moments' if step == 'effects' else step}.safetensors"  # the effects: the sums they are solved from
+
+
+def finished_steps(work: str | Path) -> list[str]:
+    """The steps whose results the work folder ``work`` holds (a later call reads them back)."""
+    return [s for s in STEPS if (Path(work) / _file(s)).is_file()]
+
+
+def saved_moments(work: str | Path) -> CodeMoments | None:
+    """The training codes' moments the effects were solved from, as the work folder ``work``
+    keeps them (None before that step)."""
+    path = Path(work) / _file("effects")
+    if not path.is_file():
+        return None
+    tensors = read_safetensors(path)[0]
+    return CodeMoments(tensors["xtx"], tensors["xtz"], None)
+
+
 class _Work:
     """The work folder: each step's bank and report, written as it is finished."""
 
@@ -290,12 +313,8 @@ class _Work:
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def bank(self, name: str, z_dim: int) -> AttributeBank | None:
-        path = self.folder / f"{name}.safetensors"
+        path = self.folder / _file(name)
         return AttributeBank.load(path, z_dim=z_dim) if path.is_file() else None
-
-    def tensors(self, name: str) -> dict[str, torch.Tensor] | None:
-        path = self.folder / f"{name}.safetensors"
-        return read_safetensors(path)[0] if path.is_file() else None
 
     def report(self) -> SliderReport:
         path = self.folder / "report.json"
@@ -316,7 +335,7 @@ class _Work:
             return done, False
         began = time.perf_counter()
         bank = make()
-        bank.save(self.folder / f"{name}.safetensors")
+        bank.save(self.folder / _file(name))
         report.seconds[name] = round(time.perf_counter() - began, 1)
         self.save_report(report)
         return bank, True
@@ -324,12 +343,12 @@ class _Work:
     def moments(self, make: Callable[[], CodeMoments], report: SliderReport) -> tuple[CodeMoments, bool]:
         """The training codes' moments the effects are fitted from, and whether they were made
         now: read back, or made and kept."""
-        saved = self.tensors("moments")
+        saved = saved_moments(self.folder)
         if saved is not None:
-            return CodeMoments(saved["xtx"], saved["xtz"], None), False
+            return saved, False
         began = time.perf_counter()
         m = make()
-        write_safetensors(self.folder / "moments.safetensors", {"xtx": m.xtx, "xtz": m.xtz})
+        write_safetensors(self.folder / _file("effects"), {"xtx": m.xtx, "xtz": m.xtz})
         report.seconds["effects"] = round(time.perf_counter() - began, 1)
         self.save_report(report)
         return m, True
