@@ -6,8 +6,9 @@ record read back.
 
 Prints each stage's time, the total against the target (issue 42: the 30,000-face synthetic set at
 64 px within 3 hours on 2 CPU cores; within 1 hour on one GPU for a CelebA-sized set at 128 px),
-and the judge's figures. The times are those of the run's last pass through each stage: a stage
-resumed after a stop counts the time since it resumed. So for each training stage it also prints
+and the judge's figures. The times are those of the run's last pass through each stage (a stage
+resumed after a stop counts the time since it resumed), or for the sliders the sum of their steps'
+own times, each kept as it finished (``StageRecord.time``). So for each training stage it also prints
 its epochs' own time from their metrics (every pass), and the median epoch times the epochs: the
 stage's training at the pace it mostly ran, which a few epochs slowed by other work do not move.
 """
@@ -24,6 +25,7 @@ from statistics import median
 
 import _common
 
+from disguise.recipe.ledger import StageRecord
 from disguise.recipe.runner import NAMES
 
 
@@ -33,9 +35,10 @@ def report(run: Path) -> None:
     print(f"{run}: {data['faces']:,} faces ({data['kind']}), {record['command']}")
     total = 0.0
     order = {name: k for k, name in enumerate(NAMES)}
-    for name, stage in sorted(record["stages"].items(), key=lambda kv: order.get(kv[0], len(order))):
-        total += stage["seconds"]
-        print(f"  {name:12s} {stage['status']:8s} {stage['seconds'] / 60:7.1f} min  {stage['summary']}")
+    for name, raw in sorted(record["stages"].items(), key=lambda kv: order.get(kv[0], len(order))):
+        stage = StageRecord(**raw)
+        total += stage.time
+        print(f"  {name:12s} {stage.status:8s} {stage.time / 60:7.1f} min  {stage.summary}")
     print(f"  {'all':12s} {'':8s} {total / 60:7.1f} min ({total / 3600:.2f} h; target on 2 CPU cores: 3 h)")
     for name, folders in _trained(run).items():
         runs = [s for s in ([float(r["seconds"]) for r in _rows(f / "metrics.csv")] for f in folders) if s]

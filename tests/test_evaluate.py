@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -301,6 +302,10 @@ def test_vector_methods_side_by_side(tiny_run, synthetic_root, tmp_path, astrona
             (["--method", "calibrated", *judge, "--picture-rows"], "remakes an existing bank's picture sliders"),
             (["--method", "calibrated", *judge, "--picture-rows", "--hair-rows", "--base",
               str(run / "seed.safetensors")], "one at a time"),
+            (["--method", "effect", "--removal-rows"], "work with --method calibrated"),
+            (["--method", "calibrated", *judge, "--removal-rows"], "rows below 0: pass that bank as --base"),
+            (["--method", "calibrated", *judge, "--removal-rows", "--hair-rows", "--base",
+              str(run / "seed.safetensors")], "one at a time"),
             (["--method", "calibrated", *judge, "--picture-rows", "--only", "Blurry,Male", "--base",
               str(run / "seed.safetensors")], "from the picture, not Male"),
             (["--method", "calibrated", *judge, "--picture-rows", "--blurs", "0", "--base",
@@ -362,6 +367,20 @@ def test_vector_methods_side_by_side(tiny_run, synthetic_root, tmp_path, astrona
     assert list(with_pictures.hair_rows.by_state) == list(with_hair.hair_rows.by_state)
     assert (with_pictures.picture_rows is None
             or set(with_pictures.picture_rows.blur.items()) <= {("Blurry", 2.0), ("Blurry", 6.0)})
+    # Rows below 0, on that bank: the rows above 0 and every other kind of row stay; each slider asked
+    # for is read and says which rows take it away.
+    assert run_cli(vectors_main, [*data, "--method", "calibrated", *judge,
+                                  "--base", str(tmp_path / "picture_rows.safetensors"), "--removal-rows",
+                                  "--only", "Eyeglasses,Male,Brown_Hair", "--calibration-faces", "30",
+                                  "--out", str(tmp_path / "removal_rows.safetensors")]) == 0
+    printed = capsys.readouterr().out
+    read = [name for name in ("Eyeglasses", "Male", "Brown_Hair") if f"{name:20s} below 0: " in printed]
+    given = int(re.search(r"(\d+) sliders given a row of their own below 0", printed).group(1))
+    assert read and given <= len(read)  # the sliders whose removal the chooser can read (faces with the attribute)
+    with_removals = AttributeBank.load(tmp_path / "removal_rows.safetensors")
+    assert torch.equal(with_removals.vectors, some.vectors) and with_removals.picture_rows == with_pictures.picture_rows
+    assert len(with_removals.removal_rows.names if with_removals.removal_rows else ()) == given
+    assert with_removals.removal_rows is None or with_removals.removal_rows.names <= set(read)
     for name in ("attribute_classifier.json", "attribute_classifier.safetensors"):
         shutil.copyfile(tmp_path / "seed" / name, run / name)
     r = cli("train.evaluate", *data, *judged, "--before", str(tmp_path / "seed" / "evaluation.json"))

@@ -17,25 +17,8 @@ from disguise.sliders.effects import fit_effects
 from disguise.sliders.hair_choice import GAIN, choose_hair_rows, hair_row_link
 from disguise.sliders.hair_rows import OTHER, STATES, Gate, HairRows, fit_gate, sources, states_of
 from disguise.sliders.means import labelled_batches
+from tests.toys import Z, MiddleVAE
 
-Z = 48  # codes: one number per attribute (0..39), 8 more the faces leave at 0
-
-
-class _Toy(torch.nn.Module):
-    """A stand-in VAE on 8 x 8 pictures: the code is the picture's 4 x 4 x 3 middle (pixel p ->
-    8p - 4), and decoding paints it back there on a grey frame, so the backdrop never changes."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.config = type("C", (), {"z_dim": Z, "image_size": 8, "policy": None})()
-
-    def encode(self, x: torch.Tensor):
-        return x[:, :, 2:6, 2:6].flatten(1) * 8 - 4, None
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        out = torch.full((len(z), 3, 8, 8), 0.5)
-        out[:, :, 2:6, 2:6] = ((z + 4) / 8).clamp(0, 1).reshape(-1, 3, 4, 4)
-        return out
 
 
 class _Judge(torch.nn.Module):
@@ -47,7 +30,7 @@ class _Judge(torch.nn.Module):
         self.policy = type("P", (), {"size": 8})()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = _Toy().encode(x)[0][:, :40]
+        z = MiddleVAE().encode(x)[0][:, :40]
         logits = 4.0 * (z - 1.0)
         brown, black = INDEX["Brown_Hair"], INDEX["Black_Hair"]
         logits[:, brown] = 4.0 * torch.minimum(torch.minimum(z[:, brown] - 1.0, 1.0 - z[:, black]), 2.4 - z[:, brown])
@@ -78,7 +61,7 @@ def _records(method: str = "calibrated") -> list[AttributeRecord]:
 
 def test_the_gate_reads_the_hair_state_from_the_code():
     images, labels = _faces(600, seed=0)
-    codes = _Toy().encode(torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255)[0]
+    codes = MiddleVAE().encode(torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255)[0]
     states = states_of(labels)
     assert set(np.unique(states)) == {0, 1, 2, len(STATES)}  # black, blond, brown, none
     gate = fit_gate(codes, states)
@@ -108,7 +91,7 @@ def test_a_faces_rows_follow_its_hair_and_every_edit_uses_them(tmp_path):
     hair_rows = HairRows(_gate_on("Black_Hair"), {("Brown_Hair", "Black_Hair"): row},
                          {("Brown_Hair", "Black_Hair"): "link"})
     bank = AttributeBank(ATTRIBUTES, vectors, _records(), hair_rows)
-    editor = Editor(_Toy(), bank)
+    editor = Editor(MiddleVAE(), bank)
     black, other = torch.zeros(Z), torch.zeros(Z)
     black[47] = 1.0
     k = INDEX["Brown_Hair"]
@@ -136,7 +119,7 @@ def test_a_faces_rows_follow_its_hair_and_every_edit_uses_them(tmp_path):
     assert back.hair_rows is not None and list(back.hair_rows.by_state) == [("Brown_Hair", "Black_Hair")]
     assert torch.equal(back.hair_rows.by_state[("Brown_Hair", "Black_Hair")], row)
     assert back.hair_rows.describe() == ["Brown_Hair on black hair: link"]
-    assert torch.allclose(Editor(_Toy(), back).rows(black), editor.rows(black))
+    assert torch.allclose(Editor(MiddleVAE(), back).rows(black), editor.rows(black))
     # Hair rows chosen again for some sliders replace theirs and keep the others'.
     bald = torch.ones(Z)
     newer = HairRows(_gate_on("Blond_Hair"), {("Bald", "Blond_Hair"): bald}, {("Bald", "Blond_Hair"): "new"})
@@ -173,7 +156,7 @@ def test_hair_rows_are_adopted_where_the_shared_row_misses():
     most brown without overdoing the brown. The link made for black hair (its effect, less
     black's) turns them all brown, so it is adopted for black hair; on blond faces the shared row
     already works, and stays."""
-    model, judge = _Toy(), _Judge()
+    model, judge = MiddleVAE(), _Judge()
     train_x, train_y = _faces(800, seed=0)
     valid_x, valid_y = _faces(400, seed=1)
     fit = fit_effects(model, labelled_batches(train_x, train_y, 200), progress=False)

@@ -89,11 +89,12 @@ def test_the_page_computes_the_servers_picture_within_one_level(exported, tiny_r
 
 def test_conditioned_bank_is_what_direction_uses(studio):
     editor = studio.editor
-    alphas = {"Eyeglasses": 2.0, "Male": -1.5, "Wearing_Hat": 0.7}
+    alphas = {"Eyeglasses": 2.0, "Male": -1.5, "Wearing_Hat": 0.7, "Bangs": -0.5}
     for locked in ([], ["Male"], ["Male", "Young", "Eyeglasses"]):
-        bank = editor.conditioned_bank(locked)
+        above, below = editor.conditioned_bank(locked), editor.conditioned_bank(locked, removing=True)
         a = torch.tensor([alphas.get(n, 0.0) for n in ATTRIBUTES])
-        torch.testing.assert_close(a @ bank, editor.direction(alphas, locked), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(a.clamp(min=0) @ above + a.clamp(max=0) @ below, editor.direction(alphas, locked),
+                                   atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match="Sunglasses"):
         editor.conditioned_bank(["Sunglasses"])
 
@@ -163,6 +164,36 @@ def test_the_live_document(studio, astronaut):
         studio.live(face, alphas[:3], [], "photo")
     with pytest.raises(ValueError, match="view"):
         studio.live(face, alphas, [], "sketch")
+
+
+def test_the_live_document_carries_the_rows_below_zero(studio, astronaut):
+    """A model whose sliders have rows below 0 sends them beside the others, as the locks condition
+    them; one without sends none (the page then moves along one row both ways)."""
+    from dataclasses import replace
+
+    from disguise.serving.studio import Studio
+    from disguise.sliders.editor import Editor
+    from disguise.sliders.removal_rows import RemovalRows
+
+    editor = studio.editor
+    zdim = editor.model.config.z_dim
+    below = RemovalRows({"Male": torch.randn(zdim, generator=torch.Generator().manual_seed(0))})
+    taking = Studio(Editor(editor.model, replace(editor.bank, removal_rows=below), editor.device))
+    plain = Studio(Editor(editor.model, replace(editor.bank, removal_rows=None), editor.device))
+    alphas = [0.0] * len(ATTRIBUTES)
+    for session in (taking, plain):
+        face = session.prepare(astronaut)
+        doc = json.loads(session.live(face, alphas, ["Young"], "model"))
+        if session is plain:
+            assert "removal" not in doc
+            continue
+        removal = np.frombuffer(base64.b64decode(doc["removal"]), "<f4").reshape(len(ATTRIBUTES), zdim)
+        np.testing.assert_allclose(removal, session.editor.conditioned_bank(["Young"], face.z, removing=True).numpy())
+        male = ATTRIBUTES.index("Male")
+        bank = np.frombuffer(base64.b64decode(doc["bank"]), "<f4").reshape(len(ATTRIBUTES), zdim)
+        assert not np.allclose(removal[male], bank[male])  # Male's own row below 0
+        others = [i for i in range(len(ATTRIBUTES)) if i != male]
+        np.testing.assert_allclose(removal[others], bank[others], atol=1e-6)
 
 
 def test_the_live_copy_is_as_large_as_the_page_shows_it(studio, astronaut, tmp_path):

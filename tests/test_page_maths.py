@@ -17,8 +17,12 @@ import pytest
 import torch
 
 from disguise import frame
+from disguise.attributes import ATTRIBUTES
 from disguise.photo.view import FEATHER, FULL, NEGLIGIBLE, PhotoCanvas, PhotoFrame
 from disguise.preprocess import Preprocess
+from disguise.sliders.bank import AttributeBank, AttributeRecord
+from disguise.sliders.editor import Editor
+from disguise.sliders.removal_rows import RemovalRows
 from tests.tools import missing
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,18 +67,35 @@ def photo_case(rng: np.random.Generator) -> dict:
                       "negligible": NEGLIGIBLE, "full": FULL, "feather": FEATHER}}
 
 
-def code_case(rng: np.random.Generator) -> dict:
-    """An edit's code as the server computes it (``Editor.edit``: z plus the sum of alpha v)."""
+class _Codes(torch.nn.Module):
+    """All an ``Editor`` needs of a model to edit codes: their size."""
+
+    def __init__(self, z_dim: int) -> None:
+        super().__init__()
+        self.config = type("C", (), {"z_dim": z_dim})()
+
+
+def code_case(rng: np.random.Generator, removal: bool) -> dict:
+    """An edit's code as the server computes it (``Editor.edit``: z plus the sum of alpha v, under a
+    few locks), with the page's two banks (``Editor.conditioned_bank``); ``removal``: some sliders
+    have rows of their own below 0."""
     z_dim = int(rng.choice([16, 200]))
     z = torch.from_numpy(rng.normal(size=z_dim).astype(np.float32))
-    bank = torch.nn.functional.normalize(torch.from_numpy(rng.normal(size=(40, z_dim)).astype(np.float32)), dim=1)
-    alphas = np.where(rng.random(40) < 0.8, 0.0, rng.uniform(-4, 4, 40)).astype(np.float32)
-    delta = torch.zeros(z_dim)
-    for i, a in enumerate(alphas.tolist()):
-        if a:
-            delta = delta + a * bank[i]
-    return {"kind": "code", "zDim": z_dim, "z": _b64(z.numpy()), "bank": _b64(bank.numpy()),
-            "alphas": alphas.tolist(), "expected": _b64((z + delta).numpy())}
+    unit = lambda shape: torch.nn.functional.normalize(  # noqa: E731
+        torch.from_numpy(rng.normal(size=shape).astype(np.float32)), dim=-1)
+    rows = unit((40, z_dim))
+    records = [AttributeRecord(a, 0, 0, True, 1.0, 0) for a in ATTRIBUTES]
+    taken = [ATTRIBUTES[i] for i in rng.choice(40, size=12, replace=False)] if removal else []
+    below = RemovalRows({a: 2 * unit(z_dim) for a in taken}) if taken else None
+    editor = Editor(_Codes(z_dim), AttributeBank(tuple(ATTRIBUTES), rows, records, removal_rows=below))
+    alphas = np.where(rng.random(40) < 0.6, 0.0, rng.uniform(-4, 4, 40)).astype(np.float32)
+    locked = [ATTRIBUTES[i] for i in rng.choice(40, size=3, replace=False)]
+    expected = editor.edit(z, dict(zip(ATTRIBUTES, alphas.tolist())), locked)
+    case = {"kind": "code", "zDim": z_dim, "z": _b64(z.numpy()), "bank": _b64(editor.conditioned_bank(locked).numpy()),
+            "alphas": alphas.tolist(), "expected": _b64(expected.numpy())}
+    if removal:
+        case["removal"] = _b64(editor.conditioned_bank(locked, removing=True).numpy())
+    return case
 
 
 def write_fixtures(folder: Path, photos: int = 48, codes: int = 8, seed: int = 0) -> None:
@@ -82,7 +103,7 @@ def write_fixtures(folder: Path, photos: int = 48, codes: int = 8, seed: int = 0
     for k in range(photos):
         (folder / f"photo-{k:03d}.json").write_text(json.dumps(photo_case(rng)))
     for k in range(codes):
-        (folder / f"code-{k:03d}.json").write_text(json.dumps(code_case(rng)))
+        (folder / f"code-{k:03d}.json").write_text(json.dumps(code_case(rng, removal=k % 2 == 1)))
 
 
 def test_the_page_maths_match_the_python_they_port(tmp_path):

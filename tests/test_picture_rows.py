@@ -19,30 +19,9 @@ from disguise.sliders.calibration import GAIN, calibrate_pictures
 from disguise.sliders.editor import Editor
 from disguise.sliders.measure import EditResult, QualityBar
 from disguise.sliders.picture_rows import PictureRows
+from tests.toys import Z, MiddleVAE
 
-Z = 48  # the toy's code: the 4 x 4 x 3 middle of an 8 x 8 picture
 B = INDEX["Blurry"]
-
-
-class _Toy(torch.nn.Module):
-    """A stand-in VAE on 8 x 8 pictures: the code is the picture's middle (pixel p -> 8p - 4),
-    decoding paints it back on a grey frame; it counts its decodes. Its crop is the whole picture,
-    so a blur of s px of the aligned frame is s px here."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        policy = type("P", (), {"crop": (0, 0, 8, 8), "size": 8})()
-        self.config = type("C", (), {"z_dim": Z, "image_size": 8, "policy": policy})()
-        self.decodes = 0
-
-    def encode(self, x: torch.Tensor):
-        return x[:, :, 2:6, 2:6].flatten(1) * 8 - 4, None
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        self.decodes += 1
-        out = torch.full((len(z), 3, 8, 8), 0.5)
-        out[:, :, 2:6, 2:6] = ((z + 4) / 8).clamp(0, 1).reshape(-1, 3, 4, 4)
-        return out
 
 
 class _Judge(torch.nn.Module):
@@ -82,7 +61,7 @@ def test_a_blurry_faces_row_is_the_way_to_its_own_blurred_picture(tmp_path):
     """The Blurry row of a face leads, at the slider's end, to the code of its picture blurred; in
     an edit, a grid, under locks and in the page's conditioned bank alike, while every other row is
     the bank's and an edit of other sliders never decodes the face."""
-    model = _Toy()
+    model = MiddleVAE()
     picture_rows = PictureRows({"Blurry": 1.5}, end=4.0, notes={"Blurry": "toy"})
     bank = _bank(picture_rows)
     editor = Editor(model, bank)
@@ -125,7 +104,7 @@ def test_a_blurry_faces_row_is_the_way_to_its_own_blurred_picture(tmp_path):
     assert back.picture_rows == picture_rows
     assert back.picture_rows.describe() == ["Blurry: the face's own picture blurred by 1.5 px of the aligned frame "
                                             "at alpha 4 (toy)"]
-    assert torch.allclose(Editor(_Toy(), back).rows(z[1]), editor.rows(z[1]))
+    assert torch.allclose(Editor(MiddleVAE(), back).rows(z[1]), editor.rows(z[1]))
     replace(bank, picture_rows=None).save(tmp_path / "plain.safetensors")
     assert AttributeBank.load(tmp_path / "plain.safetensors").picture_rows is None
     tensors = load_file(str(path))  # the file format keeps the picture rows under "pictured" (PictureRows.META)
@@ -150,7 +129,7 @@ def test_the_blur_is_chosen_on_validation_faces_where_the_shared_row_misses():
     does not see is passed over for one it sees on every face, and it is adopted; a blur too
     weak to be seen anywhere is not adopted, and only Blurry can be made from the picture."""
     images, labels = _faces(120, seed=1)
-    editor = Editor(_Toy(), _bank())
+    editor = Editor(MiddleVAE(), _bank())
     judge = _Judge()
     picture_rows, measured = calibrate_pictures(editor, judge, images, labels, ladder=(0.2, 1.0, 1.5), max_faces=60,
                                                 progress=False)
@@ -161,7 +140,7 @@ def test_the_blur_is_chosen_on_validation_faces_where_the_shared_row_misses():
     assert min(m.choice.success, m.choice.kept) >= min(m.shared) + GAIN
     assert picture_rows is not None and picture_rows.blur == {"Blurry": 1.0} and picture_rows.end == 4.0
     assert "adopted" in m.describe() and "the shared row" in m.describe()
-    edited = Editor(_Toy(), _bank(picture_rows))
+    edited = Editor(MiddleVAE(), _bank(picture_rows))
     z = edited.encode(images[:10])
     assert (judge(edited.decode_float(edited.edit(z[0], {"Blurry": 4.0})))[:, B] > 0).all()
     weak, (w,) = calibrate_pictures(editor, judge, images, labels, ladder=(0.1, 0.2), max_faces=60, progress=False)

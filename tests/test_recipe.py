@@ -165,6 +165,10 @@ def test_a_second_run_redoes_nothing_and_a_changed_setting_is_named(smoke_run, s
     assert e.value.code == 2 and "evaluation: eval_faces: 4 -> 6" in err and "--redo" in err
     assert "card: made from evaluation" in err and "sliders" not in err  # what depends on it, and nothing else
     assert stages(smoke_run) == before  # nothing was changed
+    r = recipe("--data", str(synthetic_root), "--out", str(smoke_run), *SMALL, "--redo")
+    record = json.loads((smoke_run / "recipe.json").read_text())
+    assert r.returncode == 0 and "--redo" not in record["command"]  # what makes the run from nothing
+    assert record["command"].startswith("python -m train.recipe --data ")
 
 
 def test_killed_during_a_stage_it_resumes_without_redoing_the_stages_before(synthetic_root, tmp_path):
@@ -314,6 +318,18 @@ def test_a_setting_added_since_leaves_earlier_runs_current():
     assert "classifier_balanced" not in RecipeSettings().for_stage("classifiers")
     assert RecipeSettings(classifier_balanced=True).for_stage("classifiers")["classifier_balanced"] is True
     assert RecipeSettings(classifier_balanced=True).for_stage("sliders") == RecipeSettings().for_stage("sliders")
+
+
+def test_a_stage_counts_the_time_of_steps_finished_in_earlier_passes():
+    """The sliders keep each step's own time as it finishes: resumed, or redone from kept steps, the
+    stage's time is their sum, not only the last pass's."""
+    from disguise.recipe.ledger import StageRecord
+
+    resumed = StageRecord("k", "done", {}, seconds=480.0, figures={"seconds": {"seed": 11.0, "rebuilt": 5900.0,
+                                                                               "removals": 470.0}})
+    assert resumed.time == 6381.0
+    assert StageRecord("k", "done", {}, seconds=600.0).time == 600.0  # no steps kept: the pass's own time
+    assert StageRecord("k", "done", {}, seconds=600.0, figures={"seconds": {"seed": 5.0}}).time == 600.0
 
 
 def test_settings_split_phases_and_smoke():

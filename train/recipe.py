@@ -98,7 +98,9 @@ def torchrun(gpus: int):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    command = "python -m train.recipe " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    given = sys.argv[1:] if argv is None else argv
+    # The command that makes this run from nothing: --redo only says what to do with an earlier one.
+    command = "python -m train.recipe " + " ".join(shlex.quote(a) for a in given if a != "--redo")
     if args.gpus < 1:
         fail(f"--gpus must be at least 1, got {args.gpus}")
     try:

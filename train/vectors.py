@@ -45,6 +45,7 @@ from disguise.sliders.recipe import (
     learned,
     moments,
     picture_rows,
+    removal_rows,
     seed_bank,
 )
 from disguise.vae.model import VAE
@@ -106,6 +107,10 @@ def parse(argv):
                    help="calibrated, with --base: keep the base's rows and make Blurry's row for each face "
                         "from its own picture blurred, where that beats the shared row on validation faces "
                         "(disguise.sliders.picture_rows)")
+    p.add_argument("--removal-rows", action="store_true",
+                   help="calibrated, with --base: keep the base's rows and give each slider (--only, default "
+                        "all) a row of its own below 0 where its effect row takes the attribute away better "
+                        "on validation faces (disguise.sliders.removal_rows)")
     p.add_argument("--blurs", type=float, nargs="+", default=list(BLURS),
                    help="--picture-rows: the blurs at the slider's end to measure, px of the aligned frame")
     p.add_argument("--fresh", action="store_true",
@@ -216,6 +221,16 @@ def with_picture_rows(args, model: VAE, data, base: AttributeBank) -> AttributeB
                         not args.quiet)
 
 
+def with_removal_rows(args, model: VAE, data, train: Faces, base: AttributeBank) -> AttributeBank:
+    """``--removal-rows``: ``base`` with rows below 0 where they take the attribute away better."""
+    chooser, valid = validation(args, model, data)
+    s = settings(args)
+    effect = effect_bank(effects_of(moments(model, train, s, args.device, not args.quiet), args.ridge),
+                         links=not args.no_links, batches=-(-len(train) // args.batch_size))
+    return removal_rows(base, Editor(model, base, args.device), chooser, effect, valid, args.only or list(DRAWN), s,
+                        not args.quiet)
+
+
 def main(argv=None) -> int:
     args = parse(argv)
     counts = (args.batch_size, args.max_positives, args.calibration_faces, args.hold_faces, args.guide_steps,
@@ -225,14 +240,19 @@ def main(argv=None) -> int:
         fail("--batch-size, --max-positives, --calibration-faces, --hold-faces, --guide-steps and "
              "--guide-faces must be at least 1, --hold-rounds not negative, --reach and --threshold "
              "positive and --ridge not negative")
-    if (args.guide or args.base or args.hair_rows or args.picture_rows) and args.method != "calibrated":
-        fail("--guide, --base, --hair-rows and --picture-rows work with --method calibrated; pass that too")
+    rows = [flag for flag, on in (("--hair-rows", args.hair_rows), ("--picture-rows", args.picture_rows),
+                                  ("--removal-rows", args.removal_rows)) if on]
+    if (args.guide or args.base or rows) and args.method != "calibrated":
+        fail("--guide, --base, --hair-rows, --picture-rows and --removal-rows work with --method calibrated; "
+             "pass that too")
     if args.hair_rows and not args.base:
         fail("--hair-rows gives an existing bank's hair sliders their hair rows: pass that bank as --base")
     if args.picture_rows and not args.base:
         fail("--picture-rows remakes an existing bank's picture sliders: pass that bank as --base")
-    if args.picture_rows and args.hair_rows:
-        fail("--hair-rows and --picture-rows are made one at a time: run one on the other's bank")
+    if args.removal_rows and not args.base:
+        fail("--removal-rows gives an existing bank's sliders their rows below 0: pass that bank as --base")
+    if len(rows) > 1:
+        fail(f"{' and '.join(rows)} are made one at a time: run one on the other's bank")
     if not all(0 < b <= MAX_BLUR for b in args.blurs):
         fail(f"--blurs are pixels of the aligned frame, each in (0, {MAX_BLUR:g}]")
     if args.only is not None:
@@ -278,6 +298,7 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         train = Faces(images, labels)
         bank = (with_hair_rows(args, model, data, train, base) if args.hair_rows
+                else with_removal_rows(args, model, data, train, base) if args.removal_rows
                 else make_bank(args, model, data, train, base))
     bank.save(out)
     took = time.perf_counter() - start

@@ -293,7 +293,7 @@ async function prepare(text) {
   } catch (e) {
     raw = null;
   }
-  if (!raw || raw.format !== 2) {
+  if (!raw || raw.format !== 3) {
     live.doc = null;
     return;
   }
@@ -301,6 +301,7 @@ async function prepare(text) {
     face: raw.face, view: raw.view, size: raw.size, zDim: raw.zDim, display: raw.display,
     attributes: raw.attributes,
     z: fromBase64(raw.z, Float32Array), bank: fromBase64(raw.bank, Float32Array),
+    removal: raw.removal ? fromBase64(raw.removal, Float32Array) : null,
     recon: fromBase64(raw.recon, Uint8Array), photo: null, drawn: false,
   };
   if (raw.view === "photo" && raw.photo) {
@@ -343,7 +344,7 @@ function composite(doc) {
 
 async function draw(doc, alphas) {
   const t0 = performance.now();
-  const z = maths.editedCode(doc.z, doc.bank, alphas);
+  const z = maths.editedCode(doc.z, doc.bank, alphas, doc.removal);
   const feeds = {z: new live.ort.Tensor("float32", z, [1, doc.zDim])};
   const result = await live.session.run(feeds);
   doc.edited.set(result.image.data);

@@ -12,14 +12,17 @@
 // mask at the crop's border, and each photo level moves that share of its own headroom.
 
 // z + alphas @ bank: the edited code (alphas of 0 are skipped, as the server's direction does).
-export function editedCode(z, bank, alphas) {
+// Below 0 a slider moves along its row of `removal` where the model gives one (removal rows,
+// disguise/sliders/removal_rows.py); without it, along `bank` both ways.
+export function editedCode(z, bank, alphas, removal = null) {
   const out = Float32Array.from(z);
   const n = z.length;
   for (let i = 0; i < alphas.length; i++) {
     const a = alphas[i];
     if (a === 0) continue;
+    const rows = a < 0 && removal ? removal : bank;
     const row = i * n;
-    for (let k = 0; k < n; k++) out[k] += a * bank[row + k];
+    for (let k = 0; k < n; k++) out[k] += a * rows[row + k];
   }
   return out;
 }

@@ -126,7 +126,8 @@ def grade(editor: Editor, judge: AttributeClassifier, data: CelebA, folder: str 
     bank = {"method": editor.bank.method, "unit": editor.bank.unit,
             "scales": {r.name: r.scale for r in editor.bank.records},
             "hair_rows": editor.bank.hair_rows.describe() if editor.bank.hair_rows else [],
-            "picture_rows": editor.bank.picture_rows.describe() if editor.bank.picture_rows else []}
+            "picture_rows": editor.bank.picture_rows.describe() if editor.bank.picture_rows else [],
+            "removal_rows": editor.bank.removal_rows.describe() if editor.bank.removal_rows else []}
     others = {}
     if chooser is not None or baseline is not None:
         others["judge_reads"] = reads(judge, editor, test_x, test_y, attributes, device)

@@ -296,6 +296,11 @@ def _sliders(report: Report) -> list[str]:
                       "(`disguise.sliders.picture_rows`; the unit above is the shared row's, used only where there is "
                       "no face):", ""]
         lines += [f"- {v}" for v in picture_rows]
+    removal_rows = report.bank.get("removal_rows", [])
+    if removal_rows:
+        lines += ["", f"{len(removal_rows)} sliders move along a row of their own below 0, chosen for taking the "
+                      "attribute away on validation faces (`disguise.sliders.removal_rows`):", ""]
+        lines += [f"- {v}" for v in removal_rows]
     return lines + [""]
 
 

@@ -61,8 +61,8 @@ def model_card(run: Path, ledger: Ledger, settings: RecipeSettings, name: str) -
     for stage, rec in sorted(ledger.stages.items(), key=lambda kv: list(STAGE_TITLES).index(kv[0])
                              if kv[0] in STAGE_TITLES else len(STAGE_TITLES)):
         if rec.status == "done":
-            lines.append(f"| {STAGE_TITLES.get(stage, stage)} | {rec.summary} | {_minutes(rec.seconds)} |")
-    total = sum(r.seconds for r in ledger.stages.values())
+            lines.append(f"| {STAGE_TITLES.get(stage, stage)} | {rec.summary} | {_minutes(rec.time)} |")
+    total = sum(r.time for r in ledger.stages.values())
     lines += [f"| **all** | | **{_minutes(total)}** |", "", "Settings (`recipe.json` holds them all):", "",
               "| setting | value |", "| --- | --- |"]
     for k, v in settings.to_dict().items():
@@ -77,7 +77,8 @@ def model_card(run: Path, ledger: Ledger, settings: RecipeSettings, name: str) -
                   "the pictures.", "", "![atlas](atlas.png)", ""]
     lines += ["## Files", "", "| file | what |", "| --- | --- |",
               "| `config.json`, `model.safetensors` | the VAE (every constructor argument, the crop and size) |",
-              "| `attribute_vectors.safetensors` | the 40 sliders, each row's record (how it was chosen) in its metadata |",
+              "| `attribute_vectors.safetensors` | the 40 sliders (and their rows below 0, where a slider has one), each "
+              "row's record (how it was chosen) in its metadata |",
               "| `attribute_vectors_seed.safetensors` | the seed's difference-of-means bank, for comparison |",
               JUDGE_ROW,
               "| `guide/`, `chooser/` | the classifier learned edits were fitted to, and the one that chose |",

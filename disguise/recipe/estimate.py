@@ -102,7 +102,8 @@ def stage_seconds(settings: RecipeSettings, speeds: Speeds, counts: dict[str, in
     hair = 5 * 4 * (2 + len(sl.hair_keeps)) * len(sl.ladder) * sl.calibration_faces * speeds.read \
         + 5 * 4 * len(sl.hair_keeps) * sl.learn_steps * 64 * speeds.learn
     scaling = attributes * 2 * (4 * len(sl.scales) + 1) * sl.calibration_faces * speeds.read
-    sliders = 2 * train * speeds.read + calibration + holding + learned + recalibration + hair + scaling \
+    removals = attributes * 2 * (4 * len(sl.removal_scales) + 1) * sl.calibration_faces * speeds.read  # 2 kinds of row
+    sliders = 2 * train * speeds.read + calibration + holding + learned + recalibration + hair + scaling + removals \
         + (len(sl.blurs) + 1) * sl.calibration_faces * 3 * speeds.read
     judge_read = speeds.read + speeds.judge / 3  # a decode, then the judge's forward pass (a third of a step)
     edits = 2 * attributes * 5 * s.eval_faces  # per bank: both directions, the alphas and 0

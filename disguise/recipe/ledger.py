@@ -60,6 +60,15 @@ class StageRecord:
     summary: str = ""
     figures: dict = field(default_factory=dict)
 
+    @property
+    def time(self) -> float:
+        """The stage's time: its last pass, or where the stage kept each step's own time in its
+        figures (the sliders' ``seconds``: a step finished in an earlier pass keeps its time), their
+        sum if that is longer."""
+        steps = self.figures.get("seconds") if isinstance(self.figures, dict) else None
+        kept = sum(float(v) for v in steps.values()) if isinstance(steps, dict) else 0.0
+        return max(float(self.seconds), kept)
+
 
 @dataclass
 class Ledger:

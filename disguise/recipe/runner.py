@@ -332,7 +332,7 @@ def _say_summary(say, ledger: Ledger, seconds: float) -> None:
     say(f"done in {_clock(seconds)} this time; the run folder {ledger.folder} is what the app serves:")
     say(f"  python app.py --weights {ledger.folder}")
     for name, rec in ledger.stages.items():
-        say(f"  {name:12s} {_clock(rec.seconds):>8s}  {rec.summary}")
+        say(f"  {name:12s} {_clock(rec.time):>8s}  {rec.summary}")
 
 
 def _clock(seconds: float) -> str:

@@ -155,7 +155,7 @@ SMOKE = {"vae_phases": ("1:0.001:400000",), "vae_batch_size": 32, "classifier_ep
          "identity_epochs": 1, "eval_faces": 4, "photo_faces": 2, "atlas_faces": 2, "faces": 240}
 SMOKE_SLIDERS = {"calibration_faces": 6, "ladder": (1.0, 2.0), "hold_rounds": 1, "hold_faces": 6,
                  "learn_keeps": (1.0,), "learn_steps": 2, "learn_faces": 16, "hair_keeps": (), "blurs": (2.0,),
-                 "scales": (0.8, 1.0), "batch_size": 64}
+                 "scales": (0.8, 1.0), "removal_scales": (0.8, 1.0), "batch_size": 64}
 
 
 def smoke(settings: RecipeSettings, given: set[str] = frozenset()) -> RecipeSettings:

@@ -381,12 +381,13 @@ def make_bank(ctx: Context) -> Made:
     reached = sum(BAR.reached(*v) for v in report.final.values())
     return Made(f"{reached} of {len(report.final)} sliders at the bar on validation faces by the chooser; "
                 f"{len(report.rebuilt)} rebuilt with learned edits, {len(report.hair_rows)} rows per hair state, "
-                f"{len(report.picture_rows)} picture sliders",
+                f"{len(report.picture_rows)} picture sliders, {len(report.removal_rows)} rows below 0",
                 {"chooser_validation": {a: list(v) for a, v in report.final.items()}, "rebuilt": report.rebuilt,
                  "seconds": report.seconds})
 
 
-SLIDER_STEPS = {"seed": 1, "effects": 1, "calibrated": 25, "rebuilt": 40, "hair": 20, "pictured": 2, "scaled": 11}
+SLIDER_STEPS = {"seed": 1, "effects": 1, "calibrated": 25, "rebuilt": 40, "hair": 20, "pictured": 2, "scaled": 11,
+                "removals": 10}
 """The slider recipe's steps, weighed by about how long each takes (the stage's progress bar)."""
 
 

@@ -3,7 +3,8 @@
 While a slider is dragged the page computes ``z + sum_i alpha_i v_i``, decodes it with the ONNX
 decoder (``disguise.vae.onnx_decoder``) and, in the photo view, draws the change on the photo as
 ``PhotoCanvas.apply`` does. For that it receives one JSON document: the code ``z`` and the face's
-forty rows as the locks condition them (``Editor.rows``; little-endian float32, base64), the
+forty rows as the locks condition them (``Editor.rows``; little-endian float32, base64), and
+where the model has removal rows (``disguise.sliders.removal_rows``) the forty rows below 0, the
 slider positions the server last saw, the reconstruction (uint8 RGB, base64), and for the photo
 view a copy of the photo as large as the page shows it (``Studio.show_at``), the footprint of the
 model's crop in it, the affine warp to model pixels and the photo view's constants. The document
@@ -25,7 +26,7 @@ from PIL import Image
 from ..attributes import ATTRIBUTES
 from ..photo.view import FEATHER, FULL, NEGLIGIBLE, PhotoCanvas
 
-FORMAT = 2  # bumped when the document's layout changes (the page checks it)
+FORMAT = 3  # bumped when the document's layout changes (the page checks it)
 PHOTO_QUALITY = 92  # JPEG quality of the photo sent to the page
 
 
@@ -40,19 +41,23 @@ def _jpeg_data_url(image: np.ndarray) -> str:
 
 
 def live_document(face_id: str, z: torch.Tensor, bank: torch.Tensor, recon: np.ndarray,
-                  canvas: PhotoCanvas | None, alphas: Sequence[float], view: str, display: int) -> str:
-    """The JSON document for one face (see the module docstring); ``canvas`` None: model view only."""
+                  canvas: PhotoCanvas | None, alphas: Sequence[float], view: str, display: int,
+                  removal: torch.Tensor | None = None) -> str:
+    """The JSON document for one face (see the module docstring); ``canvas`` None: model view only;
+    ``removal``: the rows below 0, where they differ from ``bank``."""
     z = z.detach().float().cpu().reshape(-1)
-    bank = bank.detach().float().cpu()
-    if bank.shape != (len(ATTRIBUTES), z.numel()):
-        raise ValueError(f"bank must be ({len(ATTRIBUTES)}, {z.numel()}), got {tuple(bank.shape)}")
+    banks = {"bank": bank} if removal is None else {"bank": bank, "removal": removal}
+    for key, rows in banks.items():
+        if tuple(rows.shape) != (len(ATTRIBUTES), z.numel()):
+            raise ValueError(f"{key} must be ({len(ATTRIBUTES)}, {z.numel()}), got {tuple(rows.shape)}")
     if len(alphas) != len(ATTRIBUTES):
         raise ValueError(f"expected {len(ATTRIBUTES)} alphas, got {len(alphas)}")
     doc = {
         "format": FORMAT, "face": face_id, "view": view, "display": display,
         "size": int(recon.shape[0]), "zDim": int(z.numel()), "attributes": list(ATTRIBUTES),
         "alphas": [float(a) for a in alphas],
-        "z": _b64(z.numpy().astype("<f4")), "bank": _b64(bank.numpy().astype("<f4")),
+        "z": _b64(z.numpy().astype("<f4")),
+        **{key: _b64(rows.detach().float().cpu().numpy().astype("<f4")) for key, rows in banks.items()},
         "recon": _b64(recon.astype(np.uint8)),
     }
     if canvas is not None:  # an empty box (the crop outside the photo): the photo, unchanged

@@ -322,10 +322,13 @@ class Studio:
 
     def live(self, face: EditedFace, alphas: Sequence[float], locked: Sequence[str] = (), view: str = "photo") -> str:
         """The JSON document the page decodes edits of ``face`` from (``disguise.serving.live``):
-        its code, its vectors (``Editor.rows``) as ``locked`` conditions them, and the photo view's data."""
+        its code, its vectors (``Editor.rows``, and the rows below 0 where the model has removal
+        rows) as ``locked`` conditions them, and the photo view's data."""
         canvas = face.live(self.editor.policy) if check_view(view) == "photo" else None
+        removal = (self.editor.conditioned_bank(locked, face.z, removing=True)
+                   if self.editor.removal_rows is not None else None)
         return live_document(face.face_id, face.z, self.editor.conditioned_bank(locked, face.z), face.recon,
-                             canvas, alphas, view, self.display)
+                             canvas, alphas, view, self.display, removal)
 
     def before(self, face: EditedFace, view: str = "photo") -> np.ndarray:
         """What an edit is compared with: the photo itself, or the model's reconstruction."""

@@ -5,8 +5,9 @@ The rows come from the ways in this wing: the seed's difference of means
 (``disguise.sliders.means``), each attribute's effect with the others held
 (``disguise.sliders.effects``), edits learned through the decoder (``disguise.sliders.learned``),
 each chosen and scaled on validation faces (``disguise.sliders.calibration``). A bank may also
-carry the hair sliders' rows per hair state (``disguise.sliders.hair_rows``) and the picture
-sliders (``disguise.sliders.picture_rows``).
+carry the hair sliders' rows per hair state (``disguise.sliders.hair_rows``), the picture
+sliders (``disguise.sliders.picture_rows``) and rows for taking attributes away
+(``disguise.sliders.removal_rows``).
 """
 
 
@@ -24,6 +25,7 @@ from ..attributes import ATTRIBUTES
 from ..files import read_safetensors, write_safetensors
 from .hair_rows import HairRows
 from .picture_rows import PictureRows
+from .removal_rows import RemovalRows
 
 BANK_NAME = "attribute_vectors.safetensors"
 SEED_BANK_NAME = "attribute_vectors_seed.safetensors"  # the seed's bank, bundled beside the default for its units
@@ -77,13 +79,15 @@ class AttributeBank:
     length is its slider's unit (alpha = 1 moves the code by it): 1 for the seed's method.
     ``hair_rows``: the hair sliders' rows per hair state, if any (``disguise.sliders.hair_rows``);
     ``picture_rows``: the sliders whose row a face's own picture makes, if any
-    (``disguise.sliders.picture_rows``)."""
+    (``disguise.sliders.picture_rows``); ``removal_rows``: the sliders' rows below 0 where they
+    differ from their rows above it, if any (``disguise.sliders.removal_rows``)."""
 
     names: tuple[str, ...]
     vectors: torch.Tensor
     records: list[AttributeRecord]
     hair_rows: HairRows | None = None
     picture_rows: PictureRows | None = None
+    removal_rows: RemovalRows | None = None
 
     @property
     def method(self) -> str:
@@ -112,7 +116,7 @@ class AttributeBank:
 
     def with_rows(self, other: "AttributeBank", names: Sequence[str]) -> "AttributeBank":
         """This bank with ``names``' rows (vectors and records) taken from ``other`` (and this
-        bank's hair rows and picture rows, if any)."""
+        bank's hair rows, picture rows and removal rows, if any)."""
         if other.vectors.shape != self.vectors.shape:
             raise ValueError(f"banks of shape {tuple(self.vectors.shape)} and {tuple(other.vectors.shape)} "
                              f"cannot share rows")
@@ -133,21 +137,28 @@ class AttributeBank:
             meta.update(more_meta)
         if self.picture_rows is not None:
             meta[self.picture_rows.META] = self.picture_rows.to_meta()
+        if self.removal_rows is not None:
+            more, more_meta = self.removal_rows.tensors()
+            tensors.update(more)
+            meta.update(more_meta)
         write_safetensors(path, tensors, meta)
 
     @classmethod
     def load(cls, path: str | os.PathLike, z_dim: int | None = None) -> "AttributeBank":
         """Load strictly: 40 names in CelebA's order, a ``(40, z_dim)`` tensor, one record each,
         and either no hair rows or all of their tensors (``disguise.sliders.hair_rows``); picture
-        rows, if any, as ``disguise.sliders.picture_rows`` reads them."""
+        rows and removal rows, if any, as ``disguise.sliders.picture_rows`` and
+        ``disguise.sliders.removal_rows`` read them."""
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: file not found (make it with python -m train.vectors)")
         tensors, meta = read_safetensors(path)
-        if (set(tensors) not in ({"vectors"}, {"vectors", *HairRows.TENSORS})
-                or "names" not in meta or "records" not in meta):
+        removal = RemovalRows.TENSOR in tensors
+        if ((set(tensors) - {RemovalRows.TENSOR}) not in ({"vectors"}, {"vectors", *HairRows.TENSORS})
+                or "names" not in meta or "records" not in meta or removal != (RemovalRows.META in meta)):
             raise ValueError(f"{path}: not an attribute bank (expects a 'vectors' tensor, and optionally "
-                             f"{', '.join(HairRows.TENSORS)}, with names and records in its metadata)")
+                             f"{', '.join(HairRows.TENSORS)} and {RemovalRows.TENSOR}, with names and records "
+                             f"in its metadata)")
         names = tuple(json.loads(meta["names"]))
         if names != ATTRIBUTES:
             raise ValueError(f"{path}: attribute names differ from CelebA's 40 "
@@ -180,5 +191,11 @@ class AttributeBank:
                 picture_rows = PictureRows.from_meta(meta[PictureRows.META])
             except ValueError as e:
                 raise ValueError(f"{path}: {e}") from None
+        removal_rows = None
+        if removal:
+            try:
+                removal_rows = RemovalRows.from_tensors(tensors, meta, vectors.shape[1])
+            except ValueError as e:
+                raise ValueError(f"{path}: {e}") from None
         return cls(names=names, vectors=vectors.float(), records=records, hair_rows=hair_rows,
-                   picture_rows=picture_rows)
+                   picture_rows=picture_rows, removal_rows=removal_rows)

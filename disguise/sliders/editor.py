@@ -2,15 +2,15 @@
 
     z_edited = z + sum_i alpha_i * v_i
 
-``alpha = 0`` everywhere gives the plain reconstruction. Locking keeps chosen attributes fixed
-while others change: each edit vector loses its components along the locked attributes' vectors
+``alpha = 0`` everywhere gives the plain reconstruction. Locks keep chosen attributes fixed while
+others change: each edit vector loses its components along the locked attributes' vectors
 (projection onto their orthogonal complement, then renormalised), the conditional manipulation of
-InterFaceGAN (Shen et al., CVPR 2020, sec. 2.2). That is how a beard is added without also
-changing the gender.
+InterFaceGAN (Shen et al., CVPR 2020, sec. 2.2): a beard added without changing the gender.
 
-A bank may give the hair sliders a row per hair state (``disguise.sliders.hair_rows``), and a slider of
-the picture (Blurry) a row made from the face's own picture (``disguise.sliders.picture_rows``): then each
-face's rows are read off its own code, and every edit of that face uses them, here and in the page.
+A bank may give the hair sliders a row per hair state (``disguise.sliders.hair_rows``) and Blurry
+a row made from the face's own picture (``disguise.sliders.picture_rows``), read off each face's
+code and used in every edit of it, here and in the page; and a slider a row of its own below 0
+(``disguise.sliders.removal_rows``), where a lock holds both rows of a locked attribute.
 """
 
 from __future__ import annotations
@@ -98,6 +98,7 @@ class Editor:
         self.vectors = bank.vectors.to(self.device)                 # (40, z)
         self.hair_rows = bank.hair_rows.to(self.device) if bank.hair_rows is not None else None
         self.picture_rows = bank.picture_rows
+        self.removal_rows = bank.removal_rows.to(self.device) if bank.removal_rows is not None else None
         self._pictures: OrderedDict[bytes, torch.Tensor] = OrderedDict()  # a face's picture rows, by its code
         self._pictures_lock = threading.Lock()
         # The sliders whose rows depend on the face (all others are the bank's rows for everyone).
@@ -112,6 +113,11 @@ class Editor:
         model = VAE.from_pretrained(folder, device=device)
         bank = AttributeBank.load(Path(folder) / BANK_NAME, z_dim=model.config.z_dim)
         return cls(model, bank, device)
+
+    @property
+    def face_rows(self) -> set[str]:
+        """The sliders whose rows depend on the face (its hair state, its picture)."""
+        return set(self._own)
 
     @property
     def policy(self) -> Preprocess:
@@ -201,29 +207,53 @@ class Editor:
     def direction(self, alphas: Mapping[str, float], locked: Iterable[str] = (),
                   z: torch.Tensor | None = None) -> torch.Tensor:
         """``sum_i alpha_i * v_i`` with each ``v_i`` made orthogonal to the locked attributes'
-        vectors; the rows of the face with code ``z`` (``rows``)."""
+        vectors; the rows of the face with code ``z`` (``rows``), and below 0 a slider's removal
+        row where it has one."""
         alphas = check_alphas(alphas)
         locked = list(dict.fromkeys(locked))
         check_names(locked)
         moved = [name for name, a in alphas.items() if a != 0.0]
         return self._direction(alphas, locked, self.rows(z, moved + locked))
 
+    def below(self, rows: torch.Tensor) -> torch.Tensor:
+        """The rows the sliders move along below 0, given the face's ``rows`` above it."""
+        return self.removal_rows.applied(rows) if self.removal_rows is not None else rows
+
     def _direction(self, alphas: dict[str, float], locked: list[str], rows: torch.Tensor) -> torch.Tensor:
-        """``direction`` with checked ``alphas`` and ``locked``, along ``rows``."""
+        """``direction`` with checked ``alphas`` and ``locked``, along ``rows`` (above 0)."""
+        below = self.below(rows)
         delta = torch.zeros(self.model.config.z_dim, device=self.device)
         for name, a in alphas.items():
             if a != 0.0:
-                delta = delta + a * _vector(rows, name, locked)
+                delta = delta + a * self._vector(rows if a > 0 else below, name, locked, rows, below)
         return delta
 
-    def conditioned_bank(self, locked: Iterable[str] = (), z: torch.Tensor | None = None) -> torch.Tensor:
+    def _vector(self, side: torch.Tensor, name: str, locked: list[str], rows: torch.Tensor,
+                below: torch.Tensor) -> torch.Tensor:
+        """``name``'s row of ``side`` (``rows`` or ``below``), orthogonal to the rows of the
+        other locked attributes: above 0, and below 0 where theirs differ."""
+        v = side[INDEX[name]]
+        others = [INDEX[n] for n in locked if n != name]
+        if not others:
+            return v
+        span = rows[others]
+        removal = [INDEX[n] for n in locked if n != name and self.removal_rows is not None
+                   and n in self.removal_rows.rows]
+        if removal:
+            span = torch.cat([span, below[removal]])
+        return condition(v, span)
+
+    def conditioned_bank(self, locked: Iterable[str] = (), z: torch.Tensor | None = None,
+                         removing: bool = False) -> torch.Tensor:
         """All forty edit vectors as ``direction`` uses them under ``locked`` for the face with
-        code ``z``: ``(40, z_dim)``, so that ``z + alphas @ bank`` is the edit (what the page
-        computes in the browser)."""
+        code ``z``, above 0 (or below it, ``removing``): ``(40, z_dim)``, so that
+        ``z + alphas @ bank`` is the edit (what the page computes in the browser)."""
         locked = list(dict.fromkeys(locked))
         check_names(locked)
         rows = self.rows(z)
-        return torch.stack([_vector(rows, name, locked) for name in ATTRIBUTES])
+        below = self.below(rows)
+        side = below if removing else rows
+        return torch.stack([self._vector(side, name, locked, rows, below) for name in ATTRIBUTES])
 
     def edit(self, z: torch.Tensor, alphas: Mapping[str, float], locked: Iterable[str] = ()
              ) -> torch.Tensor:
@@ -291,13 +321,6 @@ class Editor:
         z0 = torch.as_tensor(z0, device=self.device).reshape(1, -1)
         z1 = torch.as_tensor(z1, device=self.device).reshape(1, -1)
         return self.decode((1 - t) * z0 + t * z1)
-
-
-def _vector(rows: torch.Tensor, name: str, locked: list[str]) -> torch.Tensor:
-    """``name``'s row of ``rows``, orthogonal to the other locked attributes' rows."""
-    v = rows[INDEX[name]]
-    others = [INDEX[n] for n in locked if n != name]
-    return condition(v, rows[others]) if others else v
 
 
 def to_pixels(images: torch.Tensor) -> np.ndarray:

@@ -1,16 +1,17 @@
 """The slider recipe: every step from a trained VAE to its bank, with no person in the loop.
 
 1. the seed's bank (difference of means) and the effects, from the training faces;
-2. calibration of each slider's direction and strength by the *chooser* on validation faces,
-   within reach and leaving the background be, then each slider held by the others;
+2. each slider's direction and strength calibrated by the *chooser* on validation faces, within
+   reach and leaving the background be, then each slider held by the others;
 3. learned edits for the sliders that still miss the bar, fitted to the *guide*'s reading and
    adopted only where they improve the slider on validation faces, then held;
 4. rows per hair state and Blurry's row from each face's picture, where they beat the shared row;
-5. each slider's length, so that its range reads well both ways (``disguise.sliders.scale``).
+5. each slider's length, so that its range reads well both ways (``disguise.sliders.scale``);
+6. a row below 0 where the effect row takes the attribute away better (``removal_choice``).
 
-The guide and the chooser are classifiers trained on different people (``disguise.data.people``);
-the judge takes no part. Each step's result is written into a work folder as it is made, so a
-stopped run picks up where it was. ``train.vectors`` runs single steps; ``train.recipe`` all.
+The guide and the chooser are trained on different people (``disguise.data.people``); the judge
+takes no part. Each step's result is written into a work folder as it is made, so a stopped run
+picks up where it was. ``train.vectors`` runs single steps; ``train.recipe`` all.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from .learned import BACKDROP, FACES, LEARN_STEPS, learn_directions
 from .means import BATCH_SIZE, MAX_POSITIVES, THRESHOLD, build_bank, labelled_batches
 from .measure import QualityBar, edit_success
 from .picture_rows import PICTURE_SLIDERS
+from .removal_choice import choose_removal_rows
 from .scale import SCALES, choose_scales
 
 Log = Callable[[str], None]
@@ -74,6 +76,8 @@ class SliderSettings:
         blurs: Blurry's blurs at the slider's end, px of the aligned frame.
         scales: the multiples of each slider's length tried for its range, adding and removing
             (empty: each keeps the length calibration gave it).
+        removal_scales: the multiples of a slider's own rows and of its effect row tried as its
+            row below 0 (empty: one row serves both halves of every slider).
         batch_size: faces encoded at once; it also sets how many faces each of the seed's means
             averages before its stopping rule looks.
         seed: which faces are drawn where a step samples them.
@@ -91,19 +95,22 @@ class SliderSettings:
     hair_keeps: tuple[float, ...] = (2.0,)
     blurs: tuple[float, ...] = BLURS
     scales: tuple[float, ...] = SCALES
+    removal_scales: tuple[float, ...] = SCALES
     batch_size: int = BATCH_SIZE
     seed: int = 0
 
     def __post_init__(self) -> None:
-        self.ladder, self.learn_keeps, self.hair_keeps, self.blurs, self.scales = (
+        self.ladder, self.learn_keeps, self.hair_keeps, self.blurs, self.scales, self.removal_scales = (
             tuple(float(v) for v in values)
-            for values in (self.ladder, self.learn_keeps, self.hair_keeps, self.blurs, self.scales))
+            for values in (self.ladder, self.learn_keeps, self.hair_keeps, self.blurs, self.scales,
+                           self.removal_scales))
         counts = (self.calibration_faces, self.hold_faces, self.learn_steps, self.learn_faces, self.batch_size)
         if min(counts) < 1 or self.hold_rounds < 0:
             raise ValueError("the sliders' face counts, steps and batch size must be at least 1, and hold_rounds "
                              "not negative")
-        if min(self.scales, default=1.0) <= 0 or (self.scales and 1.0 not in self.scales):
-            raise ValueError(f"scales are positive multiples that include 1, got {list(self.scales)}")
+        for name, scales in (("scales", self.scales), ("removal_scales", self.removal_scales)):
+            if min(scales, default=1.0) <= 0 or (scales and 1.0 not in scales):
+                raise ValueError(f"{name} are positive multiples that include 1, got {list(scales)}")
         if not self.ladder or min(self.ladder) <= 0 or not self.reach > 0:
             raise ValueError("the ladder needs positive strengths and the reach must be positive")
         if min((*self.learn_keeps, *self.hair_keeps, self.learn_backdrop), default=0) < 0:
@@ -258,6 +265,24 @@ def scaled_rows(bank: AttributeBank, editor: Editor, chooser: AttributeClassifie
     return bank
 
 
+def removal_rows(bank: AttributeBank, editor: Editor, chooser: AttributeClassifier, effect: AttributeBank,
+                 valid: Faces, attributes: Sequence[str], settings: SliderSettings, progress: bool = True,
+                 log: Log = print) -> AttributeBank:
+    """``bank`` with a row below 0 for each of ``attributes`` whose own rows take it away worse
+    than its effect row does on validation faces (``disguise.sliders.removal_choice``)."""
+    if not settings.removal_scales:
+        return bank
+    trial = Editor(editor.model, bank, editor.device)
+    limit = settings.reach * typical_distance(trial, valid.images)
+    bank, chosen = choose_removal_rows(trial, chooser, effect, valid.images, valid.labels, attributes, limit,
+                                       scales=settings.removal_scales, max_faces=settings.calibration_faces,
+                                       progress=progress)
+    for c in chosen:
+        log(f"  {c.attribute:20s} below 0: {c.describe()}")
+    log(f"{sum(not c.own for c in chosen)} sliders given a row of their own below 0")
+    return bank
+
+
 def encode_all(editor: Editor, faces: Faces, batch_size: int) -> torch.Tensor:
     """The codes of every face, ``(N, z)``."""
     return torch.cat([editor.encode(np.asarray(faces.images[i:i + batch_size]))
@@ -279,10 +304,11 @@ class SliderReport:
     final: dict[str, tuple[float, float]] = field(default_factory=dict)
     hair_rows: list[str] = field(default_factory=list)
     picture_rows: list[str] = field(default_factory=list)
+    removal_rows: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-STEPS = ("seed", "effects", "calibrated", "rebuilt", "hair", "pictured", "scaled")
+STEPS = ("seed", "effects", "calibrated", "rebuilt", "hair", "pictured", "scaled", "removals")
 """``make_sliders``' steps, in order; each keeps its result in the work folder (``_file``)."""
 
 
@@ -429,13 +455,16 @@ def make_sliders(model: VAE, guide: AttributeClassifier, chooser: AttributeClass
     with_pictures = timed("pictured", lambda: picture_rows(editor, chooser, with_hair, valid,
                                                            [a for a in PICTURE_SLIDERS if a in attributes], settings,
                                                            progress, log))
-    final = timed("scaled", lambda: scaled_rows(with_pictures, editor, chooser, valid, attributes, settings, progress,
-                                                log))
-    if not report.final:
+    scaled = timed("scaled", lambda: scaled_rows(with_pictures, editor, chooser, valid, attributes, settings,
+                                                 progress, log))
+    final = timed("removals", lambda: removal_rows(scaled, editor, chooser, effect, valid, attributes, settings,
+                                                   progress, log))
+    if not report.final:  # the adds' reading (the rows below 0 do not change it)
         report.final = _validation_reading(final, editor, chooser, valid, attributes, settings)
         report.hair_rows = final.hair_rows.describe() if isinstance(final.hair_rows, HairRows) else []
         report.picture_rows = final.picture_rows.describe() if final.picture_rows else []
-        work_.save_report(report)
+    report.removal_rows = final.removal_rows.describe() if final.removal_rows else []
+    work_.save_report(report)
     return final, seed, report
 
 

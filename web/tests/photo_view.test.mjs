@@ -43,8 +43,9 @@ for (const name of cases) {
       assert.ok(fx.unchanged || changed > 0, `${name}: the fixture's edit changes nothing`);
     });
   } else {
-    test(`edited code ${name}: z + alphas @ bank, ${fx.zDim} dimensions`, () => {
-      const got = editedCode(floats(fx.z), floats(fx.bank), Float32Array.from(fx.alphas));
+    test(`edited code ${name}: z + alphas @ bank${fx.removal ? " (removal rows below 0)" : ""}, ${fx.zDim} dimensions`, () => {
+      const got = editedCode(floats(fx.z), floats(fx.bank), Float32Array.from(fx.alphas),
+                           fx.removal ? floats(fx.removal) : null);
       const want = floats(fx.expected);
       assert.equal(got.length, want.length);
       for (let k = 0; k < want.length; k++) {
