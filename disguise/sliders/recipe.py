@@ -459,13 +459,20 @@ def make_sliders(model: VAE, guide: AttributeClassifier, chooser: AttributeClass
                                                  progress, log))
     final = timed("removals", lambda: removal_rows(scaled, editor, chooser, effect, valid, attributes, settings,
                                                    progress, log))
-    if not report.final:  # the adds' reading (the rows below 0 do not change it)
+    _close(report, final, editor, chooser, valid, attributes, settings)
+    work_.save_report(report)
+    return final, seed, report
+
+
+def _close(report: SliderReport, final: AttributeBank, editor: Editor, chooser: AttributeClassifier, valid: Faces,
+           attributes: Sequence[str], settings: SliderSettings) -> None:
+    """``report`` with the final bank's reading and the rows it holds: the adds' reading once (the
+    rows below 0 do not change it), the rows below 0 always (a step added after a run finished)."""
+    if not report.final:
         report.final = _validation_reading(final, editor, chooser, valid, attributes, settings)
         report.hair_rows = final.hair_rows.describe() if isinstance(final.hair_rows, HairRows) else []
         report.picture_rows = final.picture_rows.describe() if final.picture_rows else []
     report.removal_rows = final.removal_rows.describe() if final.removal_rows else []
-    work_.save_report(report)
-    return final, seed, report
 
 
 def _after(choices: Sequence[Choice], holds: Sequence[Compensation]) -> dict[str, tuple[float, float]]:

@@ -12,7 +12,7 @@ changed by at most ``wall``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -63,7 +63,7 @@ def choose_removal_rows(editor: Editor, chooser: AttributeClassifier, effect: At
     bar = bar or QualityBar()
     bank = editor.bank
     earlier = bank.removal_rows.rows if bank.removal_rows is not None else {}
-    plain = Editor(editor.model, _without_removals(bank), editor.device)
+    plain = Editor(editor.model, replace(bank, removal_rows=None), editor.device)
     effects = Editor(editor.model, AttributeBank(effect.names, effect.vectors, effect.records), editor.device)
     strengths = sorted({round(s * a, 4) for s in scales for a in ALPHAS})
     readings = {}
@@ -94,11 +94,7 @@ def choose_removal_rows(editor: Editor, chooser: AttributeClassifier, effect: At
             rows[name] = source.vectors[INDEX[name]].detach().cpu() * best.scale
             notes[name] = best.describe()
     removal = RemovalRows(rows, notes) if rows else None
-    return AttributeBank(bank.names, bank.vectors, bank.records, bank.hair_rows, bank.picture_rows, removal), chosen
-
-
-def _without_removals(bank: AttributeBank) -> AttributeBank:
-    return AttributeBank(bank.names, bank.vectors, bank.records, bank.hair_rows, bank.picture_rows)
+    return replace(bank, removal_rows=removal), chosen
 
 
 def _allowed(editor: Editor, name: str, kind: str, s: float, e: EditResult, limit: float, wall: float) -> bool:
