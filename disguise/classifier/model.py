@@ -6,7 +6,8 @@ each slider on validation faces (``disguise.sliders.calibration``) and the *judg
 sliders on the test split (``disguise.evaluation``). Two architectures: the project's small CNN
 (``disguise.classifier.convnet``) and torchvision's networks (``TORCHVISION``), so a judge can be
 a network this project did not write. A classifier works at most at ``CLASSIFIER_SIZE`` pixels,
-records the preprocessing it learned on and is refused for a model cropped differently. It is
+records the preprocessing it learned on and is refused for a model cropped differently; a label
+is seen where its logit passes the label's threshold (0, or the one ``thresholds`` fitted). It is
 saved like every model of the project (``disguise.pretrained.SavedModel``):
 ``attribute_classifier.json`` and ``attribute_classifier.safetensors``.
 """
@@ -47,9 +48,12 @@ class ClassifierConfig(ConvNetConfig):
         preprocess: the preprocessing policy (``Preprocess.to_dict()``) of the faces it learned on.
         arch: convnet (the project's CNN), or one of torchvision's (resnet18, shufflenet_v2_x1_0) as
             torchvision builds it.
+        thresholds: the logit above which a label is seen, by name, where it is not 0
+            (``disguise.classifier.thresholds``).
     """
 
     arch: str = field(default="convnet", metadata={"choices": ARCHITECTURES})
+    thresholds: dict = field(default_factory=dict)
     model_type: ClassVar[str] = CLASSIFIER_TYPE
     default_size: ClassVar[int] = CLASSIFIER_SIZE
 
@@ -57,6 +61,12 @@ class ClassifierConfig(ConvNetConfig):
         super().__post_init__()
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"arch must be one of {', '.join(ARCHITECTURES)}, got {self.arch!r}")
+        unknown = sorted(set(self.thresholds) - set(ATTRIBUTES))
+        if unknown:
+            raise ValueError(f"thresholds name labels that are not CelebA attributes: {', '.join(unknown)}")
+        self.thresholds = {k: float(v) for k, v in self.thresholds.items()}
+        if not all(np.isfinite(v) for v in self.thresholds.values()):
+            raise ValueError(f"thresholds must be finite, got {self.thresholds}")
 
 
 class AttributeClassifier(SavedModel):
@@ -80,10 +90,24 @@ class AttributeClassifier(SavedModel):
         else:
             self.features = conv_blocks(self.config.widths)
             self.head = nn.Linear(self.config.widths[-1], len(ATTRIBUTES))
+        self.register_buffer("cuts", torch.zeros(len(ATTRIBUTES)), persistent=False)
+        self.set_thresholds(self.config.thresholds)
 
     @property
     def policy(self) -> Preprocess:
         return self.config.policy
+
+    def set_thresholds(self, thresholds: dict[str, float]) -> None:
+        """Read each named label as seen above its logit (the others above 0); kept in the config."""
+        self.config = dataclasses.replace(self.config, thresholds=dict(thresholds))
+        cuts = torch.zeros(len(ATTRIBUTES))
+        for name, cut in self.config.thresholds.items():
+            cuts[ATTRIBUTES.index(name)] = cut
+        self.cuts.copy_(cuts)
+
+    def seen(self, logits: torch.Tensor) -> torch.Tensor:
+        """Boolean ``(B, 40)``: which labels ``(B, 40)`` logits say a face has."""
+        return logits > self.cuts
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, 3, H, W)`` in [0, 1] -> ``(B, 40)`` logits."""
@@ -100,15 +124,26 @@ def classifier_policy(policy: Preprocess) -> Preprocess:
 
 @torch.no_grad()
 def predict(classifier: AttributeClassifier, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """Boolean ``(B, 40)`` predictions for float images ``(B, 3, H, W)`` of any size.
+    """Boolean ``(B, 40)`` predictions for float images ``(B, 3, H, W)`` of any size, each label
+    seen above its threshold (any module with a ``policy`` that gives 40 logits reads at 0).
 
     Runs the classifier in eval mode and leaves it in the mode it was in.
     """
+    cuts = getattr(classifier, "cuts", 0.0)
     out = []
     with evaluating(classifier):
         for i in range(0, len(x), batch_size):
-            out.append(classifier(at_classifier_size(classifier, x[i:i + batch_size])) > 0)
+            out.append(classifier(at_classifier_size(classifier, x[i:i + batch_size])) > cuts)
     return torch.cat(out)
+
+
+@torch.no_grad()
+def face_logits(classifier: AttributeClassifier, images: np.ndarray, device: str | torch.device) -> np.ndarray:
+    """``(N, 40)`` logits of uint8 faces ``(N, S, S, 3)``; the classifier's mode is kept."""
+    with evaluating(classifier):
+        out = [classifier(at_classifier_size(classifier, to_tensor(images[idx], device))).cpu()
+               for idx in iterate_batches(len(images), 512, shuffle=False)]
+    return torch.cat(out).numpy() if out else np.zeros((0, len(ATTRIBUTES)), np.float32)
 
 
 def at_classifier_size(classifier: AttributeClassifier, x: torch.Tensor) -> torch.Tensor:
@@ -125,9 +160,8 @@ def classifier_accuracy(classifier: AttributeClassifier, images: np.ndarray, lab
                         device: str | torch.device) -> dict[str, dict[str, float]]:
     """Per attribute: the classifier's accuracy on uint8 faces, its balanced accuracy (mean of the
     true positive and true negative rates) and the majority-class baseline. Its mode is kept."""
-    with evaluating(classifier):
-        preds = torch.cat([predict(classifier, to_tensor(images[idx], device)).cpu()
-                           for idx in iterate_batches(len(images), 512, shuffle=False)]).numpy()
+    logits = torch.from_numpy(face_logits(classifier, images, device))
+    preds = classifier.seen(logits.to(classifier.cuts.device)).cpu().numpy()
     truth = np.asarray(labels) > 0
     out = {}
     for k, a in enumerate(ATTRIBUTES):

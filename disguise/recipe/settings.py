@@ -65,6 +65,9 @@ class RecipeSettings:
         classifier_blur: the largest blur (px) of the classifiers' augmentation.
         classifier_balanced: each label's faces that have it weighed as much, in all, as those
             without, in the three classifiers' training (``disguise.classifier.training.label_weights``).
+        classifier_threshold_gain: the chooser's and the judge's threshold for a label moves from
+            logit 0 where that reads the label at least this much better (balanced accuracy) on
+            the validation faces' reconstructions (``disguise.classifier.thresholds``; 1: never).
         classifier_views: what the classifiers learn from: each face as the VAE draws it
             (reconstructions), as it is (originals), or both (each face twice).
         identity_epochs: epochs of the identity model (where the data says who is who).
@@ -90,6 +93,7 @@ class RecipeSettings:
     judge_arch: str = field(default="resnet18", metadata={"choices": ARCHITECTURES})
     classifier_blur: float = 1.5
     classifier_balanced: bool = False
+    classifier_threshold_gain: float = 0.2
     classifier_views: str = field(default="both", metadata={"choices": VIEWS})
     identity_epochs: int = 8
     eval_faces: int = 200
@@ -138,7 +142,7 @@ STAGE_SETTINGS = {
     "vae": ("image_size", "crop", "z_dim", "encoder_filters", "decoder_filters", "dropout", "vae_phases",
             "vae_batch_size", "faces", "seed"),
     "classifiers": ("classifier_epochs", "classifier_arch", "judge_epochs", "judge_arch", "classifier_blur",
-                    "classifier_balanced", "classifier_views", "faces", "seed"),
+                    "classifier_balanced", "classifier_threshold_gain", "classifier_views", "faces", "seed"),
     "identity": ("identity_epochs", "image_size", "crop", "faces", "seed"),
     "sliders": ("faces",),
     "evaluation": ("eval_faces", "photo_faces", "faces"),
@@ -147,7 +151,7 @@ STAGE_SETTINGS = {
 }
 """The settings each stage is made with (the sliders' are ``SliderSettings``' too)."""
 
-ADDED_SINCE = {"classifier_balanced": False}
+ADDED_SINCE = {"classifier_balanced": False, "classifier_threshold_gain": 1.0}
 """Settings added after runs were made, with the value those runs were made with: a stage records
 one only where it differs, so an earlier run stays current."""
 

@@ -23,8 +23,10 @@ from ..classifier.model import (
     AttributeClassifier,
     classifier_accuracy,
     classifier_policy,
+    face_logits,
 )
 from ..classifier.model import load_classifier as _load_classifier
+from ..classifier.thresholds import fit_thresholds
 from ..classifier.training import CHECKPOINT_NAME as CLASSIFIER_CHECKPOINT
 from ..classifier.training import ClassifierTrainConfig, train_classifier
 from ..compose.face_space import FACE_SPACE_NAME, fit_face_space
@@ -250,8 +252,10 @@ def train_classifiers(ctx: Context) -> Made:
     drawn = _views(ctx, editor, faces, policy)
     test = ctx.faces("test", model.config.policy)
     test_drawn = reconstructions(editor, test.images, policy.size)
+    valid = ctx.faces("valid", model.config.policy)
+    valid_drawn = reconstructions(editor, valid.images, policy.size)
     figures = {"split": {r: {"faces": int(len(g)), "people": n} for r, g, n in zip(ROLES, split.groups, split.people)},
-               "by_image": split.by_image, "reads": {}}
+               "by_image": split.by_image, "reads": {}, "thresholds": {}}
     before = 0
     for role, group in zip(ROLES, split.groups):
         judge = role == "judge"
@@ -268,10 +272,18 @@ def train_classifiers(ctx: Context) -> Made:
                                           resume=(work / CLASSIFIER_CHECKPOINT).is_file(),
                                           batch_size=CLASSIFIER_BATCH, balanced=s.classifier_balanced, desc=role,
                                           on_batch=ctx.bar.along(before, per_epoch), log=ctx.log)
+            if role != "guide":  # the guide is read through its logits, as a loss
+                moved = fit_thresholds(face_logits(classifier, valid_drawn, ctx.device), valid.labels,
+                                       s.classifier_threshold_gain)
+                classifier.set_thresholds(moved)
             classifier.save_pretrained(folder)
         before += epochs * per_epoch
         ctx.bar.reach(before)
         classifier = ctx.classifier(role)
+        if classifier.config.thresholds:
+            ctx.log(f"{role}: thresholds moved on validation faces: "
+                    + ", ".join(f"{a} {v:+.2f}" for a, v in classifier.config.thresholds.items()))
+        figures["thresholds"][role] = classifier.config.thresholds
         accuracy = classifier_accuracy(classifier, test_drawn, test.labels, ctx.device)
         figures["reads"][role] = {a: round(accuracy[a]["balanced_accuracy"], 4) for a in DRAWN}
     write_json(ctx.run / "classifiers.json", figures)
