@@ -87,3 +87,9 @@ def test_the_recipe_records_the_gain_so_runs_made_before_it_are_out_of_date():
     moves them, so their classifiers' stage, and those made from it, are made again."""
     assert RecipeSettings().for_stage("classifiers")["classifier_threshold_gain"] == 0.2
     assert "classifier_threshold_gain" not in RecipeSettings(classifier_threshold_gain=1.0).for_stage("classifiers")
+
+
+@pytest.mark.parametrize("gain", [-0.1, 1.5, float("nan")])
+def test_a_gain_outside_0_to_1_is_refused(gain):
+    with pytest.raises(ValueError, match="classifier_threshold_gain is a share"):
+        RecipeSettings(classifier_threshold_gain=gain)

@@ -114,6 +114,9 @@ class RecipeSettings:
                   self.identity_epochs, self.eval_faces, self.atlas_faces)
         if min(counts) < 1 or min(self.photo_faces, self.faces) < 0:
             raise ValueError("sizes, epochs and face counts must be at least 1 (photo_faces and faces at least 0)")
+        if not 0.0 <= self.classifier_threshold_gain <= 1.0:
+            raise ValueError(f"classifier_threshold_gain is a share of balanced accuracy from 0 (every label at its "
+                             f"best threshold) to 1 (all at 0), got {self.classifier_threshold_gain}")
         if len(self.crop) != 4:
             raise ValueError(f"crop is left,top,right,bottom, got {self.crop}")
         if self.sliders.seed != self.seed:  # one seed for the whole recipe
