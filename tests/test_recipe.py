@@ -17,7 +17,7 @@ import pytest
 
 from disguise.data.people import split_people
 from disguise.recipe.ledger import RecipeError
-from disguise.recipe.settings import Phase, RecipeSettings, smoke
+from disguise.recipe.settings import Phase, RecipeSettings, as_options, made_before, smoke
 from train.recipe import main as recipe_main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -318,6 +318,21 @@ def test_a_setting_added_since_leaves_earlier_runs_current():
     assert "classifier_balanced" not in RecipeSettings().for_stage("classifiers")
     assert RecipeSettings(classifier_balanced=True).for_stage("classifiers")["classifier_balanced"] is True
     assert RecipeSettings(classifier_balanced=True).for_stage("sliders") == RecipeSettings().for_stage("sliders")
+
+
+def test_a_runs_command_names_the_settings_whose_default_changed_since_it_was_made():
+    """A run made before the thresholds (its classifiers' record has no gain) was made with a gain of
+    1; the default is now 0.2, so the card's command says ``--classifier-threshold-gain 1``. A run
+    that recorded the gain, or never made the classifiers, needs nothing added."""
+    old = {"vae": {}, "classifiers": {"classifier_epochs": 8}}
+    assert made_before(old) == {"classifier_threshold_gain": 1.0}
+    assert made_before({"classifiers": {"classifier_threshold_gain": 0.2}}) == {}
+    assert made_before({"vae": {}}) == {}
+    assert as_options({"classifier_threshold_gain": 1.0, "classifier_balanced": True, "dropout": 0.25,
+                       "crop": (9, 40, 169, 200), "judge_arch": "resnet18"}) == [
+        "--classifier-threshold-gain 1", "--classifier-balanced", "--dropout 0.25", "--crop 9,40,169,200",
+        "--judge-arch resnet18"]
+    assert as_options({"classifier_balanced": False}) == ["--no-classifier-balanced"]
 
 
 def test_a_stage_counts_the_time_of_steps_finished_in_earlier_passes():

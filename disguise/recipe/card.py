@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..classifier.model import CLASSIFIER_CONFIG, CLASSIFIER_NAME
 from .ledger import Ledger
-from .settings import RecipeSettings
+from .settings import RecipeSettings, as_options, made_before
 
 STAGE_TITLES = {"vae": "the VAE", "classifiers": "the guide, the chooser and the judge", "identity": "the identity model",
                 "sliders": "the sliders", "evaluation": "the evaluation", "app_files": "the face space and the page's decoder",
@@ -56,7 +56,7 @@ def model_card(run: Path, ledger: Ledger, settings: RecipeSettings, name: str) -
     lines += ["A convolutional VAE and its bank of 40 attribute sliders for the `disguise` app "
               "(`python app.py --weights FOLDER`): each slider moves a face's code, `z + sum_i alpha_i v_i`.", "",
               "## How it was made", "", "```bash", *_data_command(ledger.data),
-              ledger.command or "python -m train.recipe --data DATA --out RUN", "```", "",
+              remake_command(ledger), "```", "",
               "| stage | what it made | time |", "| --- | --- | ---: |"]
     for stage, rec in sorted(ledger.stages.items(), key=lambda kv: list(STAGE_TITLES).index(kv[0])
                              if kv[0] in STAGE_TITLES else len(STAGE_TITLES)):
@@ -140,6 +140,14 @@ def _evaluation(figures: dict, summary: str) -> list[str]:
     if psnr is not None:
         lines += ["", f"Reconstruction: PSNR {psnr:.2f} dB, SSIM {ssim:.3f}. Per slider: `evaluation.md`.", ""]
     return lines
+
+
+def remake_command(ledger: Ledger) -> str:
+    """The command that made the run, with the settings whose default has changed since
+    (``settings.made_before``), so that it still makes this run."""
+    command = ledger.command or "python -m train.recipe --data DATA --out RUN"
+    since = made_before({stage: rec.settings for stage, rec in ledger.stages.items()})
+    return " ".join([command, *as_options(since)])
 
 
 def _data_command(data: dict) -> list[str]:

@@ -158,6 +158,31 @@ ADDED_SINCE = {"classifier_balanced": False, "classifier_threshold_gain": 1.0}
 """Settings added after runs were made, with the value those runs were made with: a stage records
 one only where it differs, so an earlier run stays current."""
 
+def made_before(recorded: dict[str, dict]) -> dict[str, object]:
+    """The settings added since a run was made (``ADDED_SINCE``) whose default has changed from the
+    value the run was made with, by name, with that value; ``recorded``: each made stage's settings
+    as its record keeps them. The run's command needs them to make it again."""
+    defaults = RecipeSettings().to_dict()
+    return {name: old for name, old in ADDED_SINCE.items()
+            if defaults[name] != old
+            and any(stage in recorded and name not in recorded[stage]
+                    for stage, names in STAGE_SETTINGS.items() if name in names)}
+
+
+def as_options(values: dict[str, object]) -> list[str]:
+    """Settings as ``train.recipe`` options (``--name value``; a boolean as its flag)."""
+    out = []
+    for name, value in values.items():
+        flag = name.replace("_", "-")
+        if isinstance(value, bool):
+            out.append(f"--{flag}" if value else f"--no-{flag}")
+        else:
+            shown = ",".join(map(str, value)) if isinstance(value, tuple) else \
+                f"{value:g}" if isinstance(value, float) else str(value)
+            out.append(f"--{flag} {shown}")
+    return out
+
+
 SMOKE = {"vae_phases": ("1:0.001:400000",), "vae_batch_size": 32, "classifier_epochs": 1, "judge_epochs": 1,
          "identity_epochs": 1, "eval_faces": 4, "photo_faces": 2, "atlas_faces": 2, "faces": 240}
 SMOKE_SLIDERS = {"calibration_faces": 6, "ladder": (1.0, 2.0), "hold_rounds": 1, "hold_faces": 6,
