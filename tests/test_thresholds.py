@@ -93,3 +93,15 @@ def test_the_recipe_records_the_gain_so_runs_made_before_it_are_out_of_date():
 def test_a_gain_outside_0_to_1_is_refused(gain):
     with pytest.raises(ValueError, match="classifier_threshold_gain is a share"):
         RecipeSettings(classifier_threshold_gain=gain)
+
+
+def test_the_evaluation_says_where_the_judge_reads_away_from_0():
+    from disguise.evaluation.report import Report, markdown
+
+    figures = {"judge": {"adds": 1, "attributes": 2, "floor": 2, "informative": 2, "removals": 1}}
+    base = dict(reconstruction={"images": 4, "mse": 0.001, "psnr": 30.0, "ssim": 0.9}, classifier={},
+                judge_reads={"Blurry": 0.9, "Smiling": 0.95}, figures=figures)
+    said = markdown(Report(**base, judge_thresholds={"Blurry": -3.691}))
+    assert "above a logit other than 0" in said and "Blurry (-3.69)" in said
+    assert "above a logit other than 0" not in markdown(Report(**base))
+    assert '"judge_thresholds"' in Report(**base, judge_thresholds={"Blurry": -3.691}).to_json()

@@ -131,6 +131,7 @@ def grade(editor: Editor, judge: AttributeClassifier, data: CelebA, folder: str 
     others = {}
     if chooser is not None or baseline is not None:
         others["judge_reads"] = reads(judge, editor, test_x, test_y, attributes, device)
+        others["judge_thresholds"] = dict(judge.config.thresholds)
         others["figures"] = {"judge": bar_figures(edits, bar)}
     if chooser is not None:
         chosen = edit_success(editor, chooser, test_x, test_y, attributes, alphas, max_faces=faces, bar=bar,

@@ -36,6 +36,7 @@ class Report:
     bank: dict = field(default_factory=dict)
     before: dict = field(default_factory=dict)  # another report's JSON (e.g. the seed's vectors)
     judge_reads: dict = field(default_factory=dict)  # the judge's balanced accuracy on reconstructions
+    judge_thresholds: dict = field(default_factory=dict)  # labels it reads away from logit 0, and where
     chooser: list = field(default_factory=list)  # the chooser's reading of the same edits (EditResult dicts)
     baseline: list = field(default_factory=list)  # the effect method's edits, read by the judge (EditResult dicts)
     figures: dict = field(default_factory=dict)  # {"judge" | "chooser" | "baseline": bar_figures}
@@ -49,7 +50,7 @@ class Report:
             out["drawability"] = [asdict(d) for d in self.drawability]
         if self.bank:
             out["bank"] = self.bank
-        for name in ("judge_reads", "chooser", "baseline", "figures"):
+        for name in ("judge_reads", "judge_thresholds", "chooser", "baseline", "figures"):
             if getattr(self, name):
                 out[name] = getattr(self, name)
         if self.identity:
@@ -130,6 +131,10 @@ def _graders(report: Report) -> list[str]:
                       f"**{len(passing & set(sure))}** pass"
                       + (f". It reads these less well, so its verdicts on them say little: "
                          f"{', '.join(f'{a} ({reads[a]:.0%})' for a in weak)}." if weak else ".")]
+    if report.judge_thresholds:
+        lines += ["", "The judge reads these above a logit other than 0, set on validation faces where that reads "
+                      "them much better (`disguise.classifier.thresholds`): "
+                      + ", ".join(f"{a} ({v:+.2f})" for a, v in report.judge_thresholds.items()) + "."]
     if report.chooser:
         chosen = {e["attribute"]: e for e in report.chooser if e["direction"] == "add"}
         lines += ["", "Per slider at its end (add, test faces): seen / kept by the judge, and by the chooser.", "",
