@@ -90,7 +90,7 @@ class AttributeClassifier(SavedModel):
         else:
             self.features = conv_blocks(self.config.widths)
             self.head = nn.Linear(self.config.widths[-1], len(ATTRIBUTES))
-        self.register_buffer("cuts", torch.zeros(len(ATTRIBUTES)), persistent=False)
+        self.register_buffer("cuts", torch.zeros(len(ATTRIBUTES)), persistent=False)  # per label, ``seen``'s
         self.set_thresholds(self.config.thresholds)
 
     @property
@@ -104,10 +104,6 @@ class AttributeClassifier(SavedModel):
         for name, cut in self.config.thresholds.items():
             cuts[ATTRIBUTES.index(name)] = cut
         self.cuts.copy_(cuts)
-
-    def seen(self, logits: torch.Tensor) -> torch.Tensor:
-        """Boolean ``(B, 40)``: which labels ``(B, 40)`` logits say a face has."""
-        return logits > self.cuts
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, 3, H, W)`` in [0, 1] -> ``(B, 40)`` logits."""
@@ -124,17 +120,22 @@ def classifier_policy(policy: Preprocess) -> Preprocess:
 
 @torch.no_grad()
 def predict(classifier: AttributeClassifier, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """Boolean ``(B, 40)`` predictions for float images ``(B, 3, H, W)`` of any size, each label
-    seen above its threshold (any module with a ``policy`` that gives 40 logits reads at 0).
+    """Boolean ``(B, 40)`` predictions for float images ``(B, 3, H, W)`` of any size (``seen``).
 
     Runs the classifier in eval mode and leaves it in the mode it was in.
     """
-    cuts = getattr(classifier, "cuts", 0.0)
     out = []
     with evaluating(classifier):
         for i in range(0, len(x), batch_size):
-            out.append(classifier(at_classifier_size(classifier, x[i:i + batch_size])) > cuts)
+            out.append(seen(classifier, classifier(at_classifier_size(classifier, x[i:i + batch_size]))))
     return torch.cat(out)
+
+
+def seen(classifier: nn.Module, logits: torch.Tensor) -> torch.Tensor:
+    """Boolean ``(B, 40)``: the labels ``(B, 40)`` logits say a face has, each above its threshold
+    (a module without thresholds, such as a test's stand-in, reads every label at 0)."""
+    cuts = getattr(classifier, "cuts", None)
+    return logits > (0.0 if cuts is None else cuts.to(logits.device))
 
 
 @torch.no_grad()
@@ -160,8 +161,7 @@ def classifier_accuracy(classifier: AttributeClassifier, images: np.ndarray, lab
                         device: str | torch.device) -> dict[str, dict[str, float]]:
     """Per attribute: the classifier's accuracy on uint8 faces, its balanced accuracy (mean of the
     true positive and true negative rates) and the majority-class baseline. Its mode is kept."""
-    logits = torch.from_numpy(face_logits(classifier, images, device))
-    preds = classifier.seen(logits.to(classifier.cuts.device)).cpu().numpy()
+    preds = seen(classifier, torch.from_numpy(face_logits(classifier, images, device))).numpy()
     truth = np.asarray(labels) > 0
     out = {}
     for k, a in enumerate(ATTRIBUTES):

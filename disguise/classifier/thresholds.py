@@ -2,7 +2,7 @@
 
 Trained without weights, a classifier learns each label's prior first, and a rare label it tells
 apart well may still never cross logit 0: in the run from scratch on seed 23, the chooser ranked
-Blurry (on 5% of faces) at an area under the ROC curve of 0.89 and the judge at 0.96, yet both
+Blurry (on 5% of faces) at an area under the ROC curve of 0.88 and the judge at 0.96, yet both
 read it at chance (50% and 52% balanced accuracy), so no Blurry slider could be seen, chosen or
 graded. ``fit_thresholds`` moves a label's threshold, on held-out faces, to the logit that reads
 it with the best balanced accuracy, and only where that gains at least ``min_gain`` over 0: every
