@@ -14,6 +14,7 @@ from PIL import Image
 from disguise.attributes import ATTRIBUTES, CELEBA_RATES, DRAWN
 from disguise.data import synthetic as S
 from disguise.data.celeba import open_celeba
+from disguise.data.switched import CHANGED, PERSON_FIELDS, Contrast, switched_pair
 
 
 def _digest(root) -> str:
@@ -209,10 +210,7 @@ def test_hair_colour_follows_the_labels():
 
 
 # How each drawn attribute is switched: identity attributes are drawn from the person, so the
-# person changes with the label; some labels only show with others.
-IDENTITY = {"Male": "male", "Young": "young", "Double_Chin": "double_chin", "Big_Nose": "big_nose",
-            "Pointy_Nose": "pointy_nose", "Big_Lips": "big_lips", "Narrow_Eyes": "narrow_eyes",
-            "Arched_Eyebrows": "arched", "Bushy_Eyebrows": "bushy"}
+# person changes with the label (disguise.data.switched's map); some labels only show with others.
 SHAPED = {"Chubby", "Oval_Face", "Pale_Skin"}  # baked into face size and skin: see the next test
 NEEDS = {"Goatee": {"No_Beard": False}, "Mustache": {"No_Beard": False}}
 
@@ -229,7 +227,7 @@ def test_each_drawn_attribute_changes_pixels_and_attractive_none(long_hair):
     for attr in [a for a in DRAWN if a not in SHAPED]:
         pics = []
         for value in (False, True):
-            who = (dataclasses.replace(person, **{IDENTITY[attr]: value}) if attr in IDENTITY
+            who = (dataclasses.replace(person, **{PERSON_FIELDS[attr]: value}) if attr in PERSON_FIELDS
                    else person)
             img, lm = _render(person, 5, who, **{**plain, **NEEDS.get(attr, {}), attr: value})
             pics.append(img)
@@ -276,3 +274,31 @@ def test_cli_refuses_to_overwrite_and_bad_counts(tmp_path):
     with Image.open(tmp_path / "sheet.png") as sheet:
         assert sheet.size == (8 * 178, rows * (218 + 96))
         assert len(sheet.getcolors(1 << 24)) > 1000  # faces, not a blank page
+
+
+def test_a_switched_pair_is_the_image_with_one_attribute_changed():
+    for attr in ("Eyeglasses", "Big_Nose", "Chubby"):
+        for k in range(6):
+            on, off = (np.asarray(im, np.float32) for im in switched_pair(11, k, attr))
+            assert Contrast.between(on, off).pixels >= 10, (attr, k)
+            # The side that the image already has is the image itself, as the data set draws it.
+            person = S.sample_person(k, 11)
+            labels, rng = S.item_labels(11, person, k)
+            if attr in PERSON_FIELDS:
+                labels[attr] = getattr(person, PERSON_FIELDS[attr])
+            own = np.asarray(S.render(person, labels, rng)[0], np.float32)
+            assert np.array_equal(own, on if labels[attr] else off), (attr, k)
+            if attr == "Eyeglasses":  # glasses leave the mouth and chin alone
+                assert np.array_equal(on[160:], off[160:]), k
+    with pytest.raises(ValueError, match="Attractive is not drawn"):
+        switched_pair(11, 0, "Attractive")
+
+
+def test_contrast_counts_the_pixels_a_switch_moves():
+    a = np.zeros((4, 5, 3), np.uint8)
+    b = a.copy()
+    b[0, 0] = (0, CHANGED + 1, 0)  # one channel over the line counts the pixel
+    b[1, 1] = CHANGED  # at the line: not counted, but the largest change sees it
+    b[2, 2, 2] = 200
+    assert Contrast.between(a, b) == Contrast(largest=200.0, pixels=2)
+    assert Contrast.between(a, a) == Contrast(largest=0.0, pixels=0)
