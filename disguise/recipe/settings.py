@@ -158,6 +158,7 @@ ADDED_SINCE = {"classifier_balanced": False, "classifier_threshold_gain": 1.0}
 """Settings added after runs were made, with the value those runs were made with: a stage records
 one only where it differs, so an earlier run stays current."""
 
+
 def made_before(recorded: dict[str, dict]) -> dict[str, object]:
     """The settings added since a run was made (``ADDED_SINCE``) whose default has changed from the
     value the run was made with, by name, with that value; ``recorded``: each made stage's settings
